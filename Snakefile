@@ -1,0 +1,30 @@
+# The Slam recipe (Maimon, Elmakies, Adi 2025) as a Snakemake workflow.
+# Targets are results/<run>/...; a run is a recipe in config/recipes/<run>.yaml. See README.md.
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: Path(workflow.basedir) / "config" / "config.yaml"
+
+
+include: "rules/common.smk"
+
+
+wildcard_constraints:
+    run=one_of(RUNS),
+    source=one_of(config["sources"]),
+    corpus=one_of(config["corpora"]),
+    shard=r"\d+",
+
+
+include: "rules/sources.smk"
+include: "rules/corpus.smk"
+
+
+rule all:
+    input:
+        "results/demo/corpora.csv",
+    default_target: True

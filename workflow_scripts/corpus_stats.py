@@ -1,0 +1,84 @@
+"""Corpus statistics with DuckDB: hours, utterances and words per corpus and split (the paper's Table 8).
+
+``corpus`` writes one corpus's stats.csv next to its manifest; ``table`` stacks several stats.csv
+files into one table (a run's corpora, or every corpus).
+
+Command line::
+
+    python -m workflow_scripts.corpus_stats corpus --corpus demo_stories \\
+        --manifest results/corpora/demo_stories/manifest.parquet \\
+        --rejected results/corpora/demo_stories/rejected.parquet --out results/corpora/demo_stories/stats.csv
+    python -m workflow_scripts.corpus_stats table --stats a/stats.csv b/stats.csv --out results/demo/corpora.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+CORPUS_QUERY = """
+WITH utterances AS (
+    SELECT split, duration,
+           CASE WHEN text IS NULL OR trim(text) = '' THEN 0
+                ELSE len(regexp_split_to_array(trim(text), '\\s+')) END AS words
+    FROM read_parquet($manifest)
+), rejected AS (
+    SELECT count(*) AS n FROM read_parquet($rejected)
+)
+SELECT $corpus AS corpus, split,
+       count(*) AS utterances,
+       round(sum(duration) / 3600, 4) AS hours,
+       sum(words) AS words,
+       round(avg(duration), 2) AS mean_seconds,
+       (SELECT n FROM rejected) AS rejected_in_corpus
+FROM utterances
+GROUP BY split
+ORDER BY split
+"""
+
+
+def corpus_stats(corpus: str, manifest: str, rejected: str, out: str) -> None:
+    import duckdb
+
+    with duckdb.connect() as db:
+        db.execute(f"COPY ({CORPUS_QUERY}) TO '{_quote(out)}' (HEADER, DELIMITER ',')",
+                   {"manifest": manifest, "rejected": rejected, "corpus": corpus})
+
+
+def stack_tables(stats: list[str], out: str) -> None:
+    import duckdb
+
+    with duckdb.connect() as db:
+        files = ", ".join(f"'{_quote(p)}'" for p in stats)
+        db.execute(f"COPY (SELECT * FROM read_csv([{files}], union_by_name = true) ORDER BY corpus, split) "
+                   f"TO '{_quote(out)}' (HEADER, DELIMITER ',')")
+
+
+def _quote(path: str) -> str:
+    return str(path).replace("'", "''")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    one = commands.add_parser("corpus", help="stats.csv of one corpus")
+    one.add_argument("--corpus", required=True)
+    one.add_argument("--manifest", required=True)
+    one.add_argument("--rejected", required=True)
+    one.add_argument("--out", required=True)
+    many = commands.add_parser("table", help="stack several stats.csv files")
+    many.add_argument("--stats", nargs="+", required=True)
+    many.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if args.command == "corpus":
+        corpus_stats(args.corpus, args.manifest, args.rejected, args.out)
+    else:
+        stack_tables(args.stats, args.out)
+    print(Path(args.out).read_text(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
