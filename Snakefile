@@ -18,13 +18,16 @@ wildcard_constraints:
     source=one_of(config["sources"]),
     corpus=one_of(config["corpora"]),
     shard=r"\d+",
+    tokeniser=one_of(config["tokenisers"]),
+    mix=r"ctx\d+-[0-9a-f]{8}",
 
 
 include: "rules/sources.smk"
 include: "rules/corpus.smk"
+include: "rules/units.smk"
 
 
 rule all:
     input:
-        "results/demo/corpora.csv",
+        "results/demo/data.json",
     default_target: True

@@ -1,6 +1,8 @@
 # Helpers shared by the rules: the validated configuration, paths of artifacts, config slices.
+import hashlib
 import json
 import re
+import shutil
 import sys
 
 sys.path.insert(0, workflow.basedir)  # the stage scripts, also when the package is not installed
@@ -91,3 +93,78 @@ def demo_text_settings(text_set):
     from workflow_scripts.demo_text import settings_for
 
     return settings_for(text_set, config["demo_text"])
+
+
+# --- speech units ----------------------------------------------------------------------------
+
+# GPU jobs ask for the profile's `gpu` resource only where there is a GPU, so that on a CPU-only
+# machine they still run in parallel.
+GPU = 1 if shutil.which("nvidia-smi") else 0
+
+FITTED_TOKENISERS = sorted(n for n, t in config["tokenisers"].items() if "fit" in t["kmeans"])
+IMPORTED_TOKENISERS = sorted(n for n, t in config["tokenisers"].items() if "source" in t["kmeans"])
+
+
+def encoder_dir(tokeniser):
+    encoder = config["tokenisers"][tokeniser]["encoder"]
+    return "results/models/demo_encoder" if encoder == "demo_encoder" else source_dir(encoder)
+
+
+def encoder_files(tokeniser):
+    """What must exist before the encoder can be loaded."""
+    encoder = config["tokenisers"][tokeniser]["encoder"]
+    if encoder == "demo_encoder":
+        return ["results/models/demo_encoder/config.json", "results/models/demo_encoder/model.safetensors"]
+    return [source_record(encoder)]
+
+
+def kmeans_settings(tokeniser):
+    return config["tokenisers"][tokeniser]["kmeans"]
+
+
+def kmeans_pickle(tokeniser):
+    from workflow_scripts.sources import url_filename
+
+    source = kmeans_settings(tokeniser)["source"]
+    return f"{source_dir(source)}/{url_filename(config['sources'][source]['url'])}"
+
+
+def units_shards(corpus):
+    return config["corpora"][corpus].get("units_shards", 1)
+
+
+def mix_settings(run):
+    """All that decides a run's packed windows; runs that agree on it share them."""
+    document = RUNS[run]["run"]
+    return {
+        "tokeniser": document["tokeniser"],
+        "corpora": {c: w for c, w in sorted(document["data"]["pretrain"].items()) if w > 0},
+        "context": document["pretrain"]["context_length"],
+        "seed": document["seed"],
+    }
+
+
+def mix_key(settings):
+    digest = hashlib.sha1(as_json(settings).encode()).hexdigest()[:8]
+    return f"ctx{settings['context']}-{digest}"
+
+
+# Every mix a run asks for, by key (runs whose corpora are not defined yet have none).
+MIXES = {
+    mix_key(mix_settings(run)): mix_settings(run)
+    for run in RUNS
+    if not unresolved_run_references(RUNS[run])
+}
+
+
+def packed_dir(run):
+    settings = mix_settings(run)
+    run_config(run)  # a clear error if the run's corpora are not defined
+    return f"results/packed/{settings['tokeniser']}/{mix_key(settings)}"
+
+
+def mix_units(tokeniser, mix):
+    return {
+        corpus: {"units": f"results/units/{tokeniser}/{corpus}/units.parquet", "weight": weight}
+        for corpus, weight in MIXES[mix]["corpora"].items()
+    }

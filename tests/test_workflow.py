@@ -1,18 +1,20 @@
-"""The workflow end to end on the tiny demo corpus: it makes the corpus offline, re-runs only what a
-change touches, and its speech says what its text says."""
+"""The workflow end to end on the tiny demo: it makes the corpus and the units offline, re-runs only
+what a change touches, shares what runs have in common, and its speech says what its text says."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, TINY_DEMO, snakemake
 
-TARGET = "results/demo/corpora.csv"
+TARGET = "results/demo/data.json"
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +42,21 @@ def override(workdir: Path, name: str, text: str) -> Path:
     return path
 
 
+def copy_recipes(tmp_path: Path, **changes: tuple[str, str]) -> Path:
+    """The repository's recipes in a folder of their own, with (old, new) text changes per recipe."""
+    recipes = tmp_path / "recipes"
+    shutil.copytree(REPO / "config" / "recipes", recipes)
+    for name, (old, new) in changes.items():
+        path = recipes / f"{name}.yaml"
+        text = path.read_text() if path.exists() else (recipes / "demo.yaml").read_text()
+        assert old in text
+        path.write_text(text.replace(old, new))
+    return recipes
+
+
 def test_the_corpus_is_made(demo):
     workdir, _ = demo
-    table = (workdir / TARGET).read_text().splitlines()
+    table = (workdir / "results/demo/corpora.csv").read_text().splitlines()
     assert table[0] == "corpus,split,utterances,hours,words,mean_seconds,rejected_in_corpus"
     assert {line.split(",")[0] for line in table[1:]} == {"demo_blimp", "demo_stories", "demo_storycloze", "demo_swag"}
     manifest = pq.read_table(workdir / "results/corpora/demo_stories/manifest.parquet").to_pylist()
@@ -51,6 +65,25 @@ def test_the_corpus_is_made(demo):
     assert (workdir / "results/corpora/demo_stories/stats.csv").exists()
     assert (workdir / "benchmarks/synthesise/demo_stories/0.tsv").exists()
     assert "demo_stories shard 0" in (workdir / "logs/synthesise/demo_stories/0.log").read_text()
+
+
+def test_units_and_windows_are_made(demo):
+    workdir, _ = demo
+    units_dir = workdir / "results/units/demo_hubert_km100"
+    units = pq.read_table(units_dir / "demo_stories/units.parquet")
+    manifest = pq.read_table(workdir / "results/corpora/demo_stories/manifest.parquet")
+    assert units.column("id").to_pylist() == manifest.column("id").to_pylist()
+    assert units.schema.metadata[b"tokeniser"] == b"demo_hubert_km100" and units.schema.metadata[b"frame_rate"] == b"25.0"
+    for row, entry in zip(units.to_pylist(), manifest.to_pylist()):
+        assert sum(row["durations"]) == row["num_frames"] == entry["num_samples"] // 640
+        assert all(a != b for a, b in zip(row["units"], row["units"][1:]))  # de-duplicated
+    assert np.load(units_dir / "centroids.npy").shape == (100, 96)
+    data = json.loads((workdir / TARGET).read_text())
+    packed = workdir / data["packed_dir"]
+    tokens = np.load(packed / "train_tokens.npy", mmap_mode="r")
+    assert tokens.shape[1] == 256 and tokens.dtype == np.uint16
+    assert data["packing"]["train"]["tokens"] == sum(len(r["units"]) + 2 for r in units.to_pylist() if r["split"] == "train")
+    assert (np.load(packed / "train_segments.npy") > 0).sum() == data["packing"]["train"]["tokens"]
 
 
 def test_a_second_call_does_nothing(demo):
@@ -63,7 +96,8 @@ def test_a_tts_setting_resynthesises_what_uses_it(demo):
     slower = override(workdir, "slower.yaml", "voices:\n  joe:\n    length_scale: 1.1\n")
     jobs = planned(workdir, [config, slower])
     assert jobs["synthesise_shard"] == 5  # every shard of the four corpora: they all use joe
-    assert "demo_text" not in jobs and "materialise_source" not in jobs
+    assert jobs["extract_units_shard"] == 2 and jobs["pack_windows"] == 1  # and what follows
+    assert "demo_text" not in jobs and "materialise_source" not in jobs and "build_demo_encoder" not in jobs
 
     reseeded = override(workdir, "reseeded.yaml", "corpora:\n  demo_stories:\n    synthesise:\n      seed: 5\n")
     jobs = planned(workdir, [config, reseeded])
@@ -76,19 +110,35 @@ def test_an_unrelated_setting_does_not(demo, tmp_path):
     jobs = planned(workdir, [config, more_blimp])
     assert jobs["demo_text"] == 1 and jobs["synthesise_shard"] == 1  # the BLIMP set and its one shard
 
-    recipes = tmp_path / "recipes"
-    shutil.copytree(REPO / "config" / "recipes", recipes)
-    demo_recipe = recipes / "demo.yaml"
-    demo_recipe.write_text(demo_recipe.read_text().replace("context_length: 256", "context_length: 128"))
+    recipes = copy_recipes(tmp_path, demo=("hours: 0.03", "hours: 0.05"))  # the pretraining budget
     other_recipe = override(workdir, "recipes.yaml", f"recipes_dir: {recipes}\n")
     assert planned(workdir, [config, other_recipe]) == {}
+
+
+def test_a_new_context_length_repacks_without_new_units(demo, tmp_path):
+    workdir, config = demo
+    recipes = copy_recipes(tmp_path, demo=("context_length: 256               # short", "context_length: 128  # short"))
+    jobs = planned(workdir, [config, override(workdir, "recipes.yaml", f"recipes_dir: {recipes}\n")])
+    assert jobs == {"pack_windows": 1, "run_data": 1}
+
+
+def test_two_runs_with_one_tokeniser_share_units_and_windows(demo, tmp_path):
+    workdir, config = demo
+    recipes = copy_recipes(tmp_path, mine=("description: Demo", "description: My demo"))
+    recipes_config = override(workdir, "recipes.yaml", f"recipes_dir: {recipes}\n")
+    jobs = planned(workdir, [config, recipes_config], "results/mine/data.json")
+    assert jobs == {"run_corpora_table": 1, "run_data": 1}
+    snakemake(workdir, "--cores", "1", "results/mine/data.json", configfiles=[config, recipes_config])
+    mine, demo_data = (json.loads((workdir / f"results/{run}/data.json").read_text()) for run in ("mine", "demo"))
+    assert mine["packed_dir"] == demo_data["packed_dir"]
 
 
 def test_after_a_kill_finished_shards_are_not_redone(demo):
     """As after a kill during synthesis: shard 0 finished; shard 1 and what follows did not."""
     workdir, config = demo
     corpus = workdir / "results/corpora/demo_stories"
-    for path in [*corpus.glob("shards/1.*"), *corpus.glob("*.parquet"), corpus / "stats.csv", workdir / TARGET]:
+    for path in [*corpus.glob("shards/1.*"), *corpus.glob("*.parquet"), corpus / "stats.csv",
+                 workdir / "results/demo/corpora.csv", workdir / TARGET]:
         path.unlink()
     shutil.rmtree(corpus / "audio" / "1")
     jobs = planned(workdir, [config])

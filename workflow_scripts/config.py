@@ -187,6 +187,17 @@ def check_references(document: dict, origin: str) -> None:
 
     for name, voice in voices.items():
         need(voice["model"], sources, "sources", f"voices.{name}.model")
+    tokenisers = document.get("tokenisers", {})
+    for name, tokeniser in tokenisers.items():
+        if tokeniser["encoder"] != "demo_encoder":
+            need(tokeniser["encoder"], sources, "sources", f"tokenisers.{name}.encoder")
+        if "source" in tokeniser["kmeans"]:
+            need(tokeniser["kmeans"]["source"], sources, "sources", f"tokenisers.{name}.kmeans.source")
+            if "url" not in sources[tokeniser["kmeans"]["source"]]:
+                raise ConfigError(f"config error in {origin}: tokenisers.{name}.kmeans.source: a k-means pickle must be "
+                                  "a url source with its sha256 (it is opened only after the checksum matches)")
+        for i, corpus in enumerate(tokeniser["kmeans"].get("fit", {}).get("corpora", [])):
+            need(corpus, corpora, "corpora", f"tokenisers.{name}.kmeans.fit.corpora[{i}]")
     for name, corpus in corpora.items():
         if "synthesise" in corpus:
             for i, voice in enumerate(corpus["synthesise"]["voices"]):
@@ -196,14 +207,17 @@ def check_references(document: dict, origin: str) -> None:
 
 
 def unresolved_run_references(document: dict) -> list[str]:
-    """The corpora a run names that the configuration does not define (checked when the run is asked for)."""
+    """What a run names that the configuration does not define (checked when the run is asked for)."""
     corpora = document.get("corpora", {})
     data = document["run"]["data"]
+    problems = []
+    if document["run"]["tokeniser"] not in document.get("tokenisers", {}):
+        problems.append(f"tokeniser: no tokenisers entry named {document['run']['tokeniser']!r}")
     named = [(f"data.pretrain.{name}", name) for name, weight in data["pretrain"].items() if weight > 0]
     if data.get("dpo"):
         named.append(("data.dpo", data["dpo"]))
     named += [(f"data.benchmarks.{name}", corpus) for name, corpus in data.get("benchmarks", {}).items()]
-    return [f"{key}: no corpora entry named {name!r}" for key, name in named if name not in corpora]
+    return problems + [f"{key}: no corpora entry named {name!r}" for key, name in named if name not in corpora]
 
 
 def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None) -> dict[str, dict]:

@@ -1,7 +1,8 @@
 """Corpus statistics with DuckDB: hours, utterances and words per corpus and split (the paper's Table 8).
 
 ``corpus`` writes one corpus's stats.csv next to its manifest; ``table`` stacks several stats.csv
-files into one table (a run's corpora, or every corpus).
+files into one table (a run's corpora, or every corpus); ``summary`` puts a run's corpora and its
+packed windows into one data.json.
 
 Command line::
 
@@ -14,6 +15,8 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import sys
 from pathlib import Path
 
@@ -55,6 +58,15 @@ def stack_tables(stats: list[str], out: str) -> None:
                    f"TO '{_quote(out)}' (HEADER, DELIMITER ',')")
 
 
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def _quote(path: str) -> str:
     return str(path).replace("'", "''")
 
@@ -70,12 +82,22 @@ def main(argv: list[str] | None = None) -> int:
     many = commands.add_parser("table", help="stack several stats.csv files")
     many.add_argument("--stats", nargs="+", required=True)
     many.add_argument("--out", required=True)
+    summary = commands.add_parser("summary", help="a run's data in one JSON: its corpora and its packed windows")
+    summary.add_argument("--corpora", required=True, help="the run's corpora.csv")
+    summary.add_argument("--packing", required=True, help="the run's packing.json")
+    summary.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     if args.command == "corpus":
         corpus_stats(args.corpus, args.manifest, args.rejected, args.out)
-    else:
+    elif args.command == "table":
         stack_tables(args.stats, args.out)
+    else:
+        with open(args.corpora, newline="") as f:
+            corpora = [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(f)]
+        report = {"corpora": corpora, "packing": json.loads(Path(args.packing).read_text()),
+                  "packed_dir": str(Path(args.packing).parent)}
+        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(Path(args.out).read_text(), end="")
     return 0
 

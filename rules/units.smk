@@ -1,0 +1,161 @@
+# Speech units: the encoder, k-means, unit extraction per corpus shard, and packed training windows.
+
+
+rule build_demo_encoder:
+    output:
+        config="results/models/demo_encoder/config.json",
+        weights="results/models/demo_encoder/model.safetensors",
+    params:
+        settings=as_json(config["demo_encoder"]),
+    log:
+        "logs/models/demo_encoder.log",
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.encoder --settings {params.settings:q}"
+        " --out-dir results/models/demo_encoder > {log} 2>&1"
+
+
+rule fit_kmeans:
+    input:
+        encoder=lambda wc: encoder_files(wc.tokeniser),
+        manifests=lambda wc: [
+            f"results/corpora/{corpus}/manifest.parquet"
+            for corpus in kmeans_settings(wc.tokeniser)["fit"]["corpora"]
+        ],
+    output:
+        centroids="results/units/{tokeniser}/centroids.npy",
+        vocabulary="results/units/{tokeniser}/tokeniser.json",
+    wildcard_constraints:
+        tokeniser=one_of(FITTED_TOKENISERS),
+    params:
+        encoder=lambda wc: encoder_dir(wc.tokeniser),
+        layer=lambda wc: config["tokenisers"][wc.tokeniser]["layer"],
+        fit=lambda wc: kmeans_settings(wc.tokeniser)["fit"],
+        checks=as_json(config["audio_checks"]),
+    log:
+        "logs/units/{tokeniser}/kmeans.log",
+    benchmark:
+        "benchmarks/units/{tokeniser}/kmeans.tsv"
+    threads: 2
+    resources:
+        gpu=GPU,
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.make_kmeans fit --manifests {input.manifests} --encoder {params.encoder}"
+        " --layer {params.layer} --k {params.fit[k]} --max-frames {params.fit[max_frames]} --seed {params.fit[seed]}"
+        " --checks {params.checks:q} --threads {threads} --tokeniser {wildcards.tokeniser}"
+        " --out-dir results/units/{wildcards.tokeniser} --log {log}"
+
+
+rule import_kmeans:
+    input:
+        encoder=lambda wc: encoder_files(wc.tokeniser),
+        kmeans=lambda wc: source_record(kmeans_settings(wc.tokeniser)["source"]),
+    output:
+        centroids="results/units/{tokeniser}/centroids.npy",
+        vocabulary="results/units/{tokeniser}/tokeniser.json",
+    wildcard_constraints:
+        tokeniser=one_of(IMPORTED_TOKENISERS),
+    params:
+        encoder=lambda wc: encoder_dir(wc.tokeniser),
+        pickle=lambda wc: kmeans_pickle(wc.tokeniser),
+        sha256=lambda wc: config["sources"][kmeans_settings(wc.tokeniser)["source"]]["sha256"],
+    log:
+        "logs/units/{tokeniser}/kmeans.log",
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.make_kmeans import --pickle {params.pickle} --sha256 {params.sha256}"
+        " --encoder {params.encoder} --tokeniser {wildcards.tokeniser}"
+        " --out-dir results/units/{wildcards.tokeniser} --log {log}"
+
+
+rule extract_units_shard:
+    input:
+        manifest="results/corpora/{corpus}/manifest.parquet",
+        centroids="results/units/{tokeniser}/centroids.npy",
+        encoder=lambda wc: encoder_files(wc.tokeniser),
+    output:
+        units="results/units/{tokeniser}/{corpus}/shards/{shard}.parquet",
+        rejected="results/units/{tokeniser}/{corpus}/shards/{shard}.rejected.parquet",
+    params:
+        encoder=lambda wc: encoder_dir(wc.tokeniser),
+        layer=lambda wc: config["tokenisers"][wc.tokeniser]["layer"],
+        batch_seconds=lambda wc: config["tokenisers"][wc.tokeniser]["batch_seconds"],
+        shards=lambda wc: units_shards(wc.corpus),
+        checks=as_json(config["audio_checks"]),
+    log:
+        "logs/units/{tokeniser}/{corpus}/{shard}.log",
+    benchmark:
+        "benchmarks/units/{tokeniser}/{corpus}/{shard}.tsv"
+    threads: 2
+    resources:
+        gpu=GPU,
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.extract_units --manifest {input.manifest}"
+        " --shard {wildcards.shard} --shards {params.shards} --encoder {params.encoder} --layer {params.layer}"
+        " --centroids {input.centroids} --tokeniser {wildcards.tokeniser} --batch-seconds {params.batch_seconds}"
+        " --checks {params.checks:q} --threads {threads} --out {output.units} --log {log}"
+
+
+rule merge_units:
+    input:
+        lambda wc: [
+            f"results/units/{wc.tokeniser}/{wc.corpus}/shards/{shard}.parquet"
+            for shard in range(units_shards(wc.corpus))
+        ],
+    output:
+        units="results/units/{tokeniser}/{corpus}/units.parquet",
+        rejected="results/units/{tokeniser}/{corpus}/rejected.parquet",
+    log:
+        "logs/units/{tokeniser}/{corpus}/merge.log",
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.units merge --shards {input} --out {output.units}"
+        " --rejected-out {output.rejected} > {log} 2>&1"
+
+
+rule pack_windows:
+    input:
+        units=lambda wc: [
+            f"results/units/{wc.tokeniser}/{corpus}/units.parquet" for corpus in MIXES[wc.mix]["corpora"]
+        ],
+        vocabulary="results/units/{tokeniser}/tokeniser.json",
+    output:
+        report="results/packed/{tokeniser}/{mix}/packing.json",
+        windows=multiext("results/packed/{tokeniser}/{mix}/", "train_tokens.npy", "train_segments.npy",
+                         "train_continued.npy", "valid_tokens.npy", "valid_segments.npy", "valid_continued.npy"),
+    params:
+        mix=lambda wc: as_json(mix_units(wc.tokeniser, wc.mix)),
+        context=lambda wc: MIXES[wc.mix]["context"],
+        seed=lambda wc: MIXES[wc.mix]["seed"],
+    log:
+        "logs/packed/{tokeniser}/{mix}.log",
+    benchmark:
+        "benchmarks/packed/{tokeniser}/{mix}.tsv"
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.pack --mix {params.mix:q} --vocabulary {input.vocabulary}"
+        " --context {params.context} --seed {params.seed} --out-dir results/packed/{wildcards.tokeniser}/{wildcards.mix}"
+        " --log {log}"
+
+
+rule run_data:
+    input:
+        corpora="results/{run}/corpora.csv",
+        packing=lambda wc: f"{packed_dir(wc.run)}/packing.json",
+    output:
+        "results/{run}/data.json",
+    log:
+        "logs/{run}/data.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.corpus_stats summary --corpora {input.corpora} --packing {input.packing}"
+        " --out {output} > {log} 2>&1"

@@ -1,0 +1,165 @@
+"""Extract speech units: one shard of a corpus manifest to a units table.
+
+Each utterance is read (resampled and downmixed as needed), encoded by the HuBERT layer, assigned to
+its nearest centroid frame by frame, and de-duplicated into units and durations. Utterances are
+sorted by length and batched up to ``batch_seconds`` of padded audio, so little compute goes to
+padding; audio is read by DataLoader workers while the encoder runs. A file's units do not depend on
+its batch (see ``encoder.py``). On CUDA the encoder runs in bfloat16.
+
+Audio that cannot be used goes to the rejected table beside the output, with the reason.
+
+Command line::
+
+    python -m workflow_scripts.extract_units --manifest results/corpora/demo_stories/manifest.parquet \\
+        --shard 0 --shards 2 --encoder results/models/demo_encoder --layer 2 \\
+        --centroids results/units/demo_hubert_km100/centroids.npy --tokeniser demo_hubert_km100 \\
+        --out results/units/demo_hubert_km100/demo_stories/shards/0.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from workflow_scripts.audio import AudioChecks, AudioRejected, read_audio
+from workflow_scripts.encoder import SAMPLE_RATE, SpeechEncoder
+from workflow_scripts.kmeans import NearestCentroid
+from workflow_scripts.logs import setup_logging
+from workflow_scripts.manifest import REJECTED_SCHEMA, rejected_path, write_table
+from workflow_scripts.synthesise import shard_slice
+from workflow_scripts.units import UNITS_SCHEMA, deduplicate, table_metadata
+
+log = logging.getLogger("extract_units")
+
+
+def length_sorted_batches(durations: list[float], batch_seconds: float) -> list[list[int]]:
+    """Indices grouped so that each batch, padded to its longest item, holds at most ``batch_seconds``."""
+    order = sorted(range(len(durations)), key=lambda i: durations[i])
+    batches, current = [], []
+    for i in order:
+        if current and (len(current) + 1) * durations[i] > batch_seconds:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+class AudioBatches(torch.utils.data.Dataset):
+    """Batch ``i`` of the manifest rows: (row, wave or None, rejection reason or None) per item."""
+
+    def __init__(self, rows: list[dict], batches: list[list[int]], checks: AudioChecks):
+        self.rows, self.batches, self.checks = rows, batches, checks
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int):
+        items = []
+        for j in self.batches[i]:
+            row = self.rows[j]
+            try:
+                items.append((row, torch.from_numpy(read_audio(row["path"], SAMPLE_RATE, self.checks)), None))
+            except AudioRejected as e:
+                items.append((row, None, e.reason))
+        return items
+
+
+def extract(rows: list[dict], encoder: SpeechEncoder, assign: NearestCentroid, checks: AudioChecks,
+            batch_seconds: float, workers: int = 0):
+    """(units rows, rejected rows, seconds of audio) for manifest ``rows``."""
+    from tqdm import tqdm
+
+    batches = length_sorted_batches([r["duration"] for r in rows], batch_seconds)
+    loader = torch.utils.data.DataLoader(AudioBatches(rows, batches, checks), batch_size=None, shuffle=False,
+                                         num_workers=workers, collate_fn=lambda items: items)
+    out, rejected, seconds = {}, [], 0.0
+    with tqdm(total=len(rows), desc="extract units", unit="utt", file=sys.stderr) as bar:
+        for items in loader:
+            good = [(row, wave) for row, wave, reason in items if wave is not None]
+            rejected += [{"id": row["id"], "path": row["path"], "reason": reason, "source": "extract_units"}
+                         for row, wave, reason in items if wave is None]
+            if good:
+                features = encoder.encode([wave for _, wave in good])
+                lengths = [len(f) for f in features]
+                labels = np.split(assign(torch.cat(features)).numpy(), np.cumsum(lengths)[:-1])
+                for (row, wave), frame_labels in zip(good, labels):
+                    units, durations = deduplicate(frame_labels)
+                    out[row["id"]] = {"id": row["id"], "split": row["split"], "units": units, "durations": durations,
+                                      "num_frames": len(frame_labels)}
+                    seconds += len(wave) / SAMPLE_RATE
+            bar.update(len(items))
+    # Back to manifest order: the table does not depend on how it was batched.
+    return [out[r["id"]] for r in rows if r["id"] in out], rejected, seconds
+
+
+def write_units(rows: list[dict], path: str | Path, tokeniser: str, frame_rate: float) -> None:
+    table = pa.Table.from_pylist(rows, schema=UNITS_SCHEMA).replace_schema_metadata(table_metadata(tokeniser, frame_rate))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+
+
+def pick_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--shard", type=int, default=0)
+    parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--encoder", required=True, help="HuBERT save_pretrained folder")
+    parser.add_argument("--layer", type=int, required=True)
+    parser.add_argument("--centroids", required=True, help="centroids.npy")
+    parser.add_argument("--tokeniser", required=True, help="name recorded in the table's metadata")
+    parser.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio per batch")
+    parser.add_argument("--checks", default="{}", help="the audio_checks config section as JSON")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads: torch's, plus audio-reading workers")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--log")
+    args = parser.parse_args(argv)
+    setup_logging(args.log)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    torch.set_num_threads(args.threads)
+
+    rows = pq.read_table(args.manifest).to_pylist()
+    rows = rows[shard_slice(len(rows), args.shard, args.shards)]
+    device = pick_device(args.device)
+    encoder = SpeechEncoder(args.encoder, args.layer, device=device,
+                            dtype=torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    assign = NearestCentroid(np.load(args.centroids), device=device)
+    start = time.perf_counter()
+    units, rejected, seconds = extract(rows, encoder, assign, AudioChecks.from_config(json.loads(args.checks)),
+                                       args.batch_seconds, workers=max(0, args.threads - 1))
+    elapsed = time.perf_counter() - start
+    write_table(rejected, REJECTED_SCHEMA, rejected_path(args.out))
+    write_units(units, args.out, args.tokeniser, encoder.frame_rate)
+    tokens = sum(len(r["units"]) for r in units)
+    log.info("%s shard %d/%d on %s: %d utterances, %.1f s of audio in %.1f s (%.1f s of audio per second), "
+             "%d units (%.1f per second of audio), %d rejected", args.manifest, args.shard, args.shards, device,
+             len(units), seconds, elapsed, seconds / max(elapsed, 1e-9), tokens, tokens / max(seconds, 1e-9), len(rejected))
+    for row in rejected:
+        log.warning("rejected %s: %s", row["id"], row["reason"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""k-means for speech units: fit on a seeded sample of frames, or import the TWIST centroids, then assign.
+
+Centroids are kept as a plain ``centroids.npy`` (float32, K x dim). Assignment is a nearest-centroid
+search in torch, on the GPU when there is one, in chunks so memory stays flat; it gives the labels
+scikit-learn's ``KMeans.predict`` gives on the same data.
+
+The TWIST k-means is a pickle (joblib). A pickle runs code when opened, so its sha256 is checked
+first and a mismatch refuses the file before anything reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class ChecksumMismatch(Exception):
+    pass
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def centroids_from_pickle(path: str | Path, sha256: str) -> np.ndarray:
+    """The cluster centres of a pickled scikit-learn k-means whose sha256 is ``sha256``."""
+    actual = sha256_of(path)
+    if actual != sha256:
+        raise ChecksumMismatch(f"{path}: sha256 {actual[:12]}... is not the expected {sha256[:12]}...; "
+                               "the pickle was not opened (it could run any code)")
+    import joblib  # only now: the file is the one whose checksum the config pins
+
+    model = joblib.load(path)
+    return np.asarray(model.cluster_centers_, dtype=np.float32)
+
+
+def fit_centroids(frames: np.ndarray, k: int, seed: int, batch_size: int = 10_000) -> tuple[np.ndarray, float]:
+    """MiniBatchKMeans on ``frames`` (N x dim); returns (centroids, inertia per frame)."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    if len(frames) < k:
+        raise ValueError(f"k-means needs at least k={k} frames, got {len(frames)}; add audio or lower k")
+    model = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=min(batch_size, len(frames)), n_init=3,
+                            max_iter=100, max_no_improvement=20, reassignment_ratio=0.0)
+    model.fit(frames)
+    return model.cluster_centers_.astype(np.float32), float(model.inertia_) / len(frames)
+
+
+class NearestCentroid:
+    """Assign frames to their nearest centroid (squared Euclidean distance), in torch."""
+
+    def __init__(self, centroids: np.ndarray, device: str = "cpu", chunk: int = 65536):
+        self.centroids = torch.as_tensor(np.asarray(centroids), dtype=torch.float32, device=device)
+        self.squared_norms = (self.centroids**2).sum(dim=1)
+        self.device = device
+        self.chunk = chunk
+
+    @property
+    def k(self) -> int:
+        return self.centroids.shape[0]
+
+    @torch.inference_mode()
+    def __call__(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+        frames = torch.as_tensor(frames, dtype=torch.float32)
+        labels = []
+        for start in range(0, len(frames), self.chunk):
+            x = frames[start:start + self.chunk].to(self.device)
+            # |x - c|^2 = |x|^2 - 2 x.c + |c|^2; |x|^2 is the same for every c, so it is left out.
+            distances = self.squared_norms[None, :] - 2.0 * x @ self.centroids.T
+            labels.append(distances.argmin(dim=1).cpu())
+        return torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
