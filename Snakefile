@@ -25,9 +25,11 @@ wildcard_constraints:
 include: "rules/sources.smk"
 include: "rules/corpus.smk"
 include: "rules/units.smk"
+include: "rules/train.smk"
 
 
 rule all:
     input:
         "results/demo/data.json",
+        "results/models/demo/dpo/model.safetensors",
     default_target: True

@@ -168,3 +168,60 @@ def mix_units(tokeniser, mix):
         corpus: {"units": f"results/units/{tokeniser}/{corpus}/units.parquet", "weight": weight}
         for corpus, weight in MIXES[mix]["corpora"].items()
     }
+
+
+# --- models ----------------------------------------------------------------------------------
+
+
+def base_model_dir(run):
+    base = run_config(run)["pretrain"]["base_model"]
+    return "results/models/demo_text_lm" if base == "demo_text_lm" else source_dir(base)
+
+
+def base_model_files(run):
+    base = run_config(run)["pretrain"]["base_model"]
+    if base == "demo_text_lm":
+        return ["results/models/demo_text_lm/config.json", "results/models/demo_text_lm/model.safetensors"]
+    if base not in config["sources"]:
+        raise WorkflowError(f"run {run!r}: pretrain.base_model {base!r} is neither demo_text_lm nor a source")
+    return [source_record(base)]
+
+
+def speech_lm_options(run):
+    """Command-line options of workflow_scripts.speech_lm for a run's pretrain section."""
+    pretrain = run_config(run)["pretrain"]
+    options = [f"--init {pretrain['init']}", f"--seed {run_config(run)['seed']}"]
+    if pretrain.get("rope_theta") is not None:
+        options.append(f"--rope-theta {pretrain['rope_theta']}")
+    if pretrain.get("dropout") is not None:
+        options.append(f"--dropout {pretrain['dropout']}")
+    if pretrain.get("fresh_embeddings"):
+        options.append("--fresh-embeddings")
+    return " ".join(options)
+
+
+def launcher(gpus):
+    """One process, or one per GPU under torchrun; the training code is the same."""
+    if gpus > 1:
+        return f"torchrun --standalone --nproc_per_node {gpus} -m"
+    return "python -m"
+
+
+def dpo_inputs(run):
+    corpus = run_config(run)["data"]["dpo"]
+    if not corpus:
+        raise WorkflowError(f"run {run!r} has no DPO corpus (data.dpo is null): its model is results/models/{run}/pretrained")
+    pairs = config["corpora"][corpus].get("pairs")
+    if not pairs:
+        raise WorkflowError(f"corpora.{corpus}: a DPO corpus needs `pairs`, its table of preference triples")
+    text_set, table = pairs.split("/", 1)
+    return {
+        "units": f"results/units/{run_config(run)['tokeniser']}/{corpus}/units.parquet",
+        "pairs": f"results/text/{text_set}/{table}.parquet",
+    }
+
+
+def final_model(run):
+    """The model a run evaluates: after DPO, or after pretraining when the run has no DPO."""
+    stage = "dpo" if run_config(run)["data"]["dpo"] else "pretrained"
+    return f"results/models/{run}/{stage}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ TINY_DEMO = """\
 demo_text:
   seed: 7
   stories: {train: 4, valid: 2}
-  swag: 3
+  swag: 24
   storycloze: 2
   blimp: 5
 corpora:
@@ -28,7 +29,28 @@ corpora:
   demo_swag: {synthesise: {shards: 1}}
   demo_storycloze: {synthesise: {shards: 1}}
   demo_blimp: {synthesise: {shards: 1}}
+demo_text_lm:
+  train: {budget: {hours: 0.0015}}
 """
+
+# The demo recipe's budgets, shortened: (old text, new text) in config/recipes/demo.yaml.
+TINY_BUDGETS = [("hours: 0.025                    # 90 seconds", "hours: 0.003"),
+                ("validate_every_minutes: 0.25 ", "validate_every_minutes: 0.05 "),
+                ("epochs: 3     ", "epochs: 2     ")]
+
+
+def write_tiny_config(folder: Path) -> Path:
+    """tiny.yaml (to pass with --configfile) and, beside it, the recipes with the demo's budgets shortened."""
+    recipes = folder / "recipes"
+    shutil.copytree(REPO / "config" / "recipes", recipes)
+    demo = (recipes / "demo.yaml").read_text()
+    for old, new in TINY_BUDGETS:
+        assert old in demo, old
+        demo = demo.replace(old, new)
+    (recipes / "demo.yaml").write_text(demo)
+    path = folder / "tiny.yaml"
+    path.write_text(TINY_DEMO + f"recipes_dir: {recipes}\n")
+    return path
 
 
 def snakemake(workdir: Path, *args: str, configfiles: list[Path] = (), check: bool = True,
@@ -46,6 +68,4 @@ def snakemake(workdir: Path, *args: str, configfiles: list[Path] = (), check: bo
 
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY_DEMO)
-    return path
+    return write_tiny_config(tmp_path)

@@ -3,6 +3,7 @@ what a change touches, shares what runs have in common, and its speech says what
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -11,25 +12,26 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from transformers import AutoModelForCausalLM
 
-from conftest import REPO, TINY_DEMO, snakemake
+from conftest import snakemake, write_tiny_config
 
 TARGET = "results/demo/data.json"
+MODEL = "results/models/demo/dpo/model.safetensors"
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """A working folder where the tiny demo corpus has been made once."""
+    """A working folder where the tiny demo has been made once, up to its DPO model."""
     workdir = tmp_path_factory.mktemp("demo")
-    config = workdir / "tiny.yaml"
-    config.write_text(TINY_DEMO)
-    snakemake(workdir, "--cores", "2", TARGET, configfiles=[config])
+    config = write_tiny_config(workdir)
+    snakemake(workdir, "--cores", "2", TARGET, MODEL, configfiles=[config])
     return workdir, config
 
 
-def planned(workdir: Path, configs: list[Path], *extra: str) -> dict[str, int]:
-    """Jobs per rule that a dry-run of the demo corpus target plans."""
-    result = snakemake(workdir, "-n", "--cores", "2", TARGET, *extra, configfiles=configs)
+def planned(workdir: Path, configs: list[Path], target: str = TARGET) -> dict[str, int]:
+    """Jobs per rule that a dry-run of ``target`` plans."""
+    result = snakemake(workdir, "-n", "--cores", "2", target, configfiles=configs)
     if "Nothing to be done" in result.stdout + result.stderr:
         return {}
     stats = (result.stdout + result.stderr).split("Job stats:")[1]
@@ -43,9 +45,10 @@ def override(workdir: Path, name: str, text: str) -> Path:
 
 
 def copy_recipes(tmp_path: Path, **changes: tuple[str, str]) -> Path:
-    """The repository's recipes in a folder of their own, with (old, new) text changes per recipe."""
+    """The tiny demo's recipes in a folder of their own, with (old, new) text changes per recipe."""
     recipes = tmp_path / "recipes"
-    shutil.copytree(REPO / "config" / "recipes", recipes)
+    (tmp_path / "tiny").mkdir()
+    shutil.copytree(write_tiny_config(tmp_path / "tiny").parent / "recipes", recipes)
     for name, (old, new) in changes.items():
         path = recipes / f"{name}.yaml"
         text = path.read_text() if path.exists() else (recipes / "demo.yaml").read_text()
@@ -88,7 +91,19 @@ def test_units_and_windows_are_made(demo):
 
 def test_a_second_call_does_nothing(demo):
     workdir, config = demo
-    assert planned(workdir, [config]) == {}
+    assert planned(workdir, [config]) == {} and planned(workdir, [config], MODEL) == {}
+
+
+def test_the_demo_pretrains_then_dpo_trains_and_the_loss_goes_down(demo):
+    workdir, _ = demo
+    for stage in ("demo_text_lm", "demo/pretrained", "demo/dpo"):
+        rows = list(csv.DictReader(open(workdir / "results/models" / stage / "training_log.csv")))
+        losses = [float(r["loss"]) for r in rows if r.get("split", "train") == "train"]
+        assert len(losses) >= 2 and losses[-1] < losses[0], (stage, losses)
+    model = AutoModelForCausalLM.from_pretrained(workdir / "results/models/demo/dpo")
+    assert model.config.speech_vocabulary["tokeniser"] == "demo_hubert_km100" and model.config.vocab_size == 102
+    summary = json.loads((workdir / "results/models/demo/dpo/training_summary.json").read_text())
+    assert summary["data"]["kept"] == 24 and summary["epochs"] >= 2
 
 
 def test_a_tts_setting_resynthesises_what_uses_it(demo):
@@ -110,9 +125,10 @@ def test_an_unrelated_setting_does_not(demo, tmp_path):
     jobs = planned(workdir, [config, more_blimp])
     assert jobs["demo_text"] == 1 and jobs["synthesise_shard"] == 1  # the BLIMP set and its one shard
 
-    recipes = copy_recipes(tmp_path, demo=("hours: 0.03", "hours: 0.05"))  # the pretraining budget
+    recipes = copy_recipes(tmp_path, demo=("hours: 0.003", "hours: 0.004"))  # the pretraining budget
     other_recipe = override(workdir, "recipes.yaml", f"recipes_dir: {recipes}\n")
     assert planned(workdir, [config, other_recipe]) == {}
+    assert planned(workdir, [config, other_recipe], MODEL) == {"pretrain": 1, "dpo": 1}
 
 
 def test_a_new_context_length_repacks_without_new_units(demo, tmp_path):

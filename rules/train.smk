@@ -1,0 +1,100 @@
+# Models: the demo's text LM, the speech LM's initialisation, pretraining and DPO.
+
+
+rule train_demo_text_lm:
+    input:
+        stories="results/text/demo/stories_utterances.parquet",
+    output:
+        config="results/models/demo_text_lm/config.json",
+        weights="results/models/demo_text_lm/model.safetensors",
+        tokenizer="results/models/demo_text_lm/tokenizer.json",
+    params:
+        settings=as_json(config["demo_text_lm"]),
+        seed=config["demo_text_lm"]["seed"],
+    log:
+        "logs/models/demo_text_lm.log",
+    benchmark:
+        "benchmarks/models/demo_text_lm.tsv"
+    threads: 2
+    resources:
+        gpu=GPU,
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.text_lm --stories {input.stories} --settings {params.settings:q}"
+        " --seed {params.seed} --threads {threads} --out results/models/demo_text_lm --log {log}"
+
+
+rule init_speech_lm:
+    input:
+        base=lambda wc: base_model_files(wc.run),
+        vocabulary=lambda wc: f"results/units/{run_config(wc.run)['tokeniser']}/tokeniser.json",
+    output:
+        config="results/models/{run}/init/config.json",
+        weights="results/models/{run}/init/model.safetensors",
+    params:
+        base=lambda wc: base_model_dir(wc.run),
+        options=lambda wc: speech_lm_options(wc.run),
+    log:
+        "logs/{run}/init_speech_lm.log",
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.speech_lm --base {params.base} --vocabulary {input.vocabulary}"
+        " {params.options} --out results/models/{wildcards.run}/init --log {log}"
+
+
+rule pretrain:
+    input:
+        init="results/models/{run}/init/model.safetensors",
+        windows=lambda wc: f"{packed_dir(wc.run)}/packing.json",
+    output:
+        config="results/models/{run}/pretrained/config.json",
+        weights="results/models/{run}/pretrained/model.safetensors",
+        training_log="results/models/{run}/pretrained/training_log.csv",
+    params:
+        settings=lambda wc: as_json(run_config(wc.run)["pretrain"]),
+        seed=lambda wc: run_config(wc.run)["seed"],
+        data=lambda wc: packed_dir(wc.run),
+        launcher=lambda wc: launcher(run_config(wc.run)["pretrain"]["gpus"]),
+    log:
+        "logs/{run}/pretrain.log",
+    benchmark:
+        "benchmarks/{run}/pretrain.tsv"
+    threads: 2
+    resources:
+        gpu=lambda wc: GPU * run_config(wc.run)["pretrain"]["gpus"],
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "{params.launcher} workflow_scripts.pretrain --init results/models/{wildcards.run}/init"
+        " --data {params.data} --settings {params.settings:q} --seed {params.seed} --threads {threads}"
+        " --out results/models/{wildcards.run}/pretrained --log {log}"
+
+
+rule dpo:
+    input:
+        init="results/models/{run}/pretrained/model.safetensors",
+        units=lambda wc: dpo_inputs(wc.run)["units"],
+        pairs=lambda wc: dpo_inputs(wc.run)["pairs"],
+    output:
+        config="results/models/{run}/dpo/config.json",
+        weights="results/models/{run}/dpo/model.safetensors",
+        training_log="results/models/{run}/dpo/training_log.csv",
+    params:
+        settings=lambda wc: as_json(run_config(wc.run)["dpo"]),
+        seed=lambda wc: run_config(wc.run)["seed"],
+        launcher=lambda wc: launcher(run_config(wc.run)["dpo"]["gpus"]),
+    log:
+        "logs/{run}/dpo.log",
+    benchmark:
+        "benchmarks/{run}/dpo.tsv"
+    threads: 2
+    resources:
+        gpu=lambda wc: GPU * run_config(wc.run)["dpo"]["gpus"],
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "{params.launcher} workflow_scripts.dpo --init results/models/{wildcards.run}/pretrained"
+        " --units {input.units} --pairs {input.pairs} --settings {params.settings:q} --seed {params.seed}"
+        " --threads {threads} --out results/models/{wildcards.run}/dpo --log {log}"

@@ -1,0 +1,79 @@
+"""DPO: the loss equals TRL's DPO trainer's on the same model and batch; pairs are filtered as the
+recipe says; the reference log-probabilities are computed once."""
+
+from __future__ import annotations
+
+import copy
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
+
+from workflow_scripts.dpo import collate, completion_logps, dpo_loss, load_triples
+from workflow_scripts.units import UNITS_SCHEMA, SpeechVocabulary
+
+VOCABULARY = SpeechVocabulary(tokeniser="t", num_units=30, frame_rate=25.0)
+
+
+def word_tokenizer():
+    """Words u0 .. u29 as tokens 2 .. 31 (the speech vocabulary's layout), pad 0, end 1."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"<pad>": 0, "<eos>": 1, **{f"u{i}": i + 2 for i in range(30)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>")
+
+
+def tiny_model(seed):
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(Qwen2Config(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                                        num_attention_heads=2, num_key_value_heads=1, pad_token_id=0,
+                                                        eos_token_id=1, bos_token_id=1)).eval()
+
+
+def test_dpo_loss_equals_trl(tmp_path):
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    rows = [{"prompt": "u1 u2 u3", "chosen": " u4 u5", "rejected": " u6"},
+            {"prompt": "u7 u8", "chosen": " u9", "rejected": " u10 u11 u12"},
+            {"prompt": "u13", "chosen": " u14 u15 u16", "rejected": " u17 u18"}]
+    policy, reference = tiny_model(0), tiny_model(1)
+    ours_policy, ours_reference = copy.deepcopy(policy), copy.deepcopy(reference)
+    args = DPOConfig(output_dir=str(tmp_path), beta=0.1, loss_type=["sigmoid"], per_device_train_batch_size=3,
+                     report_to=[], use_cpu=True, bf16=False, max_length=None, precompute_ref_log_probs=False)
+    trainer = DPOTrainer(model=policy, ref_model=reference, args=args, train_dataset=Dataset.from_list(rows),
+                         processing_class=word_tokenizer())
+    batch = next(iter(trainer.get_train_dataloader()))
+    with torch.no_grad():
+        trl_loss = trainer.compute_loss(trainer.model, batch).item()
+
+        examples = trainer.train_dataset.to_list()
+        ours = collate([{k: e[k] for k in ("prompt_ids", "chosen_ids", "rejected_ids")} for e in examples], pad_id=0)
+        for key in ("input_ids", "attention_mask", "completion_mask"):  # the same batch layout as TRL's collator
+            assert torch.equal(ours[key], trainer.data_collator(examples)[key].cpu())
+        logps, reference_logps = completion_logps(ours_policy, batch), completion_logps(ours_reference, batch)
+        losses, _, _ = dpo_loss(logps[:3], logps[3:], reference_logps[:3], reference_logps[3:], beta=0.1)
+    assert losses.mean().item() == pytest.approx(trl_loss, rel=1e-5)
+    assert abs(trl_loss - 0.6931) > 1e-3  # two different models: not the trivial log 2
+
+
+def test_pairs_are_filtered_and_encoded(tmp_path):
+    pairs = [{"id": "p0", "prompt": "Tom went to the barn.", "chosen": "Then he fed the hens.", "rejected": "Then he flew."},
+             {"id": "p1", "prompt": "x", "chosen": "the cat the cat the cat", "rejected": "a dog"},     # repetitive
+             {"id": "p2", "prompt": "y", "chosen": "a b", "rejected": "c d"},                           # no audio
+             {"id": "p3", "prompt": "z", "chosen": "e f", "rejected": "g h"}]                           # prompt too long
+    units = {"p0_prompt": [3, 4], "p0_chosen": [5, 6, 7], "p0_rejected": [8], "p1_prompt": [1], "p1_chosen": [2],
+             "p1_rejected": [3], "p2_prompt": [1], "p2_chosen": [2], "p3_prompt": list(range(20)), "p3_chosen": [1],
+             "p3_rejected": [2]}
+    pq.write_table(pa.Table.from_pylist(pairs), tmp_path / "pairs.parquet")
+    rows = [{"id": i, "split": "train", "units": u, "durations": [1] * len(u), "num_frames": len(u)} for i, u in units.items()]
+    pq.write_table(pa.Table.from_pylist(rows, schema=UNITS_SCHEMA), tmp_path / "units.parquet")
+    triples, report = load_triples(tmp_path / "units.parquet", tmp_path / "pairs.parquet", VOCABULARY, context=8, max_auto_bleu=0.3)
+    assert report == {"pairs": 4, "kept": 1, "dropped": {"repetitive": 1, "missing_audio": 1, "prompt_too_long": 1}}
+    assert triples == [{"id": "p0", "prompt_ids": [1, 5, 6], "chosen_ids": [7, 8, 9, 1], "rejected_ids": [10, 1]}]
+    short, _ = load_triples(tmp_path / "units.parquet", tmp_path / "pairs.parquet", VOCABULARY, context=5, max_auto_bleu=0.3)
+    assert short[0]["chosen_ids"] == [7, 8]  # the completion is cut to the context, the prompt kept

@@ -1,0 +1,197 @@
+"""The training loop: the time-budget schedule, attention inside documents, resume after a kill, and
+data parallelism under torchrun."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, OPTConfig, Qwen2Config
+
+from workflow_scripts import pretrain
+from workflow_scripts.pack import Documents, mix_order, pack
+from workflow_scripts.speech_lm import build_speech_lm, save_speech_lm
+from workflow_scripts.training import Budget, document_inputs, learning_rate, token_losses
+from workflow_scripts.units import SpeechVocabulary
+
+VOCABULARY = SpeechVocabulary(tokeniser="t", num_units=30, frame_rate=25.0)
+COSINE = {"learning_rate": 1e-3, "min_learning_rate": 5e-5, "lr_scheduler": "cosine", "warmup_ratio": 0.01}
+
+
+def test_cosine_schedule_over_the_budget():
+    assert learning_rate(COSINE, step=0, progress=0.005) == pytest.approx(0.5e-3)  # half way through warmup
+    assert learning_rate(COSINE, step=10, progress=0.01) == pytest.approx(1e-3)     # warmup done: the peak
+    assert learning_rate(COSINE, step=99, progress=1.0) == 5e-5                     # the minimum when the budget ends
+    values = [learning_rate(COSINE, step=0, progress=p) for p in np.linspace(0.01, 1.0, 50)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_longer_warmup_wins_and_inverse_sqrt_decays_by_steps():
+    settings = {"learning_rate": 1.0, "lr_scheduler": "inverse_sqrt", "warmup_steps": 100, "warmup_ratio": 0.0}
+    assert learning_rate(settings, step=49, progress=0.9) == pytest.approx(0.5)
+    assert learning_rate(settings, step=399, progress=0.9) == pytest.approx(0.5)    # sqrt(100 / 400)
+    no_warmup = {"learning_rate": 1.0, "lr_scheduler": "inverse_sqrt", "warmup_ratio": 0.0}
+    assert learning_rate(no_warmup, step=812, progress=0.5) == 1.0                  # Hugging Face's 10,000-step timescale
+    assert learning_rate({**COSINE, "warmup_steps": 1000}, step=9, progress=0.01) == pytest.approx(0.01 * 1e-3)
+
+
+def test_budget_progress_is_the_first_limit():
+    budget = Budget(hours=1.0, max_tokens=1000)
+    assert budget.progress(1800, 100, 0) == 0.5 and budget.progress(60, 900, 0) == 0.9
+    with pytest.raises(ValueError):
+        Budget.from_config({"hours": None})
+
+
+# --- a tiny speech LM and packed data --------------------------------------------------------
+
+def make_speech_lm(folder, model_type="qwen2"):
+    if model_type == "qwen2":
+        config = Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                             num_key_value_heads=2, tie_word_embeddings=True)
+    else:
+        config = OPTConfig(vocab_size=64, hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
+                           word_embed_proj_dim=32, max_position_embeddings=128)
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder / "text")
+    save_speech_lm(build_speech_lm(folder / "text", VOCABULARY, dropout=0.0), VOCABULARY, folder / "init")
+    return folder / "init"
+
+
+def make_windows(folder, context=32, documents=60, seed=0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", documents), ("valid", 8)):
+        pieces = [np.concatenate([[1], rng.integers(2, 32, size=rng.integers(3, 40)), [1]]) for _ in range(n)]
+        docs = Documents(np.concatenate(pieces).astype(np.uint16), np.concatenate([[0], np.cumsum([len(p) for p in pieces])]))
+        windows = -(-int(docs.offsets[-1]) // context)
+        tokens, segments = np.zeros((windows, context), np.uint16), np.zeros((windows, context), np.uint16)
+        pack([docs], mix_order([n], [1.0], seed), context, tokens, segments, np.zeros(windows, bool), 0)
+        np.save(folder / f"{split}_tokens.npy", tokens)
+        np.save(folder / f"{split}_segments.npy", segments)
+    return folder
+
+
+SETTINGS = {"learning_rate": 3e-3, "min_learning_rate": 3e-4, "lr_scheduler": "cosine", "warmup_ratio": 0.1,
+            "per_device_batch_size": 2, "global_batch_size": 8, "max_grad_norm": 0.5, "dtype": "float32",
+            "optimizer": "adamw", "weight_decay": 0.0, "context_length": 32}
+
+
+@pytest.mark.parametrize("model_type", ["qwen2", "opt"])
+def test_attention_stays_inside_each_document(tmp_path, model_type):
+    model = AutoModelForCausalLM.from_pretrained(make_speech_lm(tmp_path, model_type), attn_implementation="sdpa").eval()
+    a, b = torch.tensor([[1, 5, 6, 7, 8, 1]]), torch.tensor([[1, 9, 10, 1]])
+    tokens = torch.cat([a, b, torch.zeros(1, 2, dtype=torch.long)], dim=1)
+    segments = torch.tensor([[1] * 6 + [2] * 4 + [0] * 2])
+    inputs = document_inputs(tokens, segments, with_mask=True)
+    assert inputs["position_ids"].tolist() == [[0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 0, 1]]
+    assert inputs["labels"].tolist() == [[-100, 5, 6, 7, 8, 1, -100, 9, 10, 1, -100, -100]]
+    labels = inputs.pop("labels")
+    with torch.no_grad():
+        packed = model(**inputs, use_cache=False).logits
+        alone_a, alone_b = model(a, use_cache=False).logits, model(b, use_cache=False).logits
+    torch.testing.assert_close(packed[:, :6], alone_a, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(packed[:, 6:10], alone_b, atol=1e-5, rtol=1e-5)
+    _, count = token_losses(packed, labels)
+    assert count == 5 + 3  # every token but each document's first is predicted, padding is not
+    if model_type == "qwen2":  # this architecture also needs no explicit mask: positions suffice
+        no_mask = document_inputs(tokens, segments, with_mask=False)
+        no_mask.pop("labels")
+        with torch.no_grad():
+            torch.testing.assert_close(model(**no_mask, use_cache=False).logits[:, :10], packed[:, :10], atol=1e-5, rtol=1e-5)
+
+
+def test_the_schedule_ends_at_its_minimum_when_the_time_budget_ends(tmp_path):
+    init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows")
+
+    class FakeClock:
+        """Each reading is a second later: a training step (two readings apart) takes exactly 1 s."""
+        def __init__(self):
+            self.now = 0.0
+
+        def __call__(self):
+            self.now += 1.0
+            return self.now
+
+    settings = {**SETTINGS, "budget": {"hours": 40 / 3600}}  # 40 steps of 1 s
+    summary = pretrain.train(init, data, settings, 0, tmp_path / "out", tmp_path / "work", clock=FakeClock(), log_every_steps=1)
+    rows = [r for r in csv.DictReader(open(tmp_path / "out" / "training_log.csv")) if r["split"] == "train"]
+    assert summary["steps"] == 40 and len(rows) == 40
+    assert float(rows[-1]["learning_rate"]) == pytest.approx(SETTINGS["min_learning_rate"], rel=1e-6)
+    assert float(rows[-1]["elapsed_seconds"]) == pytest.approx(40.0)
+    assert max(float(r["learning_rate"]) for r in rows) == pytest.approx(SETTINGS["learning_rate"], rel=0.02)
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])  # it learns
+
+
+def run_pretrain(init, data, out, settings, *extra, launcher=(sys.executable, "-m")):
+    return subprocess.Popen([*launcher, "workflow_scripts.pretrain", "--init", str(init), "--data", str(data),
+                             "--settings", json.dumps(settings), "--seed", "0", "--out", str(out), "--threads", "1",
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+def test_a_run_killed_and_resumed_ends_with_the_weights_of_an_unbroken_run(tmp_path):
+    init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows", documents=200)
+    settings = {**SETTINGS, "budget": {"max_tokens": 120 * 8 * 32}}  # 120 steps, whatever the clock says
+    unbroken = run_pretrain(init, data, tmp_path / "unbroken", settings)
+    assert unbroken.wait(timeout=600) == 0, unbroken.stdout.read()
+
+    state_file = tmp_path / "killed.work" / "checkpoint" / "trainer_state.pt"
+    killed = run_pretrain(init, data, tmp_path / "killed", settings, "--checkpoint-every-steps", "1")
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if state_file.exists():
+            try:
+                if torch.load(state_file, weights_only=True)["state"]["step"] >= 20:
+                    break
+            except (RuntimeError, EOFError, FileNotFoundError):
+                pass  # caught between the write and the swap
+        time.sleep(0.02)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "killed" / "model.safetensors").exists(), "the run finished before it could be killed"
+
+    resumed = run_pretrain(init, data, tmp_path / "killed", settings, "--checkpoint-every-steps", "1")
+    output = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 0, output
+    assert "resumed from the checkpoint at step" in output
+    expected, actual = weights(tmp_path / "unbroken"), weights(tmp_path / "killed")
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
+    steps = [int(r["step"]) for r in csv.DictReader(open(tmp_path / "killed" / "training_log.csv")) if r["split"] == "train"]
+    assert steps == sorted(set(steps))  # one log, no rows from before the kill repeated
+
+
+def test_two_processes_under_torchrun_give_the_losses_of_one(tmp_path):
+    init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows")
+    settings = {**SETTINGS, "budget": {"max_tokens": 12 * 8 * 32}}
+    one = run_pretrain(init, data, tmp_path / "one", settings, "--log-every-steps", "1")
+    two = run_pretrain(init, data, tmp_path / "two", settings, "--log-every-steps", "1",
+                       launcher=(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"))
+    for process in (one, two):
+        output = process.communicate(timeout=600)[0]
+        assert process.returncode == 0, output
+
+    def losses(folder):
+        return [float(r["loss"]) for r in csv.DictReader(open(folder / "training_log.csv")) if r["split"] == "train"]
+
+    assert len(losses(tmp_path / "one")) == 12
+    np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-4)
+    summary = json.loads((tmp_path / "two" / "training_summary.json").read_text())
+    assert summary["processes"] == 2 and summary["gradient_accumulation"] == 2
+    assert json.loads((tmp_path / "one" / "training_summary.json").read_text())["gradient_accumulation"] == 4
+    for name, tensor in weights(tmp_path / "one").items():
+        torch.testing.assert_close(weights(tmp_path / "two")[name], tensor, atol=1e-4, rtol=1e-3)
+    assert not math.isnan(summary["valid_loss"])

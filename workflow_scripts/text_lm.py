@@ -1,0 +1,133 @@
+"""The demo's text LM: a byte-level BPE tokenizer and a small Qwen2-architecture model, both trained on
+the demo stories.
+
+It stands in for Qwen2.5-0.5B twice: as the text LM the demo's speech LM starts from (TWIST
+initialisation), and as the perplexity scorer of the demo's GenPPL. It is trained by the same loop as
+the speech LM (``pretrain.train``) on the stories packed the same way (``pack.pack``).
+
+Output: a ``save_pretrained`` folder with the model and its tokenizer (``AutoTokenizer`` and
+``AutoModelForCausalLM`` load it), and its training log.
+
+Command line::
+
+    python -m workflow_scripts.text_lm --stories results/text/demo/stories_utterances.parquet \\
+        --settings '{"vocab_size": 512, ...}' --seed 0 --out results/models/demo_text_lm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from workflow_scripts.logs import setup_logging
+
+log = logging.getLogger("text_lm")
+
+PAD, BOUNDARY = "<pad>", "<|endoftext|>"  # ids 0 and 1, as in the speech vocabulary
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """Byte-level BPE: any text can be scored, also words the stories never had (ASR transcripts)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[PAD, BOUNDARY],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token=PAD, bos_token=BOUNDARY, eos_token=BOUNDARY)
+
+
+def documents_of(texts: list[str], tokenizer):
+    """``BOUNDARY text BOUNDARY`` documents, as ``pack.Documents``."""
+    from workflow_scripts.pack import Documents
+
+    boundary = tokenizer.convert_tokens_to_ids(BOUNDARY)
+    pieces = [np.array([boundary, *tokenizer(text)["input_ids"], boundary], dtype=np.uint16) for text in texts]
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces])])
+    return Documents(np.concatenate(pieces) if pieces else np.zeros(0, np.uint16), offsets)
+
+
+def pack_texts(texts_by_split: dict[str, list[str]], tokenizer, context: int, seed: int, folder: Path) -> None:
+    """Packed windows of each split, in the files ``pretrain.train`` reads."""
+    from workflow_scripts.pack import mix_order, pack
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, texts in texts_by_split.items():
+        documents = documents_of(texts, tokenizer)
+        windows = max(1, -(-int(documents.offsets[-1]) // context))
+        tokens = np.zeros((windows, context), np.uint16)
+        segments = np.zeros((windows, context), np.uint16)
+        continued = np.zeros(windows, bool)
+        stats = pack([documents], mix_order([len(documents)], [1.0], seed), context, tokens, segments, continued,
+                     tokenizer.pad_token_id)
+        np.save(folder / f"{split}_tokens.npy", tokens)
+        np.save(folder / f"{split}_segments.npy", segments)
+        np.save(folder / f"{split}_continued.npy", continued)
+        log.info("%s: %d stories, %d tokens in %d windows (fill %.3f)", split, len(texts), stats["tokens"], windows, stats["fill_ratio"])
+
+
+def build_model(settings: dict, tokenizer, seed: int):
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=settings["hidden_size"], num_hidden_layers=settings["num_hidden_layers"],
+        num_attention_heads=settings["num_attention_heads"], num_key_value_heads=settings["num_key_value_heads"],
+        intermediate_size=settings["intermediate_size"], max_position_embeddings=settings["context_length"] * 4,
+        tie_word_embeddings=True, rope_theta=10000.0, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stories", required=True, help="text table with id, text, split (train and valid)")
+    parser.add_argument("--settings", required=True, help="the demo_text_lm config section as JSON")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--log")
+    args = parser.parse_args(argv)
+    setup_logging(args.log)
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from workflow_scripts.pretrain import train
+
+    hf_logging.disable_progress_bar()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = json.loads(args.settings)
+    rows = pq.read_table(args.stories, columns=["text", "split"]).to_pylist()
+    texts = {split: [r["text"] for r in rows if r["split"] == split] for split in ("train", "valid")}
+    out = Path(args.out)
+    work = out.with_name(out.name + ".work")
+    tokenizer = train_tokenizer(texts["train"], settings["vocab_size"])
+    model = build_model(settings, tokenizer, args.seed)
+    init = work / "init"
+    model.save_pretrained(init, safe_serialization=True)
+    tokenizer.save_pretrained(init)
+    pack_texts(texts, tokenizer, settings["context_length"], args.seed, work / "windows")
+    training = {**settings["train"], "context_length": settings["context_length"], "optimizer": "adamw",
+                "lr_scheduler": "cosine", "max_grad_norm": 1.0, "dtype": "float32"}
+    summary = train(init, work / "windows", training, args.seed, out, work)
+    log.info("text LM: %s parameters, %d steps, final validation loss %.3f", f"{summary['parameters']:,}",
+             summary["steps"], summary["valid_loss"])
+    shutil.rmtree(work / "windows")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
