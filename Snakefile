@@ -19,6 +19,8 @@ wildcard_constraints:
     corpus=one_of(config["corpora"]),
     shard=r"\d+",
     tokeniser=one_of(config["tokenisers"]),
+    vocoder=one_of(config["vocoders"]),
+    benchmark=r"[a-z0-9_]+",
     mix=r"ctx\d+-[0-9a-f]{8}",
 
 
@@ -26,10 +28,16 @@ include: "rules/sources.smk"
 include: "rules/corpus.smk"
 include: "rules/units.smk"
 include: "rules/train.smk"
+include: "rules/evaluate.smk"
+
+
+report: "report/workflow.rst"
 
 
 rule all:
     input:
-        "results/demo/data.json",
-        "results/models/demo/dpo/model.safetensors",
+        "results/demo/metrics.json",
+        "results/metrics.csv",
+        "results/demo/report/training_curves.svg",
+        "results/demo/report/samples",
     default_target: True

@@ -2,6 +2,8 @@
 import hashlib
 import json
 import re
+import os
+import shlex
 import shutil
 import sys
 
@@ -225,3 +227,111 @@ def final_model(run):
     """The model a run evaluates: after DPO, or after pretraining when the run has no DPO."""
     stage = "dpo" if run_config(run)["data"]["dpo"] else "pretrained"
     return f"results/models/{run}/{stage}"
+
+
+# --- evaluation ------------------------------------------------------------------------------
+
+
+def pair_settings(corpus, benchmark):
+    settings = config["corpora"][corpus].get("benchmark_pairs", {}).get(benchmark)
+    if settings is None:
+        raise WorkflowError(f"corpora.{corpus}.benchmark_pairs has no {benchmark!r}: say how its utterances pair up")
+    text_set, table = settings["table"].split("/", 1)
+    return {**settings, "table_path": f"results/text/{text_set}/{table}.parquet"}
+
+
+def benchmark_corpus(run, benchmark):
+    return run_config(run)["data"]["benchmarks"][benchmark]
+
+
+def prompt_pairs(run):
+    """Generation prompts: the positive (correct) utterances of the run's sStoryCloze pairs."""
+    benchmarks = run_config(run)["data"]["benchmarks"]
+    if "sstorycloze" not in benchmarks:
+        raise WorkflowError(f"run {run!r}: generation takes its prompts from data.benchmarks.sstorycloze, which is not set")
+    return f"results/benchmarks/{benchmarks['sstorycloze']}/sstorycloze/pairs.parquet"
+
+
+def asr_model(name):
+    return config["asr_models"][name]
+
+
+def vocoder_training(vocoder):
+    return config["vocoders"][vocoder]["train"]
+
+
+def vocoder_training_inputs(vocoder):
+    tokeniser, corpus = config["vocoders"][vocoder]["tokeniser"], vocoder_training(vocoder)["corpus"]
+    return {
+        "units": f"results/units/{tokeniser}/{corpus}/units.parquet",
+        "manifest": f"results/corpora/{corpus}/manifest.parquet",
+        "vocabulary": f"results/units/{tokeniser}/tokeniser.json",
+    }
+
+
+def run_vocoder(run):
+    return config["vocoders"][run_config(run)["evaluation"]["vocoder"]]
+
+
+def vocoder_files(run):
+    name = run_config(run)["evaluation"]["vocoder"]
+    if "train" in run_vocoder(run):
+        return [f"results/vocoders/{name}/generator.safetensors", f"results/vocoders/{name}/config.json"]
+    return [source_record(run_vocoder(run)["checkpoint"]), source_record(run_vocoder(run)["config"])]
+
+
+def vocoder_options(run):
+    """Command-line options of workflow_scripts.vocoder for the run's vocoder."""
+    from workflow_scripts.sources import url_filename
+
+    name, vocoder = run_config(run)["evaluation"]["vocoder"], run_vocoder(run)
+    if "train" in vocoder:
+        return f"--checkpoint results/vocoders/{name}/generator.safetensors --config results/vocoders/{name}/config.json"
+    weights, architecture = config["sources"][vocoder["checkpoint"]], config["sources"][vocoder["config"]]
+    return (
+        f"--checkpoint {source_dir(vocoder['checkpoint'])}/{url_filename(weights['url'])}"
+        f" --sha256 {weights['sha256']}"
+        f" --config {source_dir(vocoder['config'])}/{url_filename(architecture['url'])}"
+    )
+
+
+def trained_vocoder_report(run):
+    name = run_config(run)["evaluation"]["vocoder"]
+    return [f"results/vocoders/{name}/resynthesis.json"] if "train" in run_vocoder(run) else []
+
+
+def scorer_dir(run):
+    scorer = run_config(run)["evaluation"]["scorer"]
+    return "results/models/demo_text_lm" if scorer == "demo_text_lm" else source_dir(scorer)
+
+
+def scorer_files(run):
+    scorer = run_config(run)["evaluation"]["scorer"]
+    if scorer == "demo_text_lm":
+        return ["results/models/demo_text_lm/model.safetensors", "results/models/demo_text_lm/tokenizer.json"]
+    return [source_record(scorer)]
+
+
+def judge_option(run):
+    judge = run_config(run)["evaluation"]["judge"]
+    return f"--judge {shlex.quote(as_json(judge))}" if judge else ""
+
+
+def training_stages(run):
+    return ["pretrained", "dpo"] if run_config(run)["data"]["dpo"] else ["pretrained"]
+
+
+def run_benchmarks(run):
+    """Benchmark files of the run's own jobs: training and evaluation (shared pre-processing is not
+    counted, as in the paper)."""
+    files = [f"benchmarks/{run}/pretrain.tsv"]
+    files += [f"benchmarks/{run}/dpo.tsv"] if run_config(run)["data"]["dpo"] else []
+    files += [f"benchmarks/{run}/eval_{b}.tsv" for b in run_config(run)["data"]["benchmarks"]]
+    files += [f"benchmarks/{run}/{job}.tsv" for job in ("generate", "vocode", "transcribe", "score_generations")]
+    return files
+
+
+def metrics_runs(wildcards):
+    """Runs in the table across runs: those whose metrics exist already, and the demo."""
+    runs = [run for run in RUNS if os.path.exists(f"results/{run}/metrics.json")]
+    return [f"results/{run}/metrics.json" for run in sorted(set(runs) | {"demo"}) if run in RUNS]

@@ -52,6 +52,7 @@ rule pretrain:
         config="results/models/{run}/pretrained/config.json",
         weights="results/models/{run}/pretrained/model.safetensors",
         training_log="results/models/{run}/pretrained/training_log.csv",
+        summary="results/models/{run}/pretrained/training_summary.json",
     params:
         settings=lambda wc: as_json(run_config(wc.run)["pretrain"]),
         seed=lambda wc: run_config(wc.run)["seed"],
@@ -81,6 +82,7 @@ rule dpo:
         config="results/models/{run}/dpo/config.json",
         weights="results/models/{run}/dpo/model.safetensors",
         training_log="results/models/{run}/dpo/training_log.csv",
+        summary="results/models/{run}/dpo/training_summary.json",
     params:
         settings=lambda wc: as_json(run_config(wc.run)["dpo"]),
         seed=lambda wc: run_config(wc.run)["seed"],

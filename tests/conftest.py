@@ -31,6 +31,8 @@ corpora:
   demo_blimp: {synthesise: {shards: 1}}
 demo_text_lm:
   train: {budget: {hours: 0.0015}}
+vocoders:
+  demo_vocoder: {train: {budget_minutes: 0.1}}
 """
 
 # The demo recipe's budgets, shortened: (old text, new text) in config/recipes/demo.yaml.

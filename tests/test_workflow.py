@@ -18,14 +18,15 @@ from conftest import snakemake, write_tiny_config
 
 TARGET = "results/demo/data.json"
 MODEL = "results/models/demo/dpo/model.safetensors"
+METRICS = "results/demo/metrics.json"
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """A working folder where the tiny demo has been made once, up to its DPO model."""
+    """A working folder where the tiny demo has been made once, through to its metrics."""
     workdir = tmp_path_factory.mktemp("demo")
     config = write_tiny_config(workdir)
-    snakemake(workdir, "--cores", "2", TARGET, MODEL, configfiles=[config])
+    snakemake(workdir, "--cores", "2", configfiles=[config])  # the default target: metrics, table, report files
     return workdir, config
 
 
@@ -91,7 +92,44 @@ def test_units_and_windows_are_made(demo):
 
 def test_a_second_call_does_nothing(demo):
     workdir, config = demo
-    assert planned(workdir, [config]) == {} and planned(workdir, [config], MODEL) == {}
+    assert planned(workdir, [config]) == {} and planned(workdir, [config], METRICS) == {}
+
+
+def test_metrics_json_has_every_metric(demo):
+    workdir, _ = demo
+    metrics = json.loads((workdir / METRICS).read_text())
+    assert metrics["run"] == "demo" and metrics["recipe"].startswith("Demo") and metrics["commit"]
+    assert set(metrics["likelihood"]) == {"sblimp", "sstorycloze", "tstorycloze"}
+    for result in metrics["likelihood"].values():
+        assert 0.0 <= result["accuracy"] <= 1.0 and result["aggregation"] == "mean" and result["pairs"] > 0
+    generation = metrics["generation"]
+    assert generation["samples"] == 2 and generation["empty_transcripts"] <= 2
+    assert generation["genppl"] is None or generation["genppl"] > 0  # never NaN
+    assert metrics["tokens_seen"]["pretrained"] > 0 and metrics["tokens_seen"]["dpo"] > 0
+    assert metrics["compute"]["wall_hours"] > 0 and "benchmarks/demo/pretrain" in metrics["compute"]["jobs"]
+    assert metrics["data"]["pretraining_tokens"] > 0 and metrics["data"]["hours"]["demo_stories/train"] > 0
+    assert metrics["vocoder"]["held_out"] == 2 and 0.0 <= metrics["vocoder"]["resynthesis_wer"]
+    table = (workdir / "results/metrics.csv").read_text().splitlines()
+    assert table[0].startswith("run,recipe,sblimp,sstorycloze,tstorycloze,genppl") and table[1].startswith("demo,")
+    pairs = pq.read_table(workdir / "results/demo/eval/sblimp.parquet").to_pylist()
+    assert len(pairs) == 5 and all(p["positive_id"].endswith("_good") for p in pairs)
+
+
+def test_a_new_generation_temperature_reruns_generation_and_what_follows_only(demo, tmp_path):
+    workdir, config = demo
+    recipes = copy_recipes(tmp_path, demo=("  max_new_tokens: 50", "  temperature: 0.9\n  max_new_tokens: 50"))
+    jobs = planned(workdir, [config, override(workdir, "recipes.yaml", f"recipes_dir: {recipes}\n")], METRICS)
+    assert jobs == {"generate": 1, "vocode_generations": 1, "transcribe_generations": 1, "score_generations": 1,
+                    "collect_metrics": 1}
+
+
+def test_the_report_has_curves_metrics_and_samples(demo):
+    workdir, config = demo
+    assert len(list((workdir / "results/demo/report/samples").glob("*.flac"))) == 2
+    assert (workdir / "results/demo/report/training_curves.svg").read_text().startswith("<?xml")
+    snakemake(workdir, "--report", str(workdir / "report.html"), configfiles=[config])
+    html = (workdir / "report.html").read_text()
+    assert "training_curves.svg" in html and "metrics.csv" in html
 
 
 def test_the_demo_pretrains_then_dpo_trains_and_the_loss_goes_down(demo):

@@ -198,6 +198,17 @@ def check_references(document: dict, origin: str) -> None:
                                   "a url source with its sha256 (it is opened only after the checksum matches)")
         for i, corpus in enumerate(tokeniser["kmeans"].get("fit", {}).get("corpora", [])):
             need(corpus, corpora, "corpora", f"tokenisers.{name}.kmeans.fit.corpora[{i}]")
+    vocoders, asr_models = document.get("vocoders", {}), document.get("asr_models", {})
+    for name, vocoder in vocoders.items():
+        need(vocoder["tokeniser"], tokenisers, "tokenisers", f"vocoders.{name}.tokeniser")
+        for key in ("checkpoint", "config"):
+            if key in vocoder:
+                need(vocoder[key], sources, "sources", f"vocoders.{name}.{key}")
+        if "train" in vocoder:
+            need(vocoder["train"]["corpus"], corpora, "corpora", f"vocoders.{name}.train.corpus")
+            need(vocoder["train"]["asr"], asr_models, "asr_models", f"vocoders.{name}.train.asr")
+    for name, asr in asr_models.items():
+        need(asr["model"], sources, "sources", f"asr_models.{name}.model")
     for name, corpus in corpora.items():
         if "synthesise" in corpus:
             for i, voice in enumerate(corpus["synthesise"]["voices"]):
@@ -213,6 +224,17 @@ def unresolved_run_references(document: dict) -> list[str]:
     problems = []
     if document["run"]["tokeniser"] not in document.get("tokenisers", {}):
         problems.append(f"tokeniser: no tokenisers entry named {document['run']['tokeniser']!r}")
+    evaluation = document["run"]["evaluation"]
+    vocoder = document.get("vocoders", {}).get(evaluation["vocoder"])
+    if vocoder is None:
+        problems.append(f"evaluation.vocoder: no vocoders entry named {evaluation['vocoder']!r}")
+    elif vocoder["tokeniser"] != document["run"]["tokeniser"]:
+        problems.append(f"evaluation.vocoder: {evaluation['vocoder']!r} speaks {vocoder['tokeniser']} units, "
+                        f"not the run's {document['run']['tokeniser']}")
+    if evaluation["asr"] not in document.get("asr_models", {}):
+        problems.append(f"evaluation.asr: no asr_models entry named {evaluation['asr']!r}")
+    if evaluation["scorer"] != "demo_text_lm" and evaluation["scorer"] not in document.get("sources", {}):
+        problems.append(f"evaluation.scorer: {evaluation['scorer']!r} is neither demo_text_lm nor a source")
     named = [(f"data.pretrain.{name}", name) for name, weight in data["pretrain"].items() if weight > 0]
     if data.get("dpo"):
         named.append(("data.dpo", data["dpo"]))

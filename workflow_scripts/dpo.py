@@ -213,7 +213,9 @@ def train(init: Path, units: Path, pairs: Path, settings: dict, seed: int, out: 
 
     summary = {"steps": state["step"], "pairs_seen": state["pairs"], "epochs": order.epochs_done, "tokens": state["tokens"],
                "training_seconds": state["seconds"], "data": report, "processes": processes.world,
-               "gradient_accumulation": accumulation, "dtype": str(dtype).replace("torch.", "")}
+               "parameters": sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()),
+               "gradient_accumulation": accumulation, "dtype": str(dtype).replace("torch.", ""),
+               "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
     if processes.main:
         save_model(unwrap(model), init, out, work / "training_log.csv", summary)
     if processes.world > 1:

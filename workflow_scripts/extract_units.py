@@ -41,12 +41,13 @@ from workflow_scripts.units import UNITS_SCHEMA, deduplicate, table_metadata
 log = logging.getLogger("extract_units")
 
 
-def length_sorted_batches(durations: list[float], batch_seconds: float) -> list[list[int]]:
-    """Indices grouped so that each batch, padded to its longest item, holds at most ``batch_seconds``."""
-    order = sorted(range(len(durations)), key=lambda i: durations[i])
+def length_sorted_batches(lengths: list[float], budget: float) -> list[list[int]]:
+    """Indices sorted by length and grouped so that each batch, padded to its longest item, holds at
+    most ``budget`` (seconds of audio, tokens ...): little compute goes to padding."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     batches, current = [], []
     for i in order:
-        if current and (len(current) + 1) * durations[i] > batch_seconds:
+        if current and (len(current) + 1) * lengths[i] > budget:
             batches.append(current)
             current = []
         current.append(i)

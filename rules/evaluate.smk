@@ -1,0 +1,250 @@
+# Evaluation: likelihood benchmarks, generation, vocoding, transcription, GenPPL, metrics.json, report.
+
+
+rule benchmark_pairs:
+    input:
+        table=lambda wc: pair_settings(wc.corpus, wc.benchmark)["table_path"],
+        manifest="results/corpora/{corpus}/manifest.parquet",
+    output:
+        "results/benchmarks/{corpus}/{benchmark}/pairs.parquet",
+    params:
+        positive=lambda wc: pair_settings(wc.corpus, wc.benchmark)["positive"],
+        negative=lambda wc: pair_settings(wc.corpus, wc.benchmark)["negative"],
+    log:
+        "logs/benchmarks/{corpus}/{benchmark}.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.likelihood pairs --table {input.table} --positive {params.positive}"
+        " --negative {params.negative} --manifest {input.manifest} --out {output} --log {log}"
+
+
+rule score_likelihood:
+    input:
+        model=lambda wc: f"{final_model(wc.run)}/model.safetensors",
+        units=lambda wc: f"results/units/{run_config(wc.run)['tokeniser']}/{benchmark_corpus(wc.run, wc.benchmark)}/units.parquet",
+        pairs=lambda wc: f"results/benchmarks/{benchmark_corpus(wc.run, wc.benchmark)}/{wc.benchmark}/pairs.parquet",
+    output:
+        table="results/{run}/eval/{benchmark}.parquet",
+        summary="results/{run}/eval/{benchmark}.json",
+    params:
+        model=lambda wc: final_model(wc.run),
+    log:
+        "logs/{run}/eval/{benchmark}.log",
+    benchmark:
+        "benchmarks/{run}/eval_{benchmark}.tsv"
+    resources:
+        gpu=GPU,
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.likelihood score --model {params.model} --units {input.units}"
+        " --pairs {input.pairs} --benchmark {wildcards.benchmark} --out-table {output.table}"
+        " --out-json {output.summary} --log {log}"
+
+
+rule train_vocoder:
+    input:
+        units=lambda wc: vocoder_training_inputs(wc.vocoder)["units"],
+        manifest=lambda wc: vocoder_training_inputs(wc.vocoder)["manifest"],
+        vocabulary=lambda wc: vocoder_training_inputs(wc.vocoder)["vocabulary"],
+        asr=lambda wc: source_record(asr_model(vocoder_training(wc.vocoder)["asr"])["model"]),
+    output:
+        weights="results/vocoders/{vocoder}/generator.safetensors",
+        config="results/vocoders/{vocoder}/config.json",
+        resynthesis="results/vocoders/{vocoder}/resynthesis.json",
+    params:
+        settings=lambda wc: as_json(vocoder_training(wc.vocoder)),
+        asr_backend=lambda wc: asr_model(vocoder_training(wc.vocoder)["asr"])["backend"],
+        asr_model=lambda wc: source_dir(asr_model(vocoder_training(wc.vocoder)["asr"])["model"]),
+    log:
+        "logs/vocoders/{vocoder}.log",
+    benchmark:
+        "benchmarks/vocoders/{vocoder}.tsv"
+    threads: 2
+    resources:
+        gpu=GPU,
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.train_vocoder --units {input.units} --manifest {input.manifest}"
+        " --vocabulary {input.vocabulary} --settings {params.settings:q} --asr-backend {params.asr_backend}"
+        " --asr-model {params.asr_model} --threads {threads} --out results/vocoders/{wildcards.vocoder} --log {log}"
+
+
+rule generate:
+    input:
+        model=lambda wc: f"{final_model(wc.run)}/model.safetensors",
+        pairs=lambda wc: prompt_pairs(wc.run),
+        encoder=lambda wc: encoder_files(run_config(wc.run)["tokeniser"]),
+        centroids=lambda wc: f"results/units/{run_config(wc.run)['tokeniser']}/centroids.npy",
+    output:
+        units="results/{run}/generation/units.parquet",
+        prompts="results/{run}/generation/prompts.parquet",
+        prompt_audio=directory("results/{run}/generation/prompts"),
+    params:
+        model=lambda wc: final_model(wc.run),
+        encoder=lambda wc: encoder_dir(run_config(wc.run)["tokeniser"]),
+        layer=lambda wc: config["tokenisers"][run_config(wc.run)["tokeniser"]]["layer"],
+        settings=lambda wc: as_json(run_config(wc.run)["generation"]),
+        seed=lambda wc: run_config(wc.run)["seed"],
+        batch_size=lambda wc: run_config(wc.run)["evaluation"]["batch_size"],
+    log:
+        "logs/{run}/generate.log",
+    benchmark:
+        "benchmarks/{run}/generate.tsv"
+    resources:
+        gpu=GPU,
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.generate --model {params.model} --pairs {input.pairs} --encoder {params.encoder}"
+        " --layer {params.layer} --centroids {input.centroids} --settings {params.settings:q} --seed {params.seed}"
+        " --batch-size {params.batch_size} --out {output.units} --prompt-dir {output.prompt_audio}"
+        " --prompt-manifest {output.prompts} --log {log}"
+
+
+rule vocode_generations:
+    input:
+        units="results/{run}/generation/units.parquet",
+        vocoder=lambda wc: vocoder_files(wc.run),
+    output:
+        manifest="results/{run}/generation/audio.parquet",
+        audio=directory("results/{run}/generation/audio"),
+    params:
+        vocoder=lambda wc: vocoder_options(wc.run),
+    log:
+        "logs/{run}/vocode.log",
+    benchmark:
+        "benchmarks/{run}/vocode.tsv"
+    resources:
+        gpu=GPU,
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.vocoder {params.vocoder} --units {input.units}"
+        " --columns continuation_units full_units --out-dir {output.audio} --manifest {output.manifest} --log {log}"
+
+
+rule transcribe_generations:
+    input:
+        audio="results/{run}/generation/audio.parquet",
+        prompts="results/{run}/generation/prompts.parquet",
+        asr=lambda wc: source_record(asr_model(run_config(wc.run)["evaluation"]["asr"])["model"]),
+    output:
+        "results/{run}/generation/transcripts.parquet",
+    params:
+        backend=lambda wc: asr_model(run_config(wc.run)["evaluation"]["asr"])["backend"],
+        model=lambda wc: source_dir(asr_model(run_config(wc.run)["evaluation"]["asr"])["model"]),
+        language=lambda wc: asr_model(run_config(wc.run)["evaluation"]["asr"]).get("language", "en"),
+        beam_size=lambda wc: asr_model(run_config(wc.run)["evaluation"]["asr"]).get("beam_size", 1),
+    log:
+        "logs/{run}/transcribe.log",
+    benchmark:
+        "benchmarks/{run}/transcribe.tsv"
+    resources:
+        gpu=GPU,
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.asr --backend {params.backend} --model {params.model}"
+        " --language {params.language} --beam-size {params.beam_size}"
+        " --manifests {input.audio} {input.prompts} --out {output} --log {log}"
+
+
+rule score_generations:
+    input:
+        transcripts="results/{run}/generation/transcripts.parquet",
+        scorer=lambda wc: scorer_files(wc.run),
+    output:
+        table="results/{run}/generation/scores.parquet",
+        summary="results/{run}/generation/scores.json",
+    params:
+        scorer=lambda wc: scorer_dir(wc.run),
+        judge=lambda wc: judge_option(wc.run),
+        batch_size=lambda wc: run_config(wc.run)["evaluation"]["batch_size"],
+    log:
+        "logs/{run}/score_generations.log",
+    benchmark:
+        "benchmarks/{run}/score_generations.tsv"
+    resources:
+        gpu=GPU,
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.genppl --transcripts {input.transcripts} --scorer {params.scorer}"
+        " {params.judge} --batch-size {params.batch_size} --out-table {output.table} --out-json {output.summary}"
+        " --log {log}"
+
+
+rule collect_metrics:
+    input:
+        data="results/{run}/data.json",
+        likelihood=lambda wc: [f"results/{wc.run}/eval/{b}.json" for b in run_config(wc.run)["data"]["benchmarks"]],
+        generation="results/{run}/generation/scores.json",
+        training=lambda wc: [f"results/models/{wc.run}/{stage}/training_summary.json" for stage in training_stages(wc.run)],
+        vocoder=lambda wc: trained_vocoder_report(wc.run),
+        benchmarks=lambda wc: run_benchmarks(wc.run),
+    output:
+        "results/{run}/metrics.json",
+    params:
+        description=lambda wc: run_config(wc.run)["description"],
+        vocoder=lambda wc: " ".join(f"--vocoder {f}" for f in trained_vocoder_report(wc.run)),
+    log:
+        "logs/{run}/metrics.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.metrics collect --run {wildcards.run} --description {params.description:q}"
+        " --data {input.data} --likelihood {input.likelihood} --generation {input.generation} {params.vocoder}"
+        " --training {input.training} --benchmarks {input.benchmarks} --out {output} > {log} 2>&1"
+
+
+rule metrics_table:
+    input:
+        metrics_runs,
+    output:
+        report("results/metrics.csv", caption="../report/metrics.rst", category="Metrics"),
+    log:
+        "logs/metrics_table.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.metrics table --metrics {input} --out {output} > {log} 2>&1"
+
+
+rule training_curves:
+    input:
+        logs=lambda wc: [f"results/models/{wc.run}/{stage}/training_log.csv" for stage in training_stages(wc.run)],
+    output:
+        report("results/{run}/report/training_curves.svg", caption="../report/training_curves.rst", category="Training"),
+    params:
+        names=lambda wc: training_stages(wc.run),
+    log:
+        "logs/{run}/training_curves.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.metrics curves --logs {input.logs} --names {params.names}"
+        " --out {output} > {log} 2>&1"
+
+
+rule report_samples:
+    input:
+        audio="results/{run}/generation/audio.parquet",
+    output:
+        report(
+            directory("results/{run}/report/samples"),
+            patterns=["{name}.flac"],
+            caption="../report/samples.rst",
+            category="Generated speech",
+        ),
+    params:
+        samples=3,
+    log:
+        "logs/{run}/report_samples.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.metrics samples --manifest {input.audio} --count {params.samples}"
+        " --out-dir {output} > {log} 2>&1"

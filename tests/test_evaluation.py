@@ -1,0 +1,164 @@
+"""Likelihood benchmarks, GenPPL, the judge and word error rates."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import logging
+import math
+import threading
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, Qwen2Config
+
+from workflow_scripts.asr import word_error_rate
+from workflow_scripts.genppl import Judge, gen_ppl, mean_nlls
+from workflow_scripts.likelihood import make_pairs, pair_outcome, score_pairs, score_utterances
+
+
+def tiny_lm(vocab=40):
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(Qwen2Config(vocab_size=vocab, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                                        num_attention_heads=2, num_key_value_heads=1)).eval()
+
+
+def test_likelihood_does_not_change_with_batch_size():
+    model = tiny_lm()
+    g = torch.Generator().manual_seed(0)
+    sequences = {f"u{i}": [1, *torch.randint(2, 40, (int(n),), generator=g).tolist()]
+                 for i, n in enumerate(torch.randint(3, 60, (12,), generator=g))}
+    one = score_utterances(model, sequences, batch_tokens=1, device="cpu")       # one sequence per batch
+    many = score_utterances(model, sequences, batch_tokens=10_000, device="cpu")  # all in one padded batch
+    for key in sequences:
+        assert one[key][1] == many[key][1] == len(sequences[key]) - 1
+        assert one[key][0] == pytest.approx(many[key][0], abs=1e-4)
+    pairs = [{"id": f"p{i}", "positive_id": f"u{i}", "negative_id": f"u{i + 6}"} for i in range(6)]
+    assert score_pairs(pairs, one)[1] == score_pairs(pairs, many)[1]
+
+
+def test_pair_scoring_counts_ties_as_half_and_names_the_papers_aggregation():
+    assert (pair_outcome(-1.0, -2.0), pair_outcome(-2.0, -2.0), pair_outcome(-3.0, -2.0)) == (1.0, 0.5, 0.0)
+    scores = {"a+": (-10.0, 10), "a-": (-6.0, 4), "b+": (-4.0, 4), "b-": (-4.0, 4)}
+    pairs = [{"id": "a", "positive_id": "a+", "negative_id": "a-"}, {"id": "b", "positive_id": "b+", "negative_id": "b-"}]
+    rows, summary = score_pairs(pairs, scores)
+    # a: sum -10 < -6 (wrong) but mean -1.0 > -1.5 (right); b: a tie both ways
+    assert [r["correct_sum"] for r in rows] == [0.0, 0.5] and [r["correct_mean"] for r in rows] == [1.0, 0.5]
+    assert summary["accuracy_sum"] == 0.25 and summary["accuracy_mean"] == 0.75
+    assert summary["aggregation"] == "mean" and summary["accuracy"] == 0.75
+
+
+def test_pairs_come_from_ids_never_from_file_order(tmp_path):
+    items = [{"id": "x1"}, {"id": "x2"}, {"id": "x3"}]
+    # The manifest lists files in an order where sorting names would pair them wrongly, and x3 lost one side.
+    manifest = [{"id": "x2_bad", "path": "a.flac"}, {"id": "x1_good", "path": "z.flac"}, {"id": "x2_good", "path": "b.flac"},
+                {"id": "x1_bad", "path": "c.flac"}, {"id": "x3_good", "path": "d.flac"}]
+    pq.write_table(pa.Table.from_pylist(items), tmp_path / "items.parquet")
+    pq.write_table(pa.Table.from_pylist(manifest), tmp_path / "manifest.parquet")
+    pairs, missing = make_pairs(tmp_path / "items.parquet", "good", "bad", tmp_path / "manifest.parquet")
+    assert [(p["id"], p["positive_path"], p["negative_path"]) for p in pairs] == [("x1", "z.flac", "c.flac"), ("x2", "b.flac", "a.flac")]
+    assert missing == ["x3"]
+
+
+class WordTokenizer:
+    """A stand-in tokenizer: each word is a token, BOS is 1."""
+    bos_token_id, eos_token_id = 1, 1
+
+    def __call__(self, text, add_special_tokens=False):
+        return {"input_ids": [2 + (sum(map(ord, w)) % 30) for w in text.split()]}
+
+
+def test_genppl_with_empty_transcripts_is_finite_and_counts_them():
+    nlls = mean_nlls(tiny_lm(), WordTokenizer(), ["the cat sat", "", "   ", "a dog"], batch_size=2, device="cpu")
+    assert nlls[1] is None and nlls[2] is None and all(math.isfinite(n) for n in (nlls[0], nlls[3]))
+    result = gen_ppl(nlls)
+    assert result["empty"] == 2 and result["scored"] == 2
+    assert result["genppl"] == pytest.approx(math.exp((nlls[0] + nlls[3]) / 2))
+    assert gen_ppl([None, None]) == {"genppl": None, "scored": 0, "empty": 2}
+
+
+def test_mean_nll_by_hand():
+    model, tokenizer = tiny_lm(), WordTokenizer()
+    ids = torch.tensor([[1, *tokenizer("one two three")["input_ids"]]])
+    with torch.no_grad():
+        logps = torch.log_softmax(model(ids).logits[0, :-1], -1).gather(1, ids[0, 1:, None])
+    assert mean_nlls(model, tokenizer, ["one two three"], 1, "cpu")[0] == pytest.approx(-logps.mean().item(), rel=1e-5)
+
+
+def test_word_error_rate_by_hand():
+    assert word_error_rate(["the cat sat"], ["the cat sat"]) == 0.0
+    assert word_error_rate(["the cat sat"], ["The cat, sat!"]) == 0.0          # case and punctuation do not count
+    assert word_error_rate(["the cat sat"], ["the bat sat down"]) == pytest.approx(2 / 3)
+    assert word_error_rate(["a b", "c d e f"], ["", "c d e f"]) == pytest.approx(2 / 6)
+
+
+def test_the_judge_talks_to_an_openai_compatible_endpoint_and_never_logs_its_key(monkeypatch, caplog):
+    seen = {}
+
+    class Endpoint(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen["auth"] = self.headers["Authorization"]
+            seen["body"] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            answer = {"choices": [{"message": {"content": "It fits well. The final answer is $\\boxed{4}$"}}]}
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps(answer).encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("MY_JUDGE_KEY", "sk-secret-123")
+    caplog.set_level(logging.DEBUG)
+    judge = Judge({"base_url": f"http://127.0.0.1:{server.server_port}/v1", "model": "judge-1", "api_key_env": "MY_JUDGE_KEY"})
+    assert judge.rate("Tom went to the barn.", "Then he fed the hens.") == 4
+    server.shutdown()
+    assert seen["auth"] == "Bearer sk-secret-123" and seen["body"]["model"] == "judge-1"
+    assert "Tom went to the barn." in seen["body"]["messages"][0]["content"]
+    assert "sk-secret-123" not in caplog.text
+
+
+def test_the_judge_needs_its_key(monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    with pytest.raises(SystemExit, match="NO_SUCH_KEY"):
+        Judge({"base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key_env": "NO_SUCH_KEY"})
+
+
+def test_the_transformers_whisper_backend_loads_a_whisper_folder_and_transcribes(tmp_path):
+    """A tiny random Whisper saved like openai/whisper-large-v3-turbo (model, processor, generation config)."""
+    import numpy as np
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
+                              WhisperProcessor, WhisperTokenizerFast)
+
+    from workflow_scripts.asr import TransformersWhisperASR, load_asr
+
+    specials = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>", "<|notimestamps|>"]
+    words = Tokenizer(models.WordLevel({"hello": 0, "world": 1, "the": 2, "cat": 3}, unk_token="the"))
+    words.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = WhisperTokenizerFast(tokenizer_object=words, bos_token=specials[0], eos_token=specials[0], unk_token="the",
+                                     pad_token=specials[0])
+    tokenizer.add_special_tokens({"additional_special_tokens": specials[1:]})
+    ids = {s: tokenizer.convert_tokens_to_ids(s) for s in specials}
+    config = WhisperConfig(vocab_size=len(tokenizer), num_mel_bins=80, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                           decoder_attention_heads=2, d_model=16, encoder_ffn_dim=32, decoder_ffn_dim=32, max_target_positions=64,
+                           pad_token_id=ids[specials[0]], bos_token_id=ids[specials[0]], eos_token_id=ids[specials[0]],
+                           decoder_start_token_id=ids["<|startoftranscript|>"])
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=ids["<|startoftranscript|>"], eos_token_id=ids[specials[0]], pad_token_id=ids[specials[0]],
+        max_length=16, is_multilingual=True, lang_to_id={"<|en|>": ids["<|en|>"]},
+        task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
+        no_timestamps_token_id=ids["<|notimestamps|>"])
+    model.save_pretrained(tmp_path)
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(tmp_path)
+    asr = load_asr({"backend": "transformers", "language": "en"}, tmp_path)
+    assert isinstance(asr, TransformersWhisperASR)
+    texts = asr.transcribe([np.random.default_rng(0).normal(size=16000).astype(np.float32) * 0.1, np.zeros(0, np.float32)])
+    assert len(texts) == 2 and isinstance(texts[0], str) and texts[1] == ""
+    assert all(word in {"hello", "world", "the", "cat"} for word in texts[0].split())

