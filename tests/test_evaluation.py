@@ -108,7 +108,7 @@ def test_the_judge_talks_to_an_openai_compatible_endpoint_and_never_logs_its_key
             self.wfile.write(json.dumps(answer).encode())
 
         def log_message(self, *args):
-            pass
+            """Quiet: no request lines on the test's output."""
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Endpoint)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -63,7 +63,7 @@ def _number(text: str):
         try:
             return kind(text)
         except ValueError:
-            pass
+            continue
     return text
 
 

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from workflow_scripts.autobleu import auto_bleu
-from workflow_scripts.logs import setup_logging
+from workflow_scripts.logs import setup_stage
 from workflow_scripts.speech_lm import load_vocabulary
 from workflow_scripts.training import (Budget, CsvLog, EpochOrder, all_sum, compute_dtype, gradient_accumulation,
                                        learning_rate, load_checkpoint, make_optimizer, save_checkpoint, save_model,
@@ -236,12 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-every-steps", type=int)
     parser.add_argument("--log")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    setup_stage(args.log, args.threads)
     out = Path(args.out)
     summary = train(Path(args.init), Path(args.units), Path(args.pairs), json.loads(args.settings), args.seed, out,
                     Path(args.work) if args.work else out.with_name(out.name + ".work"),

@@ -33,7 +33,7 @@ import torch
 from workflow_scripts.audio import AudioChecks, AudioRejected, read_audio
 from workflow_scripts.encoder import SAMPLE_RATE, SpeechEncoder
 from workflow_scripts.kmeans import NearestCentroid
-from workflow_scripts.logs import setup_logging
+from workflow_scripts.logs import setup_stage
 from workflow_scripts.manifest import REJECTED_SCHEMA, rejected_path, write_table
 from workflow_scripts.synthesise import shard_slice
 from workflow_scripts.units import UNITS_SCHEMA, deduplicate, table_metadata
@@ -135,11 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--log")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    torch.set_num_threads(args.threads)
+    setup_stage(args.log, args.threads)
 
     rows = pq.read_table(args.manifest).to_pylist()
     rows = rows[shard_slice(len(rows), args.shard, args.shards)]

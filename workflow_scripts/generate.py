@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from workflow_scripts.logs import setup_logging
+from workflow_scripts.logs import setup_stage
 
 log = logging.getLogger("generate")
 
@@ -83,20 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-manifest", required=True)
     parser.add_argument("--log")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
+    setup_stage(args.log)
     from pathlib import Path
 
     from transformers import AutoModelForCausalLM
 
     from workflow_scripts.audio import write_flac
     from workflow_scripts.manifest import MANIFEST_SCHEMA, write_table
-    from transformers.utils import logging as hf_logging
-
     from workflow_scripts.encoder import SpeechEncoder
     from workflow_scripts.kmeans import NearestCentroid
     from workflow_scripts.speech_lm import load_vocabulary
 
-    hf_logging.disable_progress_bar()
     settings = json.loads(args.settings)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     pairs = pq.read_table(args.pairs).to_pylist()[: settings["num_prompts"]]

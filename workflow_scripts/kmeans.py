@@ -18,7 +18,7 @@ import torch
 
 
 class ChecksumMismatch(Exception):
-    pass
+    """A file is not the one its configured sha256 names; it was not opened."""
 
 
 def sha256_of(path: str | Path) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from workflow_scripts.logs import setup_logging
+from workflow_scripts.logs import setup_stage
 from workflow_scripts.units import SpeechVocabulary
 
 log = logging.getLogger("make_kmeans")
@@ -89,10 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--out-dir", required=True)
         command.add_argument("--log")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
+    setup_stage(args.log)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from workflow_scripts.logs import setup_logging
+from workflow_scripts.logs import setup_stage
 from workflow_scripts.training import (Budget, CsvLog, EpochOrder, PackedWindows, all_sum, attention_implementation,
                                        compute_dtype, document_inputs, gradient_accumulation, learning_rate,
                                        load_checkpoint, make_optimizer, peak_flops, predicted_tokens,
@@ -194,12 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-every-steps", type=int, help="a log row every N steps instead of every 10 s")
     parser.add_argument("--log")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    setup_stage(args.log, args.threads)
     out = Path(args.out)
     summary = train(Path(args.init), Path(args.data), json.loads(args.settings), args.seed, out,
                     Path(args.work) if args.work else out.with_name(out.name + ".work"),

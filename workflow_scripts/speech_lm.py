@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from workflow_scripts.logs import setup_logging
+from workflow_scripts.logs import setup_stage
 from workflow_scripts.units import SpeechVocabulary
 
 log = logging.getLogger("speech_lm")
@@ -125,10 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--log")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
+    setup_stage(args.log)
     vocabulary = SpeechVocabulary.load(args.vocabulary)
     model = build_speech_lm(args.base, vocabulary, args.init, args.rope_theta, args.dropout, args.fresh_embeddings, args.seed)
     save_speech_lm(model, vocabulary, args.out)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from workflow_scripts.logs import setup_logging
+from workflow_scripts.logs import setup_stage
 
 log = logging.getLogger("text_lm")
 
@@ -100,15 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--log")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
-    import torch
-    from transformers.utils import logging as hf_logging
-
+    setup_stage(args.log, args.threads)
     from workflow_scripts.pretrain import train
 
-    hf_logging.disable_progress_bar()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     settings = json.loads(args.settings)
     rows = pq.read_table(args.stories, columns=["text", "split"]).to_pylist()
     texts = {split: [r["text"] for r in rows if r["split"] == split] for split in ("train", "valid")}

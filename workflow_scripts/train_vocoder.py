@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from workflow_scripts.logs import setup_logging
 from workflow_scripts.units import SpeechVocabulary
-from workflow_scripts.vocoder import UnitVocoder, _masked, save_vocoder
+from workflow_scripts.vocoder import UnitVocoder, save_vocoder
 
 log = logging.getLogger("train_vocoder")
 
