@@ -40,7 +40,8 @@ from workflow_scripts.autobleu import auto_bleu
 from workflow_scripts.logs import setup_stage
 from workflow_scripts.speech_lm import load_vocabulary
 from workflow_scripts.training import (Budget, CsvLog, EpochOrder, all_sum, compute_dtype, gradient_accumulation,
-                                       learning_rate, load_checkpoint, make_optimizer, save_checkpoint, save_model,
+                                       learning_rate, load_checkpoint, make_optimizer, optimiser_step, save_checkpoint,
+                                       save_model,
                                        settings_hash, start_processes, unwrap)
 
 log = logging.getLogger("dpo")
@@ -187,11 +188,7 @@ def train(init: Path, units: Path, pairs: Path, settings: dict, seed: int, out: 
                 (losses.sum() * processes.world / global_pairs).backward()
             sums += [losses.sum().item(), (chosen > rejected).sum().item(), (chosen - rejected).sum().item(),
                      int(batch["attention_mask"].sum())]
-        torch.nn.utils.clip_grad_norm_(model.parameters(), settings["max_grad_norm"])
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        optimiser_step(model, optimizer, settings["max_grad_norm"], device)
         step_seconds = clock() - started
         loss, correct, margin, tokens = all_sum(sums.tolist(), processes, device)
         state.update(step=state["step"] + 1, tokens=state["tokens"] + int(tokens), pairs=state["pairs"] + global_pairs,

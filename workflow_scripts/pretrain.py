@@ -38,7 +38,7 @@ import torch
 from workflow_scripts.logs import setup_stage
 from workflow_scripts.training import (Budget, CsvLog, EpochOrder, PackedWindows, all_sum, attention_implementation,
                                        compute_dtype, document_inputs, gradient_accumulation, learning_rate,
-                                       load_checkpoint, make_optimizer, peak_flops, predicted_tokens,
+                                       load_checkpoint, make_optimizer, optimiser_step, peak_flops, predicted_tokens,
                                        save_checkpoint, save_model, settings_hash, start_processes, token_losses,
                                        unwrap)
 
@@ -118,13 +118,9 @@ def train(init: Path, data: Path, settings: dict, seed: int, out: Path, work: Pa
             loss_sum += loss.item()
 
         # 4. Clip and step.
-        torch.nn.utils.clip_grad_norm_(model.parameters(), settings["max_grad_norm"])
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        optimiser_step(model, optimizer, settings["max_grad_norm"], device)
 
         # 5. Book-keeping.
-        if device.type == "cuda":
-            torch.cuda.synchronize()
         step_seconds = clock() - started
         loss = all_sum([loss_sum], processes, device)[0] / step_count
         state.update(step=state["step"] + 1, tokens=state["tokens"] + tokens_per_step,

@@ -250,6 +250,16 @@ def make_optimizer(model: torch.nn.Module, settings: dict, device: torch.device)
                              eps=settings.get("adam_epsilon", 1e-8), fused=device.type == "cuda")
 
 
+def optimiser_step(model: torch.nn.Module, optimizer, max_grad_norm: float, device: torch.device) -> None:
+    """Clip the global gradient norm, step, clear the gradients; on a GPU, wait for the step to
+    finish, so that the clock read next measures it."""
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def gradient_accumulation(settings: dict, world: int) -> int:
     """Micro-steps per optimiser step that keep the recipe's global batch on ``world`` processes."""
     per_step = settings["per_device_batch_size"] * world
