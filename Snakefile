@@ -34,6 +34,17 @@ include: "rules/evaluate.smk"
 report: "report/workflow.rst"
 
 
+onstart:
+    # Before any job: every source this run still has to download must be reachable, or the
+    # workflow stops now with one line per missing source, instead of failing hours in.
+    missing = sources_to_fetch(workflow.dag.needrun_jobs())
+    if missing:
+        problems = reachability_problems(missing, "resources/sources")
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+            raise SystemExit(1)
+
+
 rule all:
     input:
         "results/demo/metrics.json",

@@ -10,6 +10,7 @@ import sys
 sys.path.insert(0, workflow.basedir)  # the stage scripts, also when the package is not installed
 
 from workflow_scripts.config import ConfigError, load_runs, unresolved_run_references
+from workflow_scripts.sources import reachability_problems
 
 # Shell commands run `python -m workflow_scripts...`: make the package importable there too
 # (for instance inside a --use-conda environment, where it is not installed).
@@ -21,8 +22,16 @@ try:
 except ConfigError as error:
     sys.exit(str(error))  # one line, no traceback
 
-SYNTHESISED = sorted(name for name, corpus in config["corpora"].items() if "synthesise" in corpus)
-AUDIO_FOLDERS = sorted(name for name, corpus in config["corpora"].items() if "audio_folder" in corpus)
+def corpora_of_kind(kind):
+    """Names of the corpora made by one method (synthesise, audio_folder, librispeech ...)."""
+    return sorted(name for name, corpus in config["corpora"].items() if kind in corpus)
+
+
+SYNTHESISED = corpora_of_kind("synthesise")
+AUDIO_FOLDERS = corpora_of_kind("audio_folder")
+# Corpora made in shards (one job each) and merged into one manifest.
+SHARD_COUNT_OF = {"synthesise": "shards", "librilight": "shards", "hub_audio": "shards", "hub_triples": "shards"}
+SHARDED = sorted(name for kind in SHARD_COUNT_OF for name in corpora_of_kind(kind))
 
 
 def one_of(names):
@@ -87,8 +96,15 @@ def voice_sources(corpus):
     return sorted({source_record(config["voices"][name]["model"]) for name in synthesis(corpus)["voices"]})
 
 
-def synthesis_shards(corpus):
-    return [f"results/corpora/{corpus}/shards/{shard}.parquet" for shard in range(synthesis(corpus)["shards"])]
+def corpus_section(corpus, kind):
+    return config["corpora"][corpus][kind]
+
+
+def corpus_shards(corpus):
+    """The manifest shards of a corpus made in shards."""
+    kind = next(k for k in SHARD_COUNT_OF if k in config["corpora"][corpus])
+    count = corpus_section(corpus, kind)[SHARD_COUNT_OF[kind]]
+    return [f"results/corpora/{corpus}/shards/{shard}.parquet" for shard in range(count)]
 
 
 def demo_text_settings(text_set):
@@ -236,8 +252,27 @@ def pair_settings(corpus, benchmark):
     settings = config["corpora"][corpus].get("benchmark_pairs", {}).get(benchmark)
     if settings is None:
         raise WorkflowError(f"corpora.{corpus}.benchmark_pairs has no {benchmark!r}: say how its utterances pair up")
+    return settings
+
+
+def pair_inputs(corpus, benchmark):
+    """The items table a benchmark's pairs come from, when they come from one."""
+    settings = pair_settings(corpus, benchmark)
+    if "table" not in settings:
+        return []
     text_set, table = settings["table"].split("/", 1)
-    return {**settings, "table_path": f"results/text/{text_set}/{table}.parquet"}
+    return [f"results/text/{text_set}/{table}.parquet"]
+
+
+def pair_options(corpus, benchmark):
+    """Command-line options of `likelihood pairs` for a benchmark."""
+    settings = pair_settings(corpus, benchmark)
+    if "gold_csv" in settings:
+        return f"--gold-csv {source_dir(corpus_section(corpus, 'audio_folder')['source'])}/{settings['gold_csv']}"
+    if "by_file_name" in settings:
+        sides = settings["by_file_name"]
+        return f"--by-file-name --positive {sides['positive']} --negative {sides['negative']}"
+    return f"--table {pair_inputs(corpus, benchmark)[0]} --positive {settings['positive']} --negative {settings['negative']}"
 
 
 def benchmark_corpus(run, benchmark):
@@ -335,3 +370,12 @@ def metrics_runs(wildcards):
     """Runs in the table across runs: those whose metrics exist already, and the demo."""
     runs = [run for run in RUNS if os.path.exists(f"results/{run}/metrics.json")]
     return [f"results/{run}/metrics.json" for run in sorted(set(runs) | {"demo"}) if run in RUNS]
+
+
+# --- before any job --------------------------------------------------------------------------
+
+
+def sources_to_fetch(jobs):
+    """The config entries of the sources that these jobs will materialise."""
+    names = {job.wildcards["source"] for job in jobs if job.rule.name == "materialise_source"}
+    return {name: config["sources"][name] for name in names}

@@ -46,14 +46,14 @@ rule synthesise_shard:
         " --out {output.manifest} --audio-dir {output.audio} --threads {threads} --log {log}"
 
 
-rule merge_synthesised_corpus:
+rule merge_corpus_shards:
     input:
-        lambda wc: synthesis_shards(wc.corpus),
+        lambda wc: corpus_shards(wc.corpus),
     output:
         manifest="results/corpora/{corpus}/manifest.parquet",
         rejected="results/corpora/{corpus}/rejected.parquet",
     wildcard_constraints:
-        corpus=one_of(SYNTHESISED),
+        corpus=one_of(SHARDED),
     log:
         "logs/corpora/{corpus}_merge.log",
     conda:
@@ -102,9 +102,26 @@ rule corpus_stats:
         " --manifest {input.manifest} --rejected {input.rejected} --out {output} > {log} 2>&1"
 
 
+rule units_stats:
+    input:
+        "results/units/{tokeniser}/{corpus}/units.parquet",
+    output:
+        "results/units/{tokeniser}/{corpus}/stats.csv",
+    log:
+        "logs/units/{tokeniser}/{corpus}/stats.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.corpus_stats units --corpus {wildcards.corpus} --units {input}"
+        " --out {output} > {log} 2>&1"
+
+
 rule run_corpora_table:
     input:
-        lambda wc: [f"results/corpora/{corpus}/stats.csv" for corpus in run_corpora(wc.run)],
+        stats=lambda wc: [f"results/corpora/{corpus}/stats.csv" for corpus in run_corpora(wc.run)],
+        tokens=lambda wc: [
+            f"results/units/{run_config(wc.run)['tokeniser']}/{corpus}/stats.csv" for corpus in run_corpora(wc.run)
+        ],
     output:
         "results/{run}/corpora.csv",
     log:
@@ -112,4 +129,206 @@ rule run_corpora_table:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.corpus_stats table --stats {input} --out {output} > {log} 2>&1"
+        "python -m workflow_scripts.corpus_stats table --stats {input.stats} --tokens {input.tokens}"
+        " --out {output} > {log} 2>&1"
+
+
+# --- the full recipe's corpora ---------------------------------------------------------------
+
+
+rule librispeech_manifest:
+    input:
+        lambda wc: [source_record(s) for split in ("train", "valid") for s in corpus_section(wc.corpus, "librispeech")[split]],
+    output:
+        manifest="results/corpora/{corpus}/manifest.parquet",
+        rejected="results/corpora/{corpus}/rejected.parquet",
+    wildcard_constraints:
+        corpus=one_of(corpora_of_kind("librispeech")),
+    params:
+        train=lambda wc: [source_dir(s) for s in corpus_section(wc.corpus, "librispeech")["train"]],
+        valid=lambda wc: [source_dir(s) for s in corpus_section(wc.corpus, "librispeech")["valid"]],
+        checks=as_json(config["audio_checks"]),
+    log:
+        "logs/corpora/{corpus}_manifest.log",
+    benchmark:
+        "benchmarks/corpora/{corpus}_manifest.tsv"
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.prepare_corpus librispeech --train {params.train} --valid {params.valid}"
+        " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log {log}"
+
+
+rule librilight_recordings:
+    input:
+        lambda wc: [source_record(s) for s in corpus_section(wc.corpus, "librilight")["sources"]],
+    output:
+        manifest="results/corpora/{corpus}/recordings.parquet",
+        rejected="results/corpora/{corpus}/recordings.rejected.parquet",
+    wildcard_constraints:
+        corpus=one_of(corpora_of_kind("librilight")),
+    params:
+        roots=lambda wc: [source_dir(s) for s in corpus_section(wc.corpus, "librilight")["sources"]],
+        valid_fraction=lambda wc: corpus_section(wc.corpus, "librilight")["valid_fraction"],
+        seed=lambda wc: corpus_section(wc.corpus, "librilight")["seed"],
+        checks=as_json(config["audio_checks"]),
+    log:
+        "logs/corpora/{corpus}_recordings.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.prepare_corpus librilight --roots {params.roots}"
+        " --valid-fraction {params.valid_fraction} --seed {params.seed} --checks {params.checks:q}"
+        " --out {output.manifest} --rejected-out {output.rejected} --log {log}"
+
+
+rule vad_chunk_shard:
+    input:
+        recordings="results/corpora/{corpus}/recordings.parquet",
+        vad=lambda wc: source_record(corpus_section(wc.corpus, "librilight")["vad_model"]),
+    output:
+        manifest="results/corpora/{corpus}/shards/{shard}.parquet",
+        rejected="results/corpora/{corpus}/shards/{shard}.rejected.parquet",
+        audio=directory("results/corpora/{corpus}/audio/{shard}"),
+    wildcard_constraints:
+        corpus=one_of(corpora_of_kind("librilight")),
+    params:
+        vad=lambda wc: source_dir(corpus_section(wc.corpus, "librilight")["vad_model"]),
+        settings=lambda wc: as_json(corpus_section(wc.corpus, "librilight")["vad"]),
+        shards=lambda wc: corpus_section(wc.corpus, "librilight")["shards"],
+        checks=as_json(config["audio_checks"]),
+    log:
+        "logs/corpora/{corpus}/vad_{shard}.log",
+    benchmark:
+        "benchmarks/corpora/{corpus}/vad_{shard}.tsv"
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.vad_chunk --manifest {input.recordings} --shard {wildcards.shard}"
+        " --shards {params.shards} --vad {params.vad} --settings {params.settings:q} --checks {params.checks:q}"
+        " --out {output.manifest} --audio-dir {output.audio} --log {log}"
+
+
+rule hub_audio_shard:
+    input:
+        lambda wc: source_record(corpus_section(wc.corpus, "hub_audio")["source"]),
+    output:
+        manifest="results/corpora/{corpus}/shards/{shard}.parquet",
+        rejected="results/corpora/{corpus}/shards/{shard}.rejected.parquet",
+        audio=directory("results/corpora/{corpus}/audio/{shard}"),
+    wildcard_constraints:
+        corpus=one_of(corpora_of_kind("hub_audio")),
+    params:
+        folder=lambda wc: source_dir(corpus_section(wc.corpus, "hub_audio")["source"]),
+        settings=lambda wc: as_json(corpus_section(wc.corpus, "hub_audio")),
+        shards=lambda wc: corpus_section(wc.corpus, "hub_audio")["shards"],
+        checks=as_json(config["audio_checks"]),
+    log:
+        "logs/corpora/{corpus}/hub_{shard}.log",
+    benchmark:
+        "benchmarks/corpora/{corpus}/hub_{shard}.tsv"
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.prepare_corpus hub-audio --folder {params.folder} --settings {params.settings:q}"
+        " --shard {wildcards.shard} --shards {params.shards} --audio-dir {output.audio} --corpus {wildcards.corpus}"
+        " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log {log}"
+
+
+rule hub_triples_shard:
+    input:
+        lambda wc: source_record(corpus_section(wc.corpus, "hub_triples")["source"]),
+    output:
+        manifest="results/corpora/{corpus}/shards/{shard}.parquet",
+        rejected="results/corpora/{corpus}/shards/{shard}.rejected.parquet",
+        pairs="results/corpora/{corpus}/shards/{shard}.pairs.parquet",
+        audio=directory("results/corpora/{corpus}/audio/{shard}"),
+    wildcard_constraints:
+        corpus=one_of(corpora_of_kind("hub_triples")),
+    params:
+        folder=lambda wc: source_dir(corpus_section(wc.corpus, "hub_triples")["source"]),
+        settings=lambda wc: as_json(corpus_section(wc.corpus, "hub_triples")),
+        shards=lambda wc: corpus_section(wc.corpus, "hub_triples")["shards"],
+        checks=as_json(config["audio_checks"]),
+    log:
+        "logs/corpora/{corpus}/hub_{shard}.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.prepare_corpus hub-triples --folder {params.folder} --settings {params.settings:q}"
+        " --shard {wildcards.shard} --shards {params.shards} --audio-dir {output.audio} --corpus {wildcards.corpus}"
+        " --pairs-out {output.pairs} --checks {params.checks:q} --out {output.manifest}"
+        " --rejected-out {output.rejected} --log {log}"
+
+
+rule merge_preference_triples:
+    input:
+        lambda wc: [p.replace(".parquet", ".pairs.parquet") for p in corpus_shards(wc.corpus)],
+    output:
+        "results/text/{corpus}/pairs.parquet",
+    wildcard_constraints:
+        corpus=one_of(corpora_of_kind("hub_triples")),
+    log:
+        "logs/corpora/{corpus}_pairs.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.manifest concat --tables {input} --out {output} > {log} 2>&1"
+
+
+rule hub_pairs_corpus:
+    input:
+        lambda wc: source_record(corpus_section(wc.corpus, "hub_pairs")["source"]),
+    output:
+        manifest="results/corpora/{corpus}/manifest.parquet",
+        rejected="results/corpora/{corpus}/rejected.parquet",
+        item_table="results/text/{corpus}/items.parquet",
+        audio=directory("results/corpora/{corpus}/audio"),
+    wildcard_constraints:
+        corpus=one_of(corpora_of_kind("hub_pairs")),
+    params:
+        folder=lambda wc: source_dir(corpus_section(wc.corpus, "hub_pairs")["source"]),
+        settings=lambda wc: as_json(corpus_section(wc.corpus, "hub_pairs")),
+        checks=as_json(config["audio_checks"]),
+    log:
+        "logs/corpora/{corpus}_hub_pairs.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.prepare_corpus hub-pairs --folder {params.folder} --settings {params.settings:q}"
+        " --audio-dir {output.audio} --corpus {wildcards.corpus} --items-out {output.item_table}"
+        " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log {log}"
+
+
+rule tinystories_text:
+    input:
+        source_record("tinystories_text"),
+    output:
+        "results/text/tinystories/stories_utterances.parquet",
+    params:
+        folder=lambda wc, input: input[0].removesuffix(".json"),
+    log:
+        "logs/text/tinystories.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.prepare_text tinystories --folder {params.folder}"
+        " --out-dir results/text/tinystories --log {log}"
+
+
+rule swag_text:
+    input:
+        source_record("swag_text"),
+    output:
+        triples="results/text/swag/spokenswag.parquet",
+        utterances="results/text/swag/spokenswag_utterances.parquet",
+    params:
+        folder=lambda wc, input: input[0].removesuffix(".json"),
+        seed=0,
+    log:
+        "logs/text/swag.log",
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.prepare_text swag --folder {params.folder} --seed {params.seed}"
+        " --out-dir results/text/swag --log {log}"

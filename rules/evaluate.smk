@@ -3,20 +3,18 @@
 
 rule benchmark_pairs:
     input:
-        table=lambda wc: pair_settings(wc.corpus, wc.benchmark)["table_path"],
+        table=lambda wc: pair_inputs(wc.corpus, wc.benchmark),
         manifest="results/corpora/{corpus}/manifest.parquet",
     output:
         "results/benchmarks/{corpus}/{benchmark}/pairs.parquet",
     params:
-        positive=lambda wc: pair_settings(wc.corpus, wc.benchmark)["positive"],
-        negative=lambda wc: pair_settings(wc.corpus, wc.benchmark)["negative"],
+        pairing=lambda wc: pair_options(wc.corpus, wc.benchmark),
     log:
         "logs/benchmarks/{corpus}/{benchmark}.log",
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.likelihood pairs --table {input.table} --positive {params.positive}"
-        " --negative {params.negative} --manifest {input.manifest} --out {output} --log {log}"
+        "python -m workflow_scripts.likelihood pairs {params.pairing} --manifest {input.manifest} --out {output} --log {log}"
 
 
 rule score_likelihood:

@@ -62,3 +62,50 @@ def test_same_seed_same_audio_other_seed_other_audio(tmp_path, sources):
     first, again, other = speak("1", 0), speak("2", 0), speak("3", 1)
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not all(len(a) == len(b) and np.array_equal(a, b) for a, b in zip(first, other))
+
+
+def test_the_kokoro_backend_speaks_local_files_only(tmp_path, monkeypatch):
+    """The kokoro package's API (KModel, KPipeline, voices as .pt paths), stood in for by a fake with the
+    same calls: the backend must pass local files, never hub names, and join Kokoro's pieces."""
+    import sys
+    import types
+
+    import torch
+
+    from workflow_scripts.tts import load_voice
+
+    calls = {}
+
+    class KModel:
+        def __init__(self, repo_id=None, config=None, model=None):
+            calls["model"] = (config, model)
+
+        def eval(self):
+            return self
+
+    class KPipeline:
+        def __init__(self, lang_code, repo_id=None, model=True):
+            calls["pipeline"] = lang_code
+
+        def __call__(self, text, voice=None, speed=1):
+            calls["voice"] = voice
+            for piece in text.split(". "):
+                yield types.SimpleNamespace(graphemes=piece, phonemes="", audio=torch.full((2400,), 0.1))
+
+    monkeypatch.setitem(sys.modules, "kokoro", types.SimpleNamespace(KModel=KModel, KPipeline=KPipeline))
+    voice = load_voice({"backend": "kokoro", "voice": "bf_emma", "speed": 1.0}, tmp_path, seed=0)
+    samples = voice.synthesise("One sentence. Two sentences")
+    assert voice.sample_rate == 24000 and voice.name == "kokoro:bf_emma" and len(samples) == 4800
+    assert calls["model"] == (str(tmp_path / "config.json"), str(tmp_path / "kokoro-v1_0.pth"))
+    assert calls["pipeline"] == "b" and calls["voice"] == str(tmp_path / "voices" / "bf_emma.pt")
+
+
+def test_utterances_of_one_item_share_a_voice():
+    voices = ["af_heart", "am_fenrir", "bf_emma", "bm_george"]
+    items = [f"swag_{i:06d}" for i in range(40)]
+    assert len({voice_for(item, voices, 0) for item in items}) == 4
+    rows = [{"id": f"{item}_{part}", "item": item} for item in items for part in ("prompt", "chosen", "rejected")]
+    chosen = {}
+    for row in rows:
+        chosen.setdefault(row["item"], set()).add(voice_for(row.get("item") or row["id"], voices, 0))
+    assert all(len(v) == 1 for v in chosen.values())

@@ -61,7 +61,7 @@ def copy_recipes(tmp_path: Path, **changes: tuple[str, str]) -> Path:
 def test_the_corpus_is_made(demo):
     workdir, _ = demo
     table = (workdir / "results/demo/corpora.csv").read_text().splitlines()
-    assert table[0] == "corpus,split,utterances,hours,words,mean_seconds,rejected_in_corpus"
+    assert table[0] == "corpus,split,utterances,hours,words,mean_seconds,rejected_in_corpus,tokens"
     assert {line.split(",")[0] for line in table[1:]} == {"demo_blimp", "demo_stories", "demo_storycloze", "demo_swag"}
     manifest = pq.read_table(workdir / "results/corpora/demo_stories/manifest.parquet").to_pylist()
     assert [r["split"] for r in manifest].count("train") == 4 and len(manifest) == 6
@@ -149,12 +149,12 @@ def test_a_tts_setting_resynthesises_what_uses_it(demo):
     slower = override(workdir, "slower.yaml", "voices:\n  joe:\n    length_scale: 1.1\n")
     jobs = planned(workdir, [config, slower])
     assert jobs["synthesise_shard"] == 5  # every shard of the four corpora: they all use joe
-    assert jobs["extract_units_shard"] == 2 and jobs["pack_windows"] == 1  # and what follows
+    assert jobs["extract_units_shard"] == 5 and jobs["pack_windows"] == 1  # and what follows, for every corpus
     assert "demo_text" not in jobs and "materialise_source" not in jobs and "build_demo_encoder" not in jobs
 
     reseeded = override(workdir, "reseeded.yaml", "corpora:\n  demo_stories:\n    synthesise:\n      seed: 5\n")
     jobs = planned(workdir, [config, reseeded])
-    assert jobs["synthesise_shard"] == 2 and jobs["merge_synthesised_corpus"] == 1  # demo_stories alone
+    assert jobs["synthesise_shard"] == 2 and jobs["merge_corpus_shards"] == 1  # demo_stories alone
 
 
 def test_an_unrelated_setting_does_not(demo, tmp_path):
@@ -196,7 +196,7 @@ def test_after_a_kill_finished_shards_are_not_redone(demo):
         path.unlink()
     shutil.rmtree(corpus / "audio" / "1")
     jobs = planned(workdir, [config])
-    assert jobs["synthesise_shard"] == 1 and jobs["merge_synthesised_corpus"] == 1
+    assert jobs["synthesise_shard"] == 1 and jobs["merge_corpus_shards"] == 1
     snakemake(workdir, "--cores", "2", TARGET, configfiles=[config])
     assert planned(workdir, [config]) == {}
 

@@ -192,7 +192,7 @@ def check_references(document: dict, origin: str) -> None:
             need(tokeniser["encoder"], sources, "sources", f"tokenisers.{name}.encoder")
         if "source" in tokeniser["kmeans"]:
             need(tokeniser["kmeans"]["source"], sources, "sources", f"tokenisers.{name}.kmeans.source")
-            if "url" not in sources[tokeniser["kmeans"]["source"]]:
+            if "sha256" not in sources[tokeniser["kmeans"]["source"]]:
                 raise ConfigError(f"config error in {origin}: tokenisers.{name}.kmeans.source: a k-means pickle must be "
                                   "a url source with its sha256 (it is opened only after the checksum matches)")
         for i, corpus in enumerate(tokeniser["kmeans"].get("fit", {}).get("corpora", [])):
@@ -203,6 +203,9 @@ def check_references(document: dict, origin: str) -> None:
         for key in ("checkpoint", "config"):
             if key in vocoder:
                 need(vocoder[key], sources, "sources", f"vocoders.{name}.{key}")
+        if "checkpoint" in vocoder and "sha256" not in sources[vocoder["checkpoint"]]:
+            raise ConfigError(f"config error in {origin}: vocoders.{name}.checkpoint: a pickled checkpoint must be a url "
+                              "source with its sha256 (it is opened only after the checksum matches)")
         if "train" in vocoder:
             need(vocoder["train"]["corpus"], corpora, "corpora", f"vocoders.{name}.train.corpus")
             need(vocoder["train"]["asr"], asr_models, "asr_models", f"vocoders.{name}.train.asr")
@@ -214,6 +217,17 @@ def check_references(document: dict, origin: str) -> None:
                 need(voice, voices, "voices", f"corpora.{name}.synthesise.voices[{i}]")
         if "audio_folder" in corpus:
             need(corpus["audio_folder"]["source"], sources, "sources", f"corpora.{name}.audio_folder.source")
+        for kind in ("hub_audio", "hub_triples", "hub_pairs"):
+            if kind in corpus:
+                need(corpus[kind]["source"], sources, "sources", f"corpora.{name}.{kind}.source")
+        if "librispeech" in corpus:
+            for split in ("train", "valid"):
+                for i, source in enumerate(corpus["librispeech"][split]):
+                    need(source, sources, "sources", f"corpora.{name}.librispeech.{split}[{i}]")
+        if "librilight" in corpus:
+            for i, source in enumerate(corpus["librilight"]["sources"]):
+                need(source, sources, "sources", f"corpora.{name}.librilight.sources[{i}]")
+            need(corpus["librilight"]["vad_model"], sources, "sources", f"corpora.{name}.librilight.vad_model")
 
 
 def unresolved_run_references(document: dict) -> list[str]:

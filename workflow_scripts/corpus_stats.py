@@ -1,8 +1,9 @@
 """Corpus statistics with DuckDB: hours, utterances and words per corpus and split (the paper's Table 8).
 
-``corpus`` writes one corpus's stats.csv next to its manifest; ``table`` stacks several stats.csv
-files into one table (a run's corpora, or every corpus); ``summary`` puts a run's corpora and its
-packed windows into one data.json.
+``corpus`` writes one corpus's stats.csv next to its manifest, ``units`` the tokens per split of its
+units; ``table`` stacks several stats.csv files into one table with their tokens (a run's corpora,
+the shape of the paper's Table 8); ``summary`` puts a run's corpora and its packed windows into one
+data.json.
 
 Command line::
 
@@ -49,13 +50,34 @@ def corpus_stats(corpus: str, manifest: str, rejected: str, out: str) -> None:
                    {"manifest": manifest, "rejected": rejected, "corpus": corpus})
 
 
-def stack_tables(stats: list[str], out: str) -> None:
+UNITS_QUERY = """
+SELECT $corpus AS corpus, split, sum(len(units)) + 2 * count(*) AS tokens
+FROM read_parquet($units)
+GROUP BY split
+ORDER BY split
+"""
+
+
+def units_stats(corpus: str, units: str, out: str) -> None:
+    """Tokens (units, BOS and EOS: what training sees) per split of a corpus's units table."""
+    import duckdb
+
+    with duckdb.connect() as db:
+        db.execute(f"COPY ({UNITS_QUERY}) TO '{_quote(out)}' (HEADER, DELIMITER ',')", {"corpus": corpus, "units": units})
+
+
+def stack_tables(stats: list[str], out: str, tokens: list[str] = ()) -> None:
+    """One table of corpus statistics; with ``tokens`` (units stats.csv files), a tokens column too."""
     import duckdb
 
     with duckdb.connect() as db:
         files = ", ".join(f"'{_quote(p)}'" for p in stats)
-        db.execute(f"COPY (SELECT * FROM read_csv([{files}], union_by_name = true) ORDER BY corpus, split) "
-                   f"TO '{_quote(out)}' (HEADER, DELIMITER ',')")
+        query = f"SELECT * FROM read_csv([{files}], union_by_name = true)"
+        if tokens:
+            token_files = ", ".join(f"'{_quote(p)}'" for p in tokens)
+            query = (f"SELECT s.*, t.tokens FROM ({query}) s LEFT JOIN read_csv([{token_files}], union_by_name = true) t "
+                     f"USING (corpus, split)")
+        db.execute(f"COPY ({query} ORDER BY corpus, split) TO '{_quote(out)}' (HEADER, DELIMITER ',')")
 
 
 def _number(text: str):
@@ -81,7 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("--out", required=True)
     many = commands.add_parser("table", help="stack several stats.csv files")
     many.add_argument("--stats", nargs="+", required=True)
+    many.add_argument("--tokens", nargs="*", default=[], help="units stats.csv files: adds a tokens column")
     many.add_argument("--out", required=True)
+    units = commands.add_parser("units", help="tokens per split of a units table")
+    units.add_argument("--corpus", required=True)
+    units.add_argument("--units", required=True)
+    units.add_argument("--out", required=True)
     summary = commands.add_parser("summary", help="a run's data in one JSON: its corpora and its packed windows")
     summary.add_argument("--corpora", required=True, help="the run's corpora.csv")
     summary.add_argument("--packing", required=True, help="the run's packing.json")
@@ -91,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "corpus":
         corpus_stats(args.corpus, args.manifest, args.rejected, args.out)
     elif args.command == "table":
-        stack_tables(args.stats, args.out)
+        stack_tables(args.stats, args.out, args.tokens)
+    elif args.command == "units":
+        units_stats(args.corpus, args.units, args.out)
     else:
         with open(args.corpora, newline="") as f:
             corpora = [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(f)]

@@ -10,7 +10,6 @@ first and a mismatch refuses the file before anything reads it.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +21,9 @@ class ChecksumMismatch(Exception):
 
 
 def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from workflow_scripts.sources import digest_of
+
+    return digest_of(Path(path), "sha256")
 
 
 def centroids_from_pickle(path: str | Path, sha256: str) -> np.ndarray:

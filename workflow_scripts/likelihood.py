@@ -37,19 +37,66 @@ log = logging.getLogger("likelihood")
 PAPER_AGGREGATION = "mean"
 
 
+def _pair(pair_id: str, positive: dict, negative: dict, group: str | None = None) -> dict:
+    return {"id": pair_id, "positive_id": positive["id"], "negative_id": negative["id"], "positive_path": positive["path"],
+            "negative_path": negative["path"], "group": group}
+
+
 def make_pairs(table: str | Path, positive: str, negative: str, manifest: str | Path) -> tuple[list[dict], list[str]]:
-    """Pairs (id, positive_id, negative_id and their audio paths) of a table whose rows are items with
-    utterances ``<id>_<positive>`` and ``<id>_<negative>``; and the ids of items with missing audio."""
-    paths = {r["id"]: r["path"] for r in pq.read_table(manifest, columns=["id", "path"]).to_pylist()}
+    """Pairs (id, positive_id, negative_id, their audio paths, group) of a table whose rows are items with
+    utterances ``<id>_<positive>`` and ``<id>_<negative>`` (and maybe a ``group`` column, for per-group
+    accuracies); and the ids of items with missing audio."""
+    rows = {r["id"]: r for r in pq.read_table(manifest, columns=["id", "path"]).to_pylist()}
+    items = pq.read_table(table)
+    columns = [c for c in ("id", "group") if c in items.column_names]
     pairs, missing = [], []
-    for row in pq.read_table(table, columns=["id"]).to_pylist():
-        ids = f"{row['id']}_{positive}", f"{row['id']}_{negative}"
-        if all(i in paths for i in ids):
-            pairs.append({"id": row["id"], "positive_id": ids[0], "negative_id": ids[1],
-                          "positive_path": paths[ids[0]], "negative_path": paths[ids[1]]})
+    for item in items.select(columns).to_pylist():
+        ids = f"{item['id']}_{positive}", f"{item['id']}_{negative}"
+        if all(i in rows for i in ids):
+            pairs.append(_pair(item["id"], rows[ids[0]], rows[ids[1]], item.get("group")))
         else:
-            missing.append(row["id"])
+            missing.append(item["id"])
     return pairs, missing
+
+
+def suffix_pairs(manifest: str | Path, positive: str, negative: str) -> tuple[list[dict], list[str]]:
+    """Pairs of files named ``<key>_<positive>.*`` and ``<key>_<negative>.*`` (spoken StoryCloze's
+    layout), matched by key; keys with only one of the two are returned as missing."""
+    by_key: dict[str, dict] = {}
+    for row in pq.read_table(manifest, columns=["id", "path"]).to_pylist():
+        key, _, side = Path(row["path"]).stem.rpartition("_")
+        if side in (positive, negative) and key:
+            by_key.setdefault(key, {})[side] = row
+    pairs = [_pair(key, sides[positive], sides[negative]) for key, sides in sorted(by_key.items(), key=lambda kv: _natural(kv[0]))
+             if positive in sides and negative in sides]
+    return pairs, sorted(k for k, sides in by_key.items() if len(sides) < 2)
+
+
+def gold_csv_pairs(gold_csv: str | Path, manifest: str | Path) -> tuple[list[dict], list[str]]:
+    """Pairs of ZeroSpeech 2021's sBLIMP from its gold.csv (filename, id, voice, type, subtype, correct):
+    the file with correct = 1 against the one with correct = 0 of the same id, voice and subtype. The
+    group is the linguistic type, for per-type accuracies."""
+    import csv
+
+    rows = {Path(r["path"]).stem: r for r in pq.read_table(manifest, columns=["id", "path"]).to_pylist()}
+    groups: dict[tuple, dict] = {}
+    with open(gold_csv, newline="") as f:
+        for line in csv.DictReader(f):
+            key = (line["type"], line["subtype"], line["id"], line["voice"])
+            groups.setdefault(key, {})[int(line["correct"])] = line["filename"]
+    pairs, missing = [], []
+    for (kind, subtype, item, voice), files in sorted(groups.items()):
+        pair_id = f"{kind}/{subtype}/{item}/{voice}"
+        if files.get(1) in rows and files.get(0) in rows:
+            pairs.append(_pair(pair_id, rows[files[1]], rows[files[0]], kind))
+        else:
+            missing.append(pair_id)
+    return pairs, missing
+
+
+def _natural(key: str):
+    """Sort "2" before "10"."""
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
 
 
 @torch.no_grad()
@@ -86,23 +133,28 @@ def score_pairs(pairs: list[dict], scores: dict[str, tuple[float, int]]) -> tupl
     for pair in pairs:
         (pos_sum, pos_n), (neg_sum, neg_n) = scores[pair["positive_id"]], scores[pair["negative_id"]]
         pos_mean, neg_mean = pos_sum / max(pos_n, 1), neg_sum / max(neg_n, 1)
-        rows.append({**{k: pair[k] for k in ("id", "positive_id", "negative_id")},
+        rows.append({**{k: pair.get(k) for k in ("id", "positive_id", "negative_id", "group")},
                      "positive_sum": pos_sum, "negative_sum": neg_sum, "positive_mean": pos_mean, "negative_mean": neg_mean,
                      "positive_tokens": pos_n, "negative_tokens": neg_n,
                      "correct_sum": pair_outcome(pos_sum, neg_sum), "correct_mean": pair_outcome(pos_mean, neg_mean)})
     accuracy = {aggregation: float(np.mean([r[f"correct_{aggregation}"] for r in rows])) if rows else None
                 for aggregation in ("sum", "mean")}
+    groups = sorted({r["group"] for r in rows if r.get("group")})
+    by_group = {g: float(np.mean([r[f"correct_{PAPER_AGGREGATION}"] for r in rows if r["group"] == g])) for g in groups}
     return rows, {"pairs": len(rows), "accuracy": accuracy[PAPER_AGGREGATION], "accuracy_sum": accuracy["sum"],
-                  "accuracy_mean": accuracy["mean"], "aggregation": PAPER_AGGREGATION}
+                  "accuracy_mean": accuracy["mean"], "aggregation": PAPER_AGGREGATION, "accuracy_by_group": by_group}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    make = commands.add_parser("pairs", help="a pair manifest from a table of items")
-    make.add_argument("--table", required=True)
-    make.add_argument("--positive", required=True, help="suffix of the positive utterance's id")
-    make.add_argument("--negative", required=True, help="suffix of the negative utterance's id")
+    make = commands.add_parser("pairs", help="a pair manifest: from a table of items (--table), from file names "
+                                             "(--by-file-name) or from a ZeroSpeech gold.csv (--gold-csv)")
+    make.add_argument("--table", help="items whose utterances are <id>_<positive> and <id>_<negative>")
+    make.add_argument("--by-file-name", action="store_true", help="pair files <key>_<positive> with <key>_<negative>")
+    make.add_argument("--gold-csv", help="sBLIMP's gold.csv")
+    make.add_argument("--positive", help="suffix of the positive utterance")
+    make.add_argument("--negative", help="suffix of the negative utterance")
     make.add_argument("--manifest", required=True, help="the corpus manifest with the audio")
     make.add_argument("--out", required=True)
     score = commands.add_parser("score", help="accuracy of a model on a pair manifest")
@@ -119,8 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log)
 
     if args.command == "pairs":
-        pairs, missing = make_pairs(args.table, args.positive, args.negative, args.manifest)
-        pq.write_table(pa.Table.from_pylist(pairs), args.out)
+        if args.gold_csv:
+            pairs, missing = gold_csv_pairs(args.gold_csv, args.manifest)
+        elif args.by_file_name:
+            pairs, missing = suffix_pairs(args.manifest, args.positive, args.negative)
+        else:
+            pairs, missing = make_pairs(args.table, args.positive, args.negative, args.manifest)
+        schema = pa.schema([(k, pa.string()) for k in ("id", "positive_id", "negative_id", "positive_path", "negative_path", "group")])
+        pq.write_table(pa.Table.from_pylist(pairs, schema=schema), args.out)
         log.info("%d pairs; %d without audio for both sides (left out): %s", len(pairs), len(missing), missing[:5])
         return 0
 

@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     merge.add_argument("--shards", nargs="+", required=True, help="shard manifests (their rejected tables sit beside them)")
     merge.add_argument("--out", required=True)
     merge.add_argument("--rejected-out", required=True)
+    concat = commands.add_parser("concat", help="concatenate tables with the same columns (no id check)")
+    concat.add_argument("--tables", nargs="+", required=True)
+    concat.add_argument("--out", required=True)
     scan = commands.add_parser("scan-folder", help="manifest of a folder of audio files")
     scan.add_argument("--folder", required=True)
     scan.add_argument("--corpus", required=True)
@@ -152,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
+    if args.command == "concat":
+        table = pa.concat_tables([pq.read_table(p) for p in args.tables])
+        pq.write_table(table, args.out)
+        log.info("%s: %d rows", args.out, table.num_rows)
+        return 0
     if args.command == "merge":
         n = merge_shards(args.shards, args.out, MANIFEST_SCHEMA)
         m = merge_shards([rejected_path(p) for p in args.shards], args.rejected_out, REJECTED_SCHEMA, unique_ids=False)

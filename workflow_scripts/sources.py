@@ -3,7 +3,9 @@
 A source has exactly one origin (see config/schema.yaml):
 
 * ``hub`` + ``revision``: a Hugging Face hub repository at a pinned commit (huggingface_hub);
-* ``url`` + ``sha256``: one file, downloaded with resume and checked before use;
+* ``url`` + ``sha256`` (or ``md5`` where the publisher gives only that, as Libri-Light does): one
+  file, downloaded with resume and checked before use; with ``extract`` an archive is unpacked
+  beside it and then deleted;
 * ``local``: a file or folder already on this machine, linked (never copied);
 * ``package``: files shipped inside an installed Python package, copied.
 
@@ -60,14 +62,6 @@ def describe(name: str, spec: dict) -> str:
     return f"the Python package {spec['package']}"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def url_filename(url: str) -> str:
     return Path(urllib.parse.urlparse(url).path).name or "download"
 
@@ -122,31 +116,70 @@ def _from_local(name: str, spec: dict, dest: Path) -> dict:
     return {"local": str(target)}
 
 
+def digest_of(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _from_url(name: str, spec: dict, dest: Path) -> dict:
-    url, expected = spec["url"], spec["sha256"]
+    url = spec["url"]
+    algorithm = "md5" if "md5" in spec else "sha256"
+    expected = spec.get(algorithm)  # None for an unverified source: its sha256 is recorded instead
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / url_filename(url)
     by_hand = f"download {url} by hand into {target}"
-    if target.exists() and sha256_of(target) == expected:
-        log.info("%s: %s already present with the right sha256", name, target)
-        return {"file": target.name, "sha256": expected}
-    if target.exists():
+    extracted = dest / ".extracted"
+    if spec.get("extract") and extracted.exists():
+        log.info("%s: already unpacked in %s", name, dest)
+        return {"file": target.name, algorithm: expected, "extracted": True}
+    if target.exists() and expected is not None and digest_of(target, algorithm) == expected:
+        log.info("%s: %s already present with the right %s", name, target, algorithm)
+        return {"file": target.name, algorithm: expected, **_unpack(target, dest, spec)}
+    if target.exists() and expected is not None:
         target.unlink()  # a wrong file is never used; a fresh download replaces it
+    elif target.exists():
+        return {"file": target.name, "sha256": digest_of(target, "sha256"), "unverified": True, **_unpack(target, dest, spec)}
     partial = target.with_name(target.name + ".part")
     try:
         _download(url, partial)
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         reason = getattr(e, "reason", e)
         raise SourceUnavailable(f"source {name!r}: cannot download {url} ({reason}); {by_hand}") from None
-    actual = sha256_of(partial)
-    if actual != expected:
+    actual = digest_of(partial, algorithm)
+    if expected is None:
+        log.warning("%s: %s has no published checksum; its sha256 %s is recorded", name, url, actual)
+        expected = actual
+    elif actual != expected:
         partial.unlink()
         raise SourceUnavailable(
-            f"source {name!r}: sha256 mismatch for {url} (got {actual[:12]}..., expected {expected[:12]}...); "
-            f"{by_hand}, or correct sources.{name}.sha256 if the file changed on purpose"
+            f"source {name!r}: {algorithm} mismatch for {url} (got {actual[:12]}..., expected {expected[:12]}...); "
+            f"{by_hand}, or correct sources.{name}.{algorithm} if the file changed on purpose"
         )
     partial.rename(target)
-    return {"file": target.name, "sha256": expected}
+    return {"file": target.name, algorithm: expected, **_unpack(target, dest, spec)}
+
+
+def _unpack(archive: Path, dest: Path, spec: dict) -> dict:
+    """Unpack a tar or zip archive into ``dest`` (when the source says ``extract``), then delete it:
+    the marker file .extracted says it is done."""
+    if not spec.get("extract"):
+        return {}
+    import tarfile
+    import zipfile
+
+    log.info("unpacking %s", archive)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(dest)
+    else:
+        with tarfile.open(archive) as t:
+            t.extractall(dest, filter="data")  # no absolute paths, links out or device files
+    (dest / ".extracted").write_text(archive.name + "\n")
+    archive.unlink()
+    return {"extracted": True}
 
 
 def _download(url: str, partial: Path) -> None:
@@ -189,12 +222,59 @@ def _from_hub(name: str, spec: dict, dest: Path) -> dict:
         raise SourceUnavailable(f"source {name!r}: cannot reach {repo}@{revision[:7]} on the Hugging Face hub "
                                 f"({type(e).__name__}{hint}); {by_hand}") from None
     try:
-        snapshot_download(repo_id=repo, revision=revision, repo_type=repo_type, local_dir=dest,
+        commit = HfApi().repo_info(repo, revision=revision, repo_type=repo_type).sha
+        snapshot_download(repo_id=repo, revision=commit, repo_type=repo_type, local_dir=dest,
                           allow_patterns=spec.get("allow_patterns"))
     except Exception as e:
         raise SourceUnavailable(f"source {name!r}: download of {repo}@{revision[:7]} failed ({type(e).__name__}: "
                                 f"{' '.join(str(e).split())[:120]}); run again to resume, or {by_hand}") from None
-    return {"hub": repo, "revision": revision, "checked": True}
+    if revision != commit:
+        log.warning("%s: %s is not pinned (%s); fetched commit %s, recorded here - pin it in the config", name, repo, revision, commit)
+    return {"hub": repo, "revision": commit, "checked": True}
+
+
+def reachability_problem(name: str, spec: dict, root: str | Path, timeout: float = 10.0) -> str | None:
+    """Why source ``name`` cannot be materialised now, in one line; None when it can (files placed by
+    hand count). Asks the network only for what is not already on disk."""
+    dest = Path(root) / name
+    kind = origin_of(spec)
+    if kind == "package":
+        if importlib.util.find_spec(spec["package"]) is None:
+            return f"source {name!r}: the Python package {spec['package']} is not installed; run the README's set-up command"
+        return None
+    if kind == "local":
+        target = Path(os.path.expanduser(spec["local"]))
+        return None if target.exists() else f"source {name!r}: local path {target} does not exist; put the files there or change sources.{name}.local"
+    if kind == "url":
+        target = dest / url_filename(spec["url"])
+        if target.exists() or (dest / ".extracted").exists():
+            return None
+        try:
+            request = urllib.request.Request(spec["url"], method="HEAD", headers={"User-Agent": "slamming-workflow"})
+            urllib.request.urlopen(request, timeout=timeout).close()
+            return None
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            return f"source {name!r}: cannot reach {spec['url']} ({getattr(e, 'reason', e)}); download it by hand into {target}"
+    if dest.is_dir() and any(p.is_file() and ".cache" not in p.parts for p in dest.rglob("*")):
+        return None
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi().repo_info(spec["hub"], revision=spec["revision"], repo_type=spec.get("repo_type", "model"), timeout=timeout)
+        return None
+    except Exception as e:  # offline, gated, unknown revision, connection refused ...
+        gated = " - a gated model: accept its licence on the hub and run `hf auth login`" if "gated" in str(e).lower() or "401" in str(e) else ""
+        return (f"source {name!r}: cannot reach {spec['hub']}@{spec['revision'][:7]} on the Hugging Face hub "
+                f"({type(e).__name__}{gated}); download that revision elsewhere and copy its files into {dest}/")
+
+
+def reachability_problems(sources: dict[str, dict], root: str | Path) -> list[str]:
+    """One line per source that cannot be materialised, checked in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = pool.map(lambda item: reachability_problem(item[0], item[1], root), sorted(sources.items()))
+    return [problem for problem in found if problem]
 
 
 def main(argv: list[str] | None = None) -> int:

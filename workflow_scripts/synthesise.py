@@ -6,7 +6,7 @@ of the utterances that could not be made, with the reason (empty text, an engine
 fails the audio checks). The rule synthesise_shard runs one shard per job, so ``--cores N`` speaks N
 shards at once and a finished shard is never redone.
 
-Determinism: each utterance's voice is drawn from ``seed`` and its id alone; each shard's engine is
+Determinism: each utterance's voice is drawn from ``seed`` and its id (or its item) alone; each shard's engine is
 seeded from ``seed``, the shard and the voice, and speaks its slice in table order. The same text
 table, seed and shard count give the same audio.
 
@@ -45,8 +45,9 @@ def shard_slice(n_rows: int, shard: int, shards: int) -> slice:
     return slice(shard * n_rows // shards, (shard + 1) * n_rows // shards)
 
 
-def voice_for(utterance_id: str, voices: list[str], seed: int) -> str:
-    return voices[random.Random(f"{seed}/{utterance_id}").randrange(len(voices))] if len(voices) > 1 else voices[0]
+def voice_for(key: str, voices: list[str], seed: int) -> str:
+    """The voice of an utterance, drawn from the seed and its key (its item, else its id) alone."""
+    return voices[random.Random(f"{seed}/{key}").randrange(len(voices))] if len(voices) > 1 else voices[0]
 
 
 def engine_seed(seed: int, shard: int, voice: str) -> int:
@@ -55,11 +56,13 @@ def engine_seed(seed: int, shard: int, voice: str) -> int:
 
 
 def read_text_table(path: str | Path):
+    """Rows with id, text, split, and item where the table has it (utterances of one item - the three
+    recordings of a preference triple - share its voice)."""
     table = pq.read_table(str(path))
     missing = {"id", "text", "split"} - set(table.column_names)
     if missing:
         raise ValueError(f"{path}: a text table needs columns id, text, split; missing {', '.join(sorted(missing))}")
-    return table.select(["id", "text", "split"]).to_pylist()
+    return table.select([c for c in ("id", "text", "split", "item") if c in table.column_names]).to_pylist()
 
 
 def synthesise_shard(rows: list[dict], *, corpus: str, settings: dict, voices: dict, sources: Path,
@@ -76,7 +79,7 @@ def synthesise_shard(rows: list[dict], *, corpus: str, settings: dict, voices: d
     manifest, rejected, seconds = [], [], 0.0
     for row in tqdm(rows, desc=f"{corpus} shard {shard}", unit="utt", file=sys.stderr):
         utt_id, text = row["id"], (row["text"] or "").strip()
-        voice_name = voice_for(utt_id, synth["voices"], synth["seed"])
+        voice_name = voice_for(row.get("item") or utt_id, synth["voices"], synth["seed"])
         path = audio_dir / f"{utt_id}.flac"
         source = f"tts:{voice_name}"
         if not text:

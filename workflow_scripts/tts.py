@@ -74,7 +74,40 @@ class PiperVoice:
         return np.concatenate(chunks).astype(np.float32)
 
 
-BACKENDS = {"piper": PiperVoice}
+class KokoroVoice:
+    """A Kokoro-82M voice (the ``kokoro`` package, an optional extra: ``pip install -e '.[kokoro]'``) from a
+    snapshot of hexgrad/Kokoro-82M: config.json, kokoro-v1_0.pth and voices/<voice>.pt. The
+    language comes from the voice's first letter (a: American, b: British English), as Kokoro names
+    them. Kokoro samples no noise, so the seed only fixes torch's generator for safety.
+    """
+
+    def __init__(self, folder: Path, settings: dict, seed: int, threads: int = 1):
+        try:
+            import torch
+            from kokoro import KModel, KPipeline
+        except ImportError:
+            raise ImportError("the kokoro TTS backend needs its package: pip install -c constraints.txt -e '.[kokoro]'") from None
+        torch.set_num_threads(threads)
+        torch.manual_seed(seed)
+        voice = settings["voice"]
+        # Local files only: KModel and KPipeline would otherwise fetch them from the hub at run time.
+        model = KModel(repo_id=KOKORO_REPO, config=str(folder / "config.json"), model=str(folder / "kokoro-v1_0.pth")).eval()
+        self._pipeline = KPipeline(lang_code=voice[0], repo_id=KOKORO_REPO, model=model)
+        self._voice = str(folder / "voices" / f"{voice}.pt")
+        self._speed = settings.get("speed", 1.0)
+        self.sample_rate = 24000
+        self.name = f"kokoro:{voice}"
+
+    def synthesise(self, text: str) -> np.ndarray:
+        # Kokoro cuts long texts into pieces of at most 510 phonemes; they are joined again here.
+        pieces = [result.audio.numpy() for result in self._pipeline(text, voice=self._voice, speed=self._speed)
+                  if result.audio is not None]
+        return np.concatenate(pieces).astype(np.float32) if pieces else np.zeros(0, dtype=np.float32)
+
+
+KOKORO_REPO = "hexgrad/Kokoro-82M"
+
+BACKENDS = {"piper": PiperVoice, "kokoro": KokoroVoice}
 
 
 def load_voice(settings: dict, folder: Path, seed: int, threads: int = 1) -> TTSBackend:
