@@ -1,6 +1,7 @@
 # Helpers shared by the rules: the validated configuration, paths of artifacts, config slices.
 import hashlib
 import json
+import math
 import re
 import os
 import shlex
@@ -115,9 +116,23 @@ def demo_text_settings(text_set):
 
 # --- speech units ----------------------------------------------------------------------------
 
-# GPU jobs ask for the profile's `gpu` resource only where there is a GPU, so that on a CPU-only
-# machine they still run in parallel.
-GPU = 1 if shutil.which("nvidia-smi") else 0
+# How GPU jobs ask for GPUs. On this machine (gpu_jobs auto, and nvidia-smi present), each takes the
+# one `gpu` slot of profiles/default, so they run one at a time; on a CPU-only machine they take
+# none and run in parallel. On a cluster (gpu_jobs=yes, set by profiles/slurm) each asks SLURM for
+# its GPUs as generic resources (--gres=gpu:N, which srun steps inherit): a `gpu` request would be
+# cut to the local profile's limit of one, which Snakemake also applies to cluster runs.
+CLUSTER_GPUS = config.get("gpu_jobs", "auto") in ("yes", True)
+LOCAL_GPU = config.get("gpu_jobs", "auto") == "auto" and shutil.which("nvidia-smi") is not None
+
+
+def gpu_slot(count=1):
+    """The local `gpu` resource of a job using `count` GPUs (0 or 1)."""
+    return 1 if LOCAL_GPU and count else 0
+
+
+def gpu_gres(count=1):
+    """The SLURM generic resources of a job using `count` GPUs ("" when not on a GPU cluster)."""
+    return f"gpu:{count}" if CLUSTER_GPUS and count else ""
 
 FITTED_TOKENISERS = sorted(n for n, t in config["tokenisers"].items() if "fit" in t["kmeans"])
 IMPORTED_TOKENISERS = sorted(n for n, t in config["tokenisers"].items() if "source" in t["kmeans"])
@@ -223,6 +238,22 @@ def launcher(gpus):
     if gpus > 1:
         return f"torchrun --standalone --nproc_per_node {gpus} -m"
     return "python -m"
+
+
+# A training job's time limit on a cluster: its budget (which does not count validation and
+# checkpoints) with room for them and for start-up; a budget in epochs or tokens only gets a day.
+# A job stopped at its limit resumes from its checkpoint when the workflow runs again.
+TRAINING_OVERHEAD = 1.05
+TRAINING_STARTUP_MINUTES = 30
+UNTIMED_TRAINING_MINUTES = 24 * 60
+
+
+def training_runtime(run, stage):
+    """Minutes a pretraining or DPO job asks for (Snakemake's `runtime` resource)."""
+    hours = run_config(run)[stage]["budget"].get("hours")
+    if hours is None:
+        return UNTIMED_TRAINING_MINUTES
+    return math.ceil(hours * 60 * TRAINING_OVERHEAD) + TRAINING_STARTUP_MINUTES
 
 
 def dpo_inputs(run):

@@ -18,7 +18,7 @@ rule demo_text:
         "../envs/workflow.yaml"
     shell:
         "python -m workflow_scripts.demo_text {wildcards.set} --settings {params.settings:q}"
-        " --out-dir results/text/demo --log {log}"
+        " --out-dir results/text/demo --log-file {log}"
 
 
 rule synthesise_shard:
@@ -43,7 +43,7 @@ rule synthesise_shard:
     shell:
         "python -m workflow_scripts.synthesise --text {input.text} --settings {params.settings:q}"
         " --sources resources/sources --corpus {wildcards.corpus} --shard {wildcards.shard}"
-        " --out {output.manifest} --audio-dir {output.audio} --threads {threads} --log {log}"
+        " --out {output.manifest} --audio-dir {output.audio} --threads {threads} --log-file {log}"
 
 
 rule merge_corpus_shards:
@@ -156,7 +156,7 @@ rule librispeech_manifest:
         "../envs/workflow.yaml"
     shell:
         "python -m workflow_scripts.prepare_corpus librispeech --train {params.train} --valid {params.valid}"
-        " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log {log}"
+        " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
 rule librilight_recordings:
@@ -179,7 +179,7 @@ rule librilight_recordings:
     shell:
         "python -m workflow_scripts.prepare_corpus librilight --roots {params.roots}"
         " --valid-fraction {params.valid_fraction} --seed {params.seed} --checks {params.checks:q}"
-        " --out {output.manifest} --rejected-out {output.rejected} --log {log}"
+        " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
 rule vad_chunk_shard:
@@ -206,7 +206,7 @@ rule vad_chunk_shard:
     shell:
         "python -m workflow_scripts.vad_chunk --manifest {input.recordings} --shard {wildcards.shard}"
         " --shards {params.shards} --vad {params.vad} --settings {params.settings:q} --checks {params.checks:q}"
-        " --out {output.manifest} --audio-dir {output.audio} --log {log}"
+        " --out {output.manifest} --audio-dir {output.audio} --log-file {log}"
 
 
 rule hub_audio_shard:
@@ -232,7 +232,7 @@ rule hub_audio_shard:
     shell:
         "python -m workflow_scripts.prepare_corpus hub-audio --folder {params.folder} --settings {params.settings:q}"
         " --shard {wildcards.shard} --shards {params.shards} --audio-dir {output.audio} --corpus {wildcards.corpus}"
-        " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log {log}"
+        " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
 rule hub_triples_shard:
@@ -258,7 +258,7 @@ rule hub_triples_shard:
         "python -m workflow_scripts.prepare_corpus hub-triples --folder {params.folder} --settings {params.settings:q}"
         " --shard {wildcards.shard} --shards {params.shards} --audio-dir {output.audio} --corpus {wildcards.corpus}"
         " --pairs-out {output.pairs} --checks {params.checks:q} --out {output.manifest}"
-        " --rejected-out {output.rejected} --log {log}"
+        " --rejected-out {output.rejected} --log-file {log}"
 
 
 rule merge_preference_triples:
@@ -297,7 +297,7 @@ rule hub_pairs_corpus:
     shell:
         "python -m workflow_scripts.prepare_corpus hub-pairs --folder {params.folder} --settings {params.settings:q}"
         " --audio-dir {output.audio} --corpus {wildcards.corpus} --items-out {output.item_table}"
-        " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log {log}"
+        " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
 rule tinystories_text:
@@ -313,7 +313,7 @@ rule tinystories_text:
         "../envs/workflow.yaml"
     shell:
         "python -m workflow_scripts.prepare_text tinystories --folder {params.folder}"
-        " --out-dir results/text/tinystories --log {log}"
+        " --out-dir results/text/tinystories --log-file {log}"
 
 
 rule swag_text:
@@ -331,4 +331,4 @@ rule swag_text:
         "../envs/workflow.yaml"
     shell:
         "python -m workflow_scripts.prepare_text swag --folder {params.folder} --seed {params.seed}"
-        " --out-dir results/text/swag --log {log}"
+        " --out-dir results/text/swag --log-file {log}"

@@ -14,7 +14,7 @@ rule benchmark_pairs:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.likelihood pairs {params.pairing} --manifest {input.manifest} --out {output} --log {log}"
+        "python -m workflow_scripts.likelihood pairs {params.pairing} --manifest {input.manifest} --out {output} --log-file {log}"
 
 
 rule score_likelihood:
@@ -32,13 +32,14 @@ rule score_likelihood:
     benchmark:
         "benchmarks/{run}/eval_{benchmark}.tsv"
     resources:
-        gpu=GPU,
+        gpu=gpu_slot(),
+        gres=gpu_gres(),
     conda:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.likelihood score --model {params.model} --units {input.units}"
         " --pairs {input.pairs} --benchmark {wildcards.benchmark} --out-table {output.table}"
-        " --out-json {output.summary} --log {log}"
+        " --out-json {output.summary} --log-file {log}"
 
 
 rule train_vocoder:
@@ -61,13 +62,14 @@ rule train_vocoder:
         "benchmarks/vocoders/{vocoder}.tsv"
     threads: 2
     resources:
-        gpu=GPU,
+        gpu=gpu_slot(),
+        gres=gpu_gres(),
     conda:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.train_vocoder --units {input.units} --manifest {input.manifest}"
         " --vocabulary {input.vocabulary} --settings {params.settings:q} --asr-backend {params.asr_backend}"
-        " --asr-model {params.asr_model} --threads {threads} --out results/vocoders/{wildcards.vocoder} --log {log}"
+        " --asr-model {params.asr_model} --threads {threads} --out results/vocoders/{wildcards.vocoder} --log-file {log}"
 
 
 rule generate:
@@ -92,14 +94,15 @@ rule generate:
     benchmark:
         "benchmarks/{run}/generate.tsv"
     resources:
-        gpu=GPU,
+        gpu=gpu_slot(),
+        gres=gpu_gres(),
     conda:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.generate --model {params.model} --pairs {input.pairs} --encoder {params.encoder}"
         " --layer {params.layer} --centroids {input.centroids} --settings {params.settings:q} --seed {params.seed}"
         " --batch-size {params.batch_size} --out {output.units} --prompt-dir {output.prompt_audio}"
-        " --prompt-manifest {output.prompts} --log {log}"
+        " --prompt-manifest {output.prompts} --log-file {log}"
 
 
 rule vocode_generations:
@@ -116,12 +119,13 @@ rule vocode_generations:
     benchmark:
         "benchmarks/{run}/vocode.tsv"
     resources:
-        gpu=GPU,
+        gpu=gpu_slot(),
+        gres=gpu_gres(),
     conda:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.vocoder {params.vocoder} --units {input.units}"
-        " --columns continuation_units full_units --out-dir {output.audio} --manifest {output.manifest} --log {log}"
+        " --columns continuation_units full_units --out-dir {output.audio} --manifest {output.manifest} --log-file {log}"
 
 
 rule transcribe_generations:
@@ -141,13 +145,14 @@ rule transcribe_generations:
     benchmark:
         "benchmarks/{run}/transcribe.tsv"
     resources:
-        gpu=GPU,
+        gpu=gpu_slot(),
+        gres=gpu_gres(),
     conda:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.asr --backend {params.backend} --model {params.model}"
         " --language {params.language} --beam-size {params.beam_size}"
-        " --manifests {input.audio} {input.prompts} --out {output} --log {log}"
+        " --manifests {input.audio} {input.prompts} --out {output} --log-file {log}"
 
 
 rule score_generations:
@@ -166,13 +171,14 @@ rule score_generations:
     benchmark:
         "benchmarks/{run}/score_generations.tsv"
     resources:
-        gpu=GPU,
+        gpu=gpu_slot(),
+        gres=gpu_gres(),
     conda:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.genppl --transcripts {input.transcripts} --scorer {params.scorer}"
         " {params.judge} --batch-size {params.batch_size} --out-table {output.table} --out-json {output.summary}"
-        " --log {log}"
+        " --log-file {log}"
 
 
 rule collect_metrics:

@@ -12,4 +12,4 @@ rule materialise_source:
         "../envs/workflow.yaml"
     shell:
         "python -m workflow_scripts.sources {wildcards.source} --spec {params.spec:q}"
-        " --root resources/sources --record {output.record} --log {log}"
+        " --root resources/sources --record {output.record} --log-file {log}"

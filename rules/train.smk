@@ -17,12 +17,13 @@ rule train_demo_text_lm:
         "benchmarks/models/demo_text_lm.tsv"
     threads: 2
     resources:
-        gpu=GPU,
+        gpu=gpu_slot(),
+        gres=gpu_gres(),
     conda:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.text_lm --stories {input.stories} --settings {params.settings:q}"
-        " --seed {params.seed} --threads {threads} --out results/models/demo_text_lm --log {log}"
+        " --seed {params.seed} --threads {threads} --out results/models/demo_text_lm --log-file {log}"
 
 
 rule init_speech_lm:
@@ -41,7 +42,7 @@ rule init_speech_lm:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.speech_lm --base {params.base} --vocabulary {input.vocabulary}"
-        " {params.options} --out results/models/{wildcards.run}/init --log {log}"
+        " {params.options} --out results/models/{wildcards.run}/init --log-file {log}"
 
 
 rule pretrain:
@@ -64,13 +65,15 @@ rule pretrain:
         "benchmarks/{run}/pretrain.tsv"
     threads: 2
     resources:
-        gpu=lambda wc: GPU * run_config(wc.run)["pretrain"]["gpus"],
+        gpu=lambda wc: gpu_slot(run_config(wc.run)["pretrain"]["gpus"]),
+        gres=lambda wc: gpu_gres(run_config(wc.run)["pretrain"]["gpus"]),
+        runtime=lambda wc: training_runtime(wc.run, "pretrain"),
     conda:
         "../envs/units.yaml"
     shell:
         "{params.launcher} workflow_scripts.pretrain --init results/models/{wildcards.run}/init"
         " --data {params.data} --settings {params.settings:q} --seed {params.seed} --threads {threads}"
-        " --out results/models/{wildcards.run}/pretrained --log {log}"
+        " --out results/models/{wildcards.run}/pretrained --log-file {log}"
 
 
 rule dpo:
@@ -93,10 +96,28 @@ rule dpo:
         "benchmarks/{run}/dpo.tsv"
     threads: 2
     resources:
-        gpu=lambda wc: GPU * run_config(wc.run)["dpo"]["gpus"],
+        gpu=lambda wc: gpu_slot(run_config(wc.run)["dpo"]["gpus"]),
+        gres=lambda wc: gpu_gres(run_config(wc.run)["dpo"]["gpus"]),
+        runtime=lambda wc: training_runtime(wc.run, "dpo"),
     conda:
         "../envs/units.yaml"
     shell:
         "{params.launcher} workflow_scripts.dpo --init results/models/{wildcards.run}/pretrained"
         " --units {input.units} --pairs {input.pairs} --settings {params.settings:q} --seed {params.seed}"
-        " --threads {threads} --out results/models/{wildcards.run}/dpo --log {log}"
+        " --threads {threads} --out results/models/{wildcards.run}/dpo --log-file {log}"
+
+
+rule allocation_report:
+    output:
+        "results/{run}/allocation.json",
+    log:
+        "logs/{run}/allocation.log",
+    threads: 2
+    resources:
+        # what the run's pretraining job asks for, so the report shows what that job will get
+        gpu=lambda wc: gpu_slot(run_config(wc.run)["pretrain"]["gpus"]),
+        gres=lambda wc: gpu_gres(run_config(wc.run)["pretrain"]["gpus"]),
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.allocation --out {output} > {log} 2>&1"

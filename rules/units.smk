@@ -39,14 +39,15 @@ rule fit_kmeans:
         "benchmarks/units/{tokeniser}/kmeans.tsv"
     threads: 2
     resources:
-        gpu=GPU,
+        gpu=gpu_slot(),
+        gres=gpu_gres(),
     conda:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.make_kmeans fit --manifests {input.manifests} --encoder {params.encoder}"
         " --layer {params.layer} --k {params.fit[k]} --max-frames {params.fit[max_frames]} --seed {params.fit[seed]}"
         " --checks {params.checks:q} --threads {threads} --tokeniser {wildcards.tokeniser}"
-        " --out-dir results/units/{wildcards.tokeniser} --log {log}"
+        " --out-dir results/units/{wildcards.tokeniser} --log-file {log}"
 
 
 rule import_kmeans:
@@ -69,7 +70,7 @@ rule import_kmeans:
     shell:
         "python -m workflow_scripts.make_kmeans import --pickle {params.pickle} --sha256 {params.sha256}"
         " --encoder {params.encoder} --tokeniser {wildcards.tokeniser}"
-        " --out-dir results/units/{wildcards.tokeniser} --log {log}"
+        " --out-dir results/units/{wildcards.tokeniser} --log-file {log}"
 
 
 rule extract_units_shard:
@@ -92,14 +93,15 @@ rule extract_units_shard:
         "benchmarks/units/{tokeniser}/{corpus}/{shard}.tsv"
     threads: 2
     resources:
-        gpu=GPU,
+        gpu=gpu_slot(),
+        gres=gpu_gres(),
     conda:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.extract_units --manifest {input.manifest}"
         " --shard {wildcards.shard} --shards {params.shards} --encoder {params.encoder} --layer {params.layer}"
         " --centroids {input.centroids} --tokeniser {wildcards.tokeniser} --batch-seconds {params.batch_seconds}"
-        " --checks {params.checks:q} --threads {threads} --out {output.units} --log {log}"
+        " --checks {params.checks:q} --threads {threads} --out {output.units} --log-file {log}"
 
 
 rule merge_units:
@@ -143,7 +145,7 @@ rule pack_windows:
     shell:
         "python -m workflow_scripts.pack --mix {params.mix:q} --vocabulary {input.vocabulary}"
         " --context {params.context} --seed {params.seed} --out-dir results/packed/{wildcards.tokeniser}/{wildcards.mix}"
-        " --log {log}"
+        " --log-file {log}"
 
 
 rule run_data:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from conftest import snakemake
+from conftest import REPO, snakemake
 from workflow_scripts.audio import AudioChecks
 from workflow_scripts.likelihood import gold_csv_pairs, suffix_pairs
 from workflow_scripts.manifest import MANIFEST_SCHEMA, write_table
@@ -299,3 +299,13 @@ def test_swag_triples_are_gold_and_seeded(tmp_path):
         pq.write_table(pa.Table.from_pylist([{"text": t} for t in texts]), tmp_path / "tiny" / "data" / f"{split}-00000-of-00001.parquet")
     stories = tinystories(tmp_path / "tiny")
     assert [(s["text"], s["split"]) for s in stories] == [("Once upon a time.", "train"), ("Tom ran.", "train"), ("Lily sang.", "valid")]
+
+
+def test_the_scaled_recipe_asks_for_two_gpus_per_training_job(tmp_path):
+    result = snakemake(tmp_path, "-n", "--profile", str(REPO / "profiles" / "slurm"), "results/slam_scaled/metrics.json")
+    plan = result.stdout + result.stderr
+    # runtime: pretraining's 47 h budget + 5 % + 30 min; DPO's budget is 2 epochs, so it gets a day
+    for rule, runtime in (("pretrain", 2991), ("dpo", 1440)):
+        block = plan.split(f"rule {rule}:")[1].split("\n\n")[0]
+        assert "gres=gpu:2" in block and "tasks_per_gpu=0" in block and f"runtime={runtime}" in block, block
+        assert "torchrun --standalone --nproc_per_node 2" in block

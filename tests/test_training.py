@@ -195,3 +195,16 @@ def test_two_processes_under_torchrun_give_the_losses_of_one(tmp_path):
     for name, tensor in weights(tmp_path / "one").items():
         torch.testing.assert_close(weights(tmp_path / "two")[name], tensor, atol=1e-4, rtol=1e-3)
     assert not math.isnan(summary["valid_loss"])
+
+
+def test_two_processes_take_every_clock_decision_together(tmp_path):
+    """With a time budget and frequent validation and checkpoints, processes whose clocks differ
+    must still validate, checkpoint and stop at the same steps, or they wait for each other for ever."""
+    init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows")
+    settings = {**SETTINGS, "budget": {"hours": 8 / 3600}, "validate_every_minutes": 0.02, "checkpoint_every_minutes": 0.02}
+    two = run_pretrain(init, data, tmp_path / "two", settings,
+                       launcher=(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"))
+    output = two.communicate(timeout=300)[0]
+    assert two.returncode == 0, output[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "two" / "training_log.csv")))
+    assert sum(r["split"] == "valid" for r in rows) >= 3

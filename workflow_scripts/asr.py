@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beam-size", type=int, default=1)
     parser.add_argument("--manifests", nargs="+", required=True, help="audio manifests (id, path)")
     parser.add_argument("--out", required=True, help="transcripts table: id, text")
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
+    setup_logging(args.log_file)
     asr = load_asr({"backend": args.backend, "language": args.language, "beam_size": args.beam_size}, args.model)
     rows = [r for m in args.manifests for r in pq.read_table(m, columns=["id", "path"]).to_pylist()]
     waves = []

@@ -37,12 +37,12 @@ import torch
 import torch.nn.functional as F
 
 from workflow_scripts.autobleu import auto_bleu
+from workflow_scripts.allocation import describe_allocation, one_line
 from workflow_scripts.logs import setup_stage
 from workflow_scripts.speech_lm import load_vocabulary
 from workflow_scripts.training import (Budget, CsvLog, EpochOrder, all_sum, compute_dtype, gradient_accumulation,
-                                       learning_rate, load_checkpoint, make_optimizer, optimiser_step, save_checkpoint,
-                                       save_model,
-                                       settings_hash, start_processes, unwrap)
+                                       learning_rate, load_checkpoint, make_optimizer, optimiser_step, quiet_unless_main,
+                                       save_checkpoint, save_model, settings_hash, slowest, start_processes, unwrap)
 
 log = logging.getLogger("dpo")
 
@@ -127,6 +127,9 @@ def train(init: Path, units: Path, pairs: Path, settings: dict, seed: int, out: 
     from transformers import AutoModelForCausalLM
 
     processes, device = start_processes()
+    quiet_unless_main(processes)
+    if processes.main:
+        log.info("running as %s; %d process(es)", one_line(describe_allocation()), processes.world)
     torch.manual_seed(seed)
     vocabulary = load_vocabulary(init)
     triples, report = load_triples(units, pairs, vocabulary, settings["context_length"], settings["max_auto_bleu"])
@@ -189,7 +192,7 @@ def train(init: Path, units: Path, pairs: Path, settings: dict, seed: int, out: 
             sums += [losses.sum().item(), (chosen > rejected).sum().item(), (chosen - rejected).sum().item(),
                      int(batch["attention_mask"].sum())]
         optimiser_step(model, optimizer, settings["max_grad_norm"], device)
-        step_seconds = clock() - started
+        step_seconds = slowest(clock() - started, processes, device)
         loss, correct, margin, tokens = all_sum(sums.tolist(), processes, device)
         state.update(step=state["step"] + 1, tokens=state["tokens"] + int(tokens), pairs=state["pairs"] + global_pairs,
                      seconds=state["seconds"] + step_seconds, last_step_seconds=step_seconds, **order.state_dict())
@@ -231,9 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", help="checkpoints, reference log-probs and the running log; default <out>.work")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--checkpoint-every-steps", type=int)
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_stage(args.log, args.threads)
+    setup_stage(args.log_file, args.threads)
     out = Path(args.out)
     summary = train(Path(args.init), Path(args.units), Path(args.pairs), json.loads(args.settings), args.seed, out,
                     Path(args.work) if args.work else out.with_name(out.name + ".work"),

@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads: torch's, plus audio-reading workers")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_stage(args.log, args.threads)
+    setup_stage(args.log_file, args.threads)
 
     rows = pq.read_table(args.manifest).to_pylist()
     rows = rows[shard_slice(len(rows), args.shard, args.shards)]

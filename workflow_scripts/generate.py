@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--prompt-dir", required=True, help="where the cut prompts are written as FLAC")
     parser.add_argument("--prompt-manifest", required=True)
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_stage(args.log)
+    setup_stage(args.log_file)
     from pathlib import Path
 
     from transformers import AutoModelForCausalLM

@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out-table", required=True)
     parser.add_argument("--out-json", required=True)
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
+    setup_logging(args.log_file)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     texts = {r["id"]: r["text"] or "" for r in pq.read_table(args.transcripts).to_pylist()}

@@ -166,9 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--out-table", required=True)
     score.add_argument("--out-json", required=True)
     for command in (make, score):
-        command.add_argument("--log")
+        command.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
+    setup_logging(args.log_file)
 
     if args.command == "pairs":
         if args.gold_csv:

@@ -87,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--encoder", required=True, help="HuBERT save_pretrained folder (for the frame rate and, to fit, the features)")
         command.add_argument("--tokeniser", required=True)
         command.add_argument("--out-dir", required=True)
-        command.add_argument("--log")
+        command.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_stage(args.log)
+    setup_stage(args.log_file)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -165,9 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
+    setup_logging(args.log_file)
     corpora = json.loads(args.mix)
     vocabulary = SpeechVocabulary.load(args.vocabulary)
     if vocabulary.vocab_size > np.iinfo(np.uint16).max:

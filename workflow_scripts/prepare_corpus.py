@@ -196,9 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--checks", default="{}", help="audio_checks as JSON")
         command.add_argument("--out", required=True)
         command.add_argument("--rejected-out", required=True)
-        command.add_argument("--log")
+        command.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
+    setup_logging(args.log_file)
     checks = AudioChecks.from_config(json.loads(args.checks)) if args.checks != "{}" else AudioChecks()
 
     if args.command == "librispeech":

@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folder", required=True, help="the hub snapshot (Parquet files)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
+    setup_logging(args.log_file)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if args.kind == "tinystories":

@@ -35,12 +35,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from workflow_scripts.allocation import describe_allocation, one_line
 from workflow_scripts.logs import setup_stage
 from workflow_scripts.training import (Budget, CsvLog, EpochOrder, PackedWindows, all_sum, attention_implementation,
                                        compute_dtype, document_inputs, gradient_accumulation, learning_rate,
                                        load_checkpoint, make_optimizer, optimiser_step, peak_flops, predicted_tokens,
-                                       save_checkpoint, save_model, settings_hash, start_processes, token_losses,
-                                       unwrap)
+                                       quiet_unless_main, save_checkpoint, save_model, settings_hash, slowest,
+                                       start_processes, token_losses, unwrap)
 
 log = logging.getLogger("pretrain")
 
@@ -52,6 +53,9 @@ def train(init: Path, data: Path, settings: dict, seed: int, out: Path, work: Pa
     from transformers import AutoConfig, AutoModelForCausalLM
 
     processes, device = start_processes()
+    quiet_unless_main(processes)
+    if processes.main:
+        log.info("running as %s; %d process(es)", one_line(describe_allocation()), processes.world)
     torch.manual_seed(seed)
     model_type = AutoConfig.from_pretrained(init).model_type
     attention, needs_mask = attention_implementation(model_type, device)
@@ -121,7 +125,7 @@ def train(init: Path, data: Path, settings: dict, seed: int, out: Path, work: Pa
         optimiser_step(model, optimizer, settings["max_grad_norm"], device)
 
         # 5. Book-keeping.
-        step_seconds = clock() - started
+        step_seconds = slowest(clock() - started, processes, device)
         loss = all_sum([loss_sum], processes, device)[0] / step_count
         state.update(step=state["step"] + 1, tokens=state["tokens"] + tokens_per_step,
                      seconds=state["seconds"] + step_seconds, last_step_seconds=step_seconds, **order.state_dict())
@@ -159,9 +163,12 @@ def train(init: Path, data: Path, settings: dict, seed: int, out: Path, work: Pa
 
 @torch.no_grad()
 def validation_loss(model, windows: PackedWindows, micro_batch: int, needs_mask: bool, dtype, processes, device) -> float | None:
-    """Mean token loss over every validation window (shared out over processes)."""
+    """Mean token loss over every validation window (shared out over processes, which may get
+    different numbers of batches: the forward passes go around DDP, whose forward would wait for
+    the other processes)."""
     if windows.real_tokens() == 0:
         return None
+    model = unwrap(model)
     autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
     model.eval()
     total, count = 0.0, 0
@@ -188,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--checkpoint-every-steps", type=int, help="checkpoint by steps instead of minutes")
     parser.add_argument("--log-every-steps", type=int, help="a log row every N steps instead of every 10 s")
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_stage(args.log, args.threads)
+    setup_stage(args.log_file, args.threads)
     out = Path(args.out)
     summary = train(Path(args.init), Path(args.data), json.loads(args.settings), args.seed, out,
                     Path(args.work) if args.work else out.with_name(out.name + ".work"),

@@ -283,9 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", required=True, help="the source's config entry as JSON")
     parser.add_argument("--root", default="resources/sources", help="folder that holds all sources")
     parser.add_argument("--record", help="where to write the provenance record (JSON); default <root>/<name>.json")
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
+    setup_logging(args.log_file)
     try:
         record = materialise(args.name, json.loads(args.spec), args.root)
     except SourceUnavailable as e:

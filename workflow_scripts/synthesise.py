@@ -117,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="manifest shard to write; its rejected table goes beside it")
     parser.add_argument("--audio-dir", required=True)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
+    setup_logging(args.log_file)
 
     settings = json.loads(args.settings)
     rows = read_text_table(args.text)

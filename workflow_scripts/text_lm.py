@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_stage(args.log, args.threads)
+    setup_stage(args.log_file, args.threads)
     from workflow_scripts.pretrain import train
 
     settings = json.loads(args.settings)

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import importlib.util
 import json
+import logging
 import math
 import os
 import random
@@ -215,6 +216,23 @@ def all_sum(values: list[float], processes: Processes, device: torch.device) -> 
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     torch.distributed.all_reduce(tensor)
     return tensor.tolist()
+
+
+def slowest(seconds: float, processes: Processes, device: torch.device) -> float:
+    """The longest of the processes' times for a step. Every decision taken from the clock (learning
+    rate, validation, checkpoints, the end of the budget) must be the same on every process, or
+    they would fall out of step and wait for each other for ever."""
+    if processes.world == 1:
+        return seconds
+    tensor = torch.tensor([seconds], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
+    return float(tensor.item())
+
+
+def quiet_unless_main(processes: Processes) -> None:
+    """Only the first process logs progress; the others report warnings and errors."""
+    if not processes.main:
+        logging.getLogger().setLevel(logging.WARNING)
 
 
 def attention_implementation(model_type: str, device: torch.device) -> tuple[str, bool]:

@@ -128,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checks", default="{}", help="audio_checks as JSON (max_seconds does not apply: the files are long)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--audio-dir", required=True)
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
+    setup_logging(args.log_file)
     rows = pq.read_table(args.manifest).to_pylist()
     rows = rows[shard_slice(len(rows), args.shard, args.shards)]
     checks = json.loads(args.checks)

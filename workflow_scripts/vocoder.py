@@ -247,9 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-seconds", type=float,
                         help="units of this many seconds per batch; default 60 on a GPU, and one sequence at a time on "
                              "a CPU, where batching is slower (benchmark_vocoder measures both)")
-    parser.add_argument("--log")
+    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_logging(args.log)
+    setup_logging(args.log_file)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.batch_seconds is None:
         args.batch_seconds = 60.0 if device == "cuda" else 0.0
