@@ -37,12 +37,11 @@ import torch
 import torch.nn.functional as F
 
 from workflow_scripts.autobleu import auto_bleu
-from workflow_scripts.allocation import describe_allocation, one_line
 from workflow_scripts.logs import setup_stage
 from workflow_scripts.speech_lm import load_vocabulary
 from workflow_scripts.training import (Budget, CsvLog, EpochOrder, all_sum, compute_dtype, gradient_accumulation,
-                                       learning_rate, load_checkpoint, make_optimizer, optimiser_step, quiet_unless_main,
-                                       save_checkpoint, save_model, settings_hash, slowest, start_processes, unwrap)
+                                       learning_rate, load_checkpoint, make_optimizer, optimiser_step, save_checkpoint,
+                                       save_model, settings_hash, slowest, start_processes, unwrap)
 
 log = logging.getLogger("dpo")
 
@@ -126,10 +125,7 @@ def train(init: Path, units: Path, pairs: Path, settings: dict, seed: int, out: 
           clock=time.perf_counter, checkpoint_every_steps: int | None = None, log_every_seconds: float = 10.0) -> dict:
     from transformers import AutoModelForCausalLM
 
-    processes, device = start_processes()
-    quiet_unless_main(processes)
-    if processes.main:
-        log.info("running as %s; %d process(es)", one_line(describe_allocation()), processes.world)
+    processes, device = start_processes(log)
     torch.manual_seed(seed)
     vocabulary = load_vocabulary(init)
     triples, report = load_triples(units, pairs, vocabulary, settings["context_length"], settings["max_auto_bleu"])

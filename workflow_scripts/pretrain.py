@@ -35,13 +35,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from workflow_scripts.allocation import describe_allocation, one_line
 from workflow_scripts.logs import setup_stage
 from workflow_scripts.training import (Budget, CsvLog, EpochOrder, PackedWindows, all_sum, attention_implementation,
                                        compute_dtype, document_inputs, gradient_accumulation, learning_rate,
                                        load_checkpoint, make_optimizer, optimiser_step, peak_flops, predicted_tokens,
-                                       quiet_unless_main, save_checkpoint, save_model, settings_hash, slowest,
-                                       start_processes, token_losses, unwrap)
+                                       save_checkpoint, save_model, settings_hash, slowest, start_processes,
+                                       token_losses, unwrap)
 
 log = logging.getLogger("pretrain")
 
@@ -52,10 +51,7 @@ def train(init: Path, data: Path, settings: dict, seed: int, out: Path, work: Pa
           checkpoint_every_steps: int | None = None, log_every_seconds: float = 10.0, log_every_steps: int | None = None) -> dict:
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    processes, device = start_processes()
-    quiet_unless_main(processes)
-    if processes.main:
-        log.info("running as %s; %d process(es)", one_line(describe_allocation()), processes.world)
+    processes, device = start_processes(log)
     torch.manual_seed(seed)
     model_type = AutoConfig.from_pretrained(init).model_type
     attention, needs_mask = attention_implementation(model_type, device)

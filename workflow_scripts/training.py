@@ -196,8 +196,11 @@ class Processes:
         return self.rank == 0
 
 
-def start_processes() -> tuple[Processes, torch.device]:
-    """Join torchrun's process group when there is one; the device of this process."""
+def start_processes(log: logging.Logger) -> tuple[Processes, torch.device]:
+    """Join torchrun's process group when there is one; the device of this process. Only the first
+    process logs progress (the others report warnings and errors), starting with what the job got."""
+    from workflow_scripts.allocation import describe_allocation, one_line
+
     world = int(os.environ.get("WORLD_SIZE", "1"))
     processes = Processes(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
     if torch.cuda.is_available():
@@ -207,6 +210,10 @@ def start_processes() -> tuple[Processes, torch.device]:
         device = torch.device("cpu")
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if processes.main:
+        log.info("running as %s; %d process(es)", one_line(describe_allocation()), world)
+    else:
+        logging.getLogger().setLevel(logging.WARNING)
     return processes, device
 
 
@@ -227,12 +234,6 @@ def slowest(seconds: float, processes: Processes, device: torch.device) -> float
     tensor = torch.tensor([seconds], dtype=torch.float64, device=device)
     torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
     return float(tensor.item())
-
-
-def quiet_unless_main(processes: Processes) -> None:
-    """Only the first process logs progress; the others report warnings and errors."""
-    if not processes.main:
-        logging.getLogger().setLevel(logging.WARNING)
 
 
 def attention_implementation(model_type: str, device: torch.device) -> tuple[str, bool]:
