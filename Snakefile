@@ -18,7 +18,7 @@ wildcard_constraints:
     source=one_of(config["sources"]),
     corpus=one_of(config["corpora"]),
     shard=r"\d+",
-    tokeniser=one_of(config["tokenisers"]),
+    tokeniser=one_of(TOKENISER_OF_KEY),
     vocoder=one_of(config["vocoders"]),
     benchmark=r"[a-z0-9_]+",
     mix=r"ctx\d+-[0-9a-f]{8}",

@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, workflow.basedir)  # the stage scripts, also when the package is not installed
 
-from workflow_scripts.config import ConfigError, load_runs, unresolved_run_references
+from workflow_scripts.config import ConfigError, load_runs
 from workflow_scripts.sources import reachability_problems
 
 # Shell commands run `python -m workflow_scripts...`: make the package importable there too
@@ -55,14 +55,8 @@ def source_record(name):
 
 
 def run_config(run):
-    document = RUNS[run]
-    problems = unresolved_run_references(document)
-    if problems:
-        raise WorkflowError(
-            f"run {run!r} cannot be built yet: {'; '.join(problems)} "
-            f"(define them under corpora in config/config.yaml)"
-        )
-    return document["run"]
+    """A run's resolved recipe (validated with its references when the workflow started)."""
+    return RUNS[run]["run"]
 
 
 def run_corpora(run):
@@ -90,7 +84,7 @@ def synthesis_settings(corpus):
     """All that decides a synthesised corpus's audio: its section, its voices, the audio checks."""
     section = synthesis(corpus)
     voices = {name: config["voices"][name] for name in section["voices"]}
-    return as_json({"synthesise": section, "voices": voices, "audio_checks": config["audio_checks"]})
+    return as_json({"synthesise": section, "voices": voices, "audio_checks": json.loads(corpus_checks(corpus))})
 
 
 def voice_sources(corpus):
@@ -99,6 +93,12 @@ def voice_sources(corpus):
 
 def corpus_section(corpus, kind):
     return config["corpora"][corpus][kind]
+
+
+def corpus_checks(corpus):
+    """The audio checks a corpus's files must pass. A benchmark's audio is only read, never rejected
+    for its length or clipping: each of its pairs must be scored as published."""
+    return as_json({} if "benchmark_pairs" in config["corpora"][corpus] else config["audio_checks"])
 
 
 def corpus_shards(corpus):
@@ -134,31 +134,73 @@ def gpu_gres(count=1):
     """The SLURM generic resources of a job using `count` GPUs ("" when not on a GPU cluster)."""
     return f"gpu:{count}" if CLUSTER_GPUS and count else ""
 
-FITTED_TOKENISERS = sorted(n for n, t in config["tokenisers"].items() if "fit" in t["kmeans"])
-IMPORTED_TOKENISERS = sorted(n for n, t in config["tokenisers"].items() if "source" in t["kmeans"])
+# A tokeniser's artifacts live under its key: its name, with a suffix when it extracts in another
+# precision than float32 (the reference's), so units of two precisions are never mixed or shared.
+DTYPE_SUFFIX = {"float32": "", "bfloat16": "-bf16"}
 
 
-def encoder_dir(tokeniser):
-    encoder = config["tokenisers"][tokeniser]["encoder"]
+def tokeniser_key(name):
+    return name + DTYPE_SUFFIX[config["tokenisers"][name].get("dtype", "float32")]
+
+
+TOKENISER_OF_KEY = {tokeniser_key(name): name for name in config["tokenisers"]}
+FITTED_TOKENISERS = sorted(key for key, name in TOKENISER_OF_KEY.items() if "fit" in config["tokenisers"][name]["kmeans"])
+IMPORTED_TOKENISERS = sorted(key for key, name in TOKENISER_OF_KEY.items() if "source" in config["tokenisers"][name]["kmeans"])
+
+
+def tokeniser_settings(key):
+    """The config entry of the tokeniser whose artifacts are under ``key``."""
+    return config["tokenisers"][TOKENISER_OF_KEY[key]]
+
+
+def run_tokeniser(run):
+    """The key of a run's tokeniser."""
+    return tokeniser_key(run_config(run)["tokeniser"])
+
+
+def units_dir(key):
+    return f"results/units/{key}"
+
+
+def units_table(key, corpus):
+    return f"{units_dir(key)}/{corpus}/units.parquet"
+
+
+def vocabulary_file(key):
+    return f"{units_dir(key)}/tokeniser.json"
+
+
+def centroids_file(key):
+    return f"{units_dir(key)}/centroids.npy"
+
+
+def encoder_dir(key):
+    encoder = tokeniser_settings(key)["encoder"]
     return "results/models/demo_encoder" if encoder == "demo_encoder" else source_dir(encoder)
 
 
-def encoder_files(tokeniser):
+def encoder_files(key):
     """What must exist before the encoder can be loaded."""
-    encoder = config["tokenisers"][tokeniser]["encoder"]
+    encoder = tokeniser_settings(key)["encoder"]
     if encoder == "demo_encoder":
         return ["results/models/demo_encoder/config.json", "results/models/demo_encoder/model.safetensors"]
     return [source_record(encoder)]
 
 
-def kmeans_settings(tokeniser):
-    return config["tokenisers"][tokeniser]["kmeans"]
+def encoder_options(key):
+    """Command-line options that load a tokeniser's encoder: its folder, layer and precision."""
+    settings = tokeniser_settings(key)
+    return f"--encoder {encoder_dir(key)} --layer {settings['layer']} --dtype {settings.get('dtype', 'float32')}"
 
 
-def kmeans_pickle(tokeniser):
+def kmeans_settings(key):
+    return tokeniser_settings(key)["kmeans"]
+
+
+def kmeans_pickle(key):
     from workflow_scripts.sources import url_filename
 
-    source = kmeans_settings(tokeniser)["source"]
+    source = kmeans_settings(key)["source"]
     return f"{source_dir(source)}/{url_filename(config['sources'][source]['url'])}"
 
 
@@ -170,7 +212,7 @@ def mix_settings(run):
     """All that decides a run's packed windows; runs that agree on it share them."""
     document = RUNS[run]["run"]
     return {
-        "tokeniser": document["tokeniser"],
+        "tokeniser": tokeniser_key(document["tokeniser"]),
         "corpora": {c: w for c, w in sorted(document["data"]["pretrain"].items()) if w > 0},
         "context": document["pretrain"]["context_length"],
         "seed": document["seed"],
@@ -182,23 +224,18 @@ def mix_key(settings):
     return f"ctx{settings['context']}-{digest}"
 
 
-# Every mix a run asks for, by key (runs whose corpora are not defined yet have none).
-MIXES = {
-    mix_key(mix_settings(run)): mix_settings(run)
-    for run in RUNS
-    if not unresolved_run_references(RUNS[run])
-}
+# Every mix a run asks for, by key.
+MIXES = {mix_key(mix_settings(run)): mix_settings(run) for run in RUNS}
 
 
 def packed_dir(run):
     settings = mix_settings(run)
-    run_config(run)  # a clear error if the run's corpora are not defined
     return f"results/packed/{settings['tokeniser']}/{mix_key(settings)}"
 
 
 def mix_units(tokeniser, mix):
     return {
-        corpus: {"units": f"results/units/{tokeniser}/{corpus}/units.parquet", "weight": weight}
+        corpus: {"units": units_table(tokeniser, corpus), "weight": weight}
         for corpus, weight in MIXES[mix]["corpora"].items()
     }
 
@@ -265,7 +302,7 @@ def dpo_inputs(run):
         raise WorkflowError(f"corpora.{corpus}: a DPO corpus needs `pairs`, its table of preference triples")
     text_set, table = pairs.split("/", 1)
     return {
-        "units": f"results/units/{run_config(run)['tokeniser']}/{corpus}/units.parquet",
+        "units": units_table(run_tokeniser(run), corpus),
         "pairs": f"results/text/{text_set}/{table}.parquet",
     }
 
@@ -295,15 +332,22 @@ def pair_inputs(corpus, benchmark):
     return [f"results/text/{text_set}/{table}.parquet"]
 
 
+def official_option(corpus, benchmark):
+    """A published benchmark is scored on every pair or not at all."""
+    return "--official" if pair_settings(corpus, benchmark).get("official") else ""
+
+
 def pair_options(corpus, benchmark):
     """Command-line options of `likelihood pairs` for a benchmark."""
     settings = pair_settings(corpus, benchmark)
+    official = official_option(corpus, benchmark)
     if "gold_csv" in settings:
-        return f"--gold-csv {source_dir(corpus_section(corpus, 'audio_folder')['source'])}/{settings['gold_csv']}"
+        return f"--gold-csv {source_dir(corpus_section(corpus, 'audio_folder')['source'])}/{settings['gold_csv']} {official}"
     if "by_file_name" in settings:
         sides = settings["by_file_name"]
-        return f"--by-file-name --positive {sides['positive']} --negative {sides['negative']}"
-    return f"--table {pair_inputs(corpus, benchmark)[0]} --positive {settings['positive']} --negative {settings['negative']}"
+        return f"--by-file-name --positive {sides['positive']} --negative {sides['negative']} {official}"
+    return (f"--table {pair_inputs(corpus, benchmark)[0]} --positive {settings['positive']} --negative {settings['negative']}"
+            f" {official}")
 
 
 def benchmark_corpus(run, benchmark):
@@ -327,11 +371,11 @@ def vocoder_training(vocoder):
 
 
 def vocoder_training_inputs(vocoder):
-    tokeniser, corpus = config["vocoders"][vocoder]["tokeniser"], vocoder_training(vocoder)["corpus"]
+    tokeniser, corpus = tokeniser_key(config["vocoders"][vocoder]["tokeniser"]), vocoder_training(vocoder)["corpus"]
     return {
-        "units": f"results/units/{tokeniser}/{corpus}/units.parquet",
+        "units": units_table(tokeniser, corpus),
         "manifest": f"results/corpora/{corpus}/manifest.parquet",
-        "vocabulary": f"results/units/{tokeniser}/tokeniser.json",
+        "vocabulary": vocabulary_file(tokeniser),
     }
 
 

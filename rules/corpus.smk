@@ -74,7 +74,7 @@ rule scan_audio_folder:
     params:
         folder=lambda wc: source_dir(config["corpora"][wc.corpus]["audio_folder"]["source"]),
         settings=lambda wc: as_json(config["corpora"][wc.corpus]["audio_folder"]),
-        checks=as_json(config["audio_checks"]),
+        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}_scan.log",
     benchmark:
@@ -120,7 +120,7 @@ rule run_corpora_table:
     input:
         stats=lambda wc: [f"results/corpora/{corpus}/stats.csv" for corpus in run_corpora(wc.run)],
         tokens=lambda wc: [
-            f"results/units/{run_config(wc.run)['tokeniser']}/{corpus}/stats.csv" for corpus in run_corpora(wc.run)
+            f"{units_dir(run_tokeniser(wc.run))}/{corpus}/stats.csv" for corpus in run_corpora(wc.run)
         ],
     output:
         "results/{run}/corpora.csv",
@@ -147,7 +147,7 @@ rule librispeech_manifest:
     params:
         train=lambda wc: [source_dir(s) for s in corpus_section(wc.corpus, "librispeech")["train"]],
         valid=lambda wc: [source_dir(s) for s in corpus_section(wc.corpus, "librispeech")["valid"]],
-        checks=as_json(config["audio_checks"]),
+        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}_manifest.log",
     benchmark:
@@ -171,14 +171,13 @@ rule librilight_recordings:
         roots=lambda wc: [source_dir(s) for s in corpus_section(wc.corpus, "librilight")["sources"]],
         valid_fraction=lambda wc: corpus_section(wc.corpus, "librilight")["valid_fraction"],
         seed=lambda wc: corpus_section(wc.corpus, "librilight")["seed"],
-        checks=as_json(config["audio_checks"]),
     log:
         "logs/corpora/{corpus}_recordings.log",
     conda:
         "../envs/workflow.yaml"
     shell:
         "python -m workflow_scripts.prepare_corpus librilight --roots {params.roots}"
-        " --valid-fraction {params.valid_fraction} --seed {params.seed} --checks {params.checks:q}"
+        " --valid-fraction {params.valid_fraction} --seed {params.seed}"
         " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
@@ -196,7 +195,7 @@ rule vad_chunk_shard:
         vad=lambda wc: source_dir(corpus_section(wc.corpus, "librilight")["vad_model"]),
         settings=lambda wc: as_json(corpus_section(wc.corpus, "librilight")["vad"]),
         shards=lambda wc: corpus_section(wc.corpus, "librilight")["shards"],
-        checks=as_json(config["audio_checks"]),
+        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}/vad_{shard}.log",
     benchmark:
@@ -222,7 +221,7 @@ rule hub_audio_shard:
         folder=lambda wc: source_dir(corpus_section(wc.corpus, "hub_audio")["source"]),
         settings=lambda wc: as_json(corpus_section(wc.corpus, "hub_audio")),
         shards=lambda wc: corpus_section(wc.corpus, "hub_audio")["shards"],
-        checks=as_json(config["audio_checks"]),
+        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}/hub_{shard}.log",
     benchmark:
@@ -249,7 +248,7 @@ rule hub_triples_shard:
         folder=lambda wc: source_dir(corpus_section(wc.corpus, "hub_triples")["source"]),
         settings=lambda wc: as_json(corpus_section(wc.corpus, "hub_triples")),
         shards=lambda wc: corpus_section(wc.corpus, "hub_triples")["shards"],
-        checks=as_json(config["audio_checks"]),
+        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}/hub_{shard}.log",
     conda:
@@ -289,7 +288,7 @@ rule hub_pairs_corpus:
     params:
         folder=lambda wc: source_dir(corpus_section(wc.corpus, "hub_pairs")["source"]),
         settings=lambda wc: as_json(corpus_section(wc.corpus, "hub_pairs")),
-        checks=as_json(config["audio_checks"]),
+        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}_hub_pairs.log",
     conda:

@@ -14,19 +14,21 @@ rule benchmark_pairs:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.likelihood pairs {params.pairing} --manifest {input.manifest} --out {output} --log-file {log}"
+        "python -m workflow_scripts.likelihood pairs {params.pairing} --benchmark {wildcards.benchmark}"
+        " --manifest {input.manifest} --out {output} --log-file {log}"
 
 
 rule score_likelihood:
     input:
         model=lambda wc: f"{final_model(wc.run)}/model.safetensors",
-        units=lambda wc: f"results/units/{run_config(wc.run)['tokeniser']}/{benchmark_corpus(wc.run, wc.benchmark)}/units.parquet",
+        units=lambda wc: units_table(run_tokeniser(wc.run), benchmark_corpus(wc.run, wc.benchmark)),
         pairs=lambda wc: f"results/benchmarks/{benchmark_corpus(wc.run, wc.benchmark)}/{wc.benchmark}/pairs.parquet",
     output:
         table="results/{run}/eval/{benchmark}.parquet",
         summary="results/{run}/eval/{benchmark}.json",
     params:
         model=lambda wc: final_model(wc.run),
+        official=lambda wc: official_option(benchmark_corpus(wc.run, wc.benchmark), wc.benchmark),
     log:
         "logs/{run}/eval/{benchmark}.log",
     benchmark:
@@ -38,7 +40,7 @@ rule score_likelihood:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.likelihood score --model {params.model} --units {input.units}"
-        " --pairs {input.pairs} --benchmark {wildcards.benchmark} --out-table {output.table}"
+        " --pairs {input.pairs} --benchmark {wildcards.benchmark} {params.official} --out-table {output.table}"
         " --out-json {output.summary} --log-file {log}"
 
 
@@ -54,7 +56,7 @@ rule train_vocoder:
         resynthesis="results/vocoders/{vocoder}/resynthesis.json",
     params:
         settings=lambda wc: as_json(vocoder_training(wc.vocoder)),
-        asr_backend=lambda wc: asr_model(vocoder_training(wc.vocoder)["asr"])["backend"],
+        asr_spec=lambda wc: as_json(asr_model(vocoder_training(wc.vocoder)["asr"])),
         asr_model=lambda wc: source_dir(asr_model(vocoder_training(wc.vocoder)["asr"])["model"]),
     log:
         "logs/vocoders/{vocoder}.log",
@@ -68,7 +70,7 @@ rule train_vocoder:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.train_vocoder --units {input.units} --manifest {input.manifest}"
-        " --vocabulary {input.vocabulary} --settings {params.settings:q} --asr-backend {params.asr_backend}"
+        " --vocabulary {input.vocabulary} --settings {params.settings:q} --asr-spec {params.asr_spec:q}"
         " --asr-model {params.asr_model} --threads {threads} --out results/vocoders/{wildcards.vocoder} --log-file {log}"
 
 
@@ -76,16 +78,15 @@ rule generate:
     input:
         model=lambda wc: f"{final_model(wc.run)}/model.safetensors",
         pairs=lambda wc: prompt_pairs(wc.run),
-        encoder=lambda wc: encoder_files(run_config(wc.run)["tokeniser"]),
-        centroids=lambda wc: f"results/units/{run_config(wc.run)['tokeniser']}/centroids.npy",
+        encoder=lambda wc: encoder_files(run_tokeniser(wc.run)),
+        centroids=lambda wc: centroids_file(run_tokeniser(wc.run)),
     output:
         units="results/{run}/generation/units.parquet",
         prompts="results/{run}/generation/prompts.parquet",
         prompt_audio=directory("results/{run}/generation/prompts"),
     params:
         model=lambda wc: final_model(wc.run),
-        encoder=lambda wc: encoder_dir(run_config(wc.run)["tokeniser"]),
-        layer=lambda wc: config["tokenisers"][run_config(wc.run)["tokeniser"]]["layer"],
+        encoder=lambda wc: encoder_options(run_tokeniser(wc.run)),
         settings=lambda wc: as_json(run_config(wc.run)["generation"]),
         seed=lambda wc: run_config(wc.run)["seed"],
         batch_size=lambda wc: run_config(wc.run)["evaluation"]["batch_size"],
@@ -99,8 +100,8 @@ rule generate:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.generate --model {params.model} --pairs {input.pairs} --encoder {params.encoder}"
-        " --layer {params.layer} --centroids {input.centroids} --settings {params.settings:q} --seed {params.seed}"
+        "python -m workflow_scripts.generate --model {params.model} --pairs {input.pairs} {params.encoder}"
+        " --centroids {input.centroids} --settings {params.settings:q} --seed {params.seed}"
         " --batch-size {params.batch_size} --out {output.units} --prompt-dir {output.prompt_audio}"
         " --prompt-manifest {output.prompts} --log-file {log}"
 
@@ -136,10 +137,8 @@ rule transcribe_generations:
     output:
         "results/{run}/generation/transcripts.parquet",
     params:
-        backend=lambda wc: asr_model(run_config(wc.run)["evaluation"]["asr"])["backend"],
+        spec=lambda wc: as_json(asr_model(run_config(wc.run)["evaluation"]["asr"])),
         model=lambda wc: source_dir(asr_model(run_config(wc.run)["evaluation"]["asr"])["model"]),
-        language=lambda wc: asr_model(run_config(wc.run)["evaluation"]["asr"]).get("language", "en"),
-        beam_size=lambda wc: asr_model(run_config(wc.run)["evaluation"]["asr"]).get("beam_size", 1),
     log:
         "logs/{run}/transcribe.log",
     benchmark:
@@ -150,8 +149,7 @@ rule transcribe_generations:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.asr --backend {params.backend} --model {params.model}"
-        " --language {params.language} --beam-size {params.beam_size}"
+        "python -m workflow_scripts.asr --spec {params.spec:q} --model {params.model}"
         " --manifests {input.audio} {input.prompts} --out {output} --log-file {log}"
 
 

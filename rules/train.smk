@@ -29,7 +29,7 @@ rule train_demo_text_lm:
 rule init_speech_lm:
     input:
         base=lambda wc: base_model_files(wc.run),
-        vocabulary=lambda wc: f"results/units/{run_config(wc.run)['tokeniser']}/tokeniser.json",
+        vocabulary=lambda wc: vocabulary_file(run_tokeniser(wc.run)),
     output:
         config="results/models/{run}/init/config.json",
         weights="results/models/{run}/init/model.safetensors",

@@ -29,8 +29,7 @@ rule fit_kmeans:
     wildcard_constraints:
         tokeniser=one_of(FITTED_TOKENISERS),
     params:
-        encoder=lambda wc: encoder_dir(wc.tokeniser),
-        layer=lambda wc: config["tokenisers"][wc.tokeniser]["layer"],
+        encoder=lambda wc: encoder_options(wc.tokeniser),
         fit=lambda wc: kmeans_settings(wc.tokeniser)["fit"],
         checks=as_json(config["audio_checks"]),
     log:
@@ -44,8 +43,8 @@ rule fit_kmeans:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.make_kmeans fit --manifests {input.manifests} --encoder {params.encoder}"
-        " --layer {params.layer} --k {params.fit[k]} --max-frames {params.fit[max_frames]} --seed {params.fit[seed]}"
+        "python -m workflow_scripts.make_kmeans fit --manifests {input.manifests} {params.encoder}"
+        " --k {params.fit[k]} --max-frames {params.fit[max_frames]} --seed {params.fit[seed]}"
         " --checks {params.checks:q} --threads {threads} --tokeniser {wildcards.tokeniser}"
         " --out-dir results/units/{wildcards.tokeniser} --log-file {log}"
 
@@ -82,11 +81,10 @@ rule extract_units_shard:
         units="results/units/{tokeniser}/{corpus}/shards/{shard}.parquet",
         rejected="results/units/{tokeniser}/{corpus}/shards/{shard}.rejected.parquet",
     params:
-        encoder=lambda wc: encoder_dir(wc.tokeniser),
-        layer=lambda wc: config["tokenisers"][wc.tokeniser]["layer"],
-        batch_seconds=lambda wc: config["tokenisers"][wc.tokeniser]["batch_seconds"],
+        encoder=lambda wc: encoder_options(wc.tokeniser),
+        batch_seconds=lambda wc: tokeniser_settings(wc.tokeniser)["batch_seconds"],
         shards=lambda wc: units_shards(wc.corpus),
-        checks=as_json(config["audio_checks"]),
+        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/units/{tokeniser}/{corpus}/{shard}.log",
     benchmark:
@@ -99,7 +97,7 @@ rule extract_units_shard:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.extract_units --manifest {input.manifest}"
-        " --shard {wildcards.shard} --shards {params.shards} --encoder {params.encoder} --layer {params.layer}"
+        " --shard {wildcards.shard} --shards {params.shards} {params.encoder}"
         " --centroids {input.centroids} --tokeniser {wildcards.tokeniser} --batch-seconds {params.batch_seconds}"
         " --checks {params.checks:q} --threads {threads} --out {output.units} --log-file {log}"
 
@@ -107,7 +105,7 @@ rule extract_units_shard:
 rule merge_units:
     input:
         lambda wc: [
-            f"results/units/{wc.tokeniser}/{wc.corpus}/shards/{shard}.parquet"
+            f"{units_dir(wc.tokeniser)}/{wc.corpus}/shards/{shard}.parquet"
             for shard in range(units_shards(wc.corpus))
         ],
     output:
@@ -125,7 +123,7 @@ rule merge_units:
 rule pack_windows:
     input:
         units=lambda wc: [
-            f"results/units/{wc.tokeniser}/{corpus}/units.parquet" for corpus in MIXES[wc.mix]["corpora"]
+            units_table(wc.tokeniser, corpus) for corpus in MIXES[wc.mix]["corpora"]
         ],
         vocabulary="results/units/{tokeniser}/tokeniser.json",
     output:

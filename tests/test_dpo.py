@@ -77,3 +77,18 @@ def test_pairs_are_filtered_and_encoded(tmp_path):
     assert triples == [{"id": "p0", "prompt_ids": [1, 5, 6], "chosen_ids": [7, 8, 9, 1], "rejected_ids": [10, 1]}]
     short, _ = load_triples(tmp_path / "units.parquet", tmp_path / "pairs.parquet", VOCABULARY, context=5, max_auto_bleu=0.3)
     assert short[0]["chosen_ids"] == [7, 8]  # the completion is cut to the context, the prompt kept
+
+
+def test_the_filter_is_the_official_one_on_prompt_and_chosen(tmp_path):
+    """Keep a pair when bigram auto-BLEU of prompt + " " + chosen is below 0.3; the rejected text does not count."""
+    pairs = [{"id": "echo", "prompt": "the dog ran", "chosen": "the dog ran", "rejected": "a cat sat"},      # 4/5: dropped
+             {"id": "messy", "prompt": "Tom went home.", "chosen": "Then he slept.", "rejected": "the cat the cat the cat"},
+             {"id": "edge", "prompt": "a b c a b", "chosen": "d a b e f g", "rejected": "h i"},               # exactly 0.3: dropped
+             {"id": "below", "prompt": "a b c a b", "chosen": "d e f g h i", "rejected": "j k"}]              # 2/10: kept
+    pq.write_table(pa.Table.from_pylist(pairs), tmp_path / "pairs.parquet")
+    rows = [{"id": f"{p['id']}_{part}", "split": "train", "units": [1, 2], "durations": [1, 1], "num_frames": 2}
+            for p in pairs for part in ("prompt", "chosen", "rejected")]
+    pq.write_table(pa.Table.from_pylist(rows, schema=UNITS_SCHEMA), tmp_path / "units.parquet")
+    triples, report = load_triples(tmp_path / "units.parquet", tmp_path / "pairs.parquet", VOCABULARY, context=32, max_auto_bleu=0.3)
+    assert [t["id"] for t in triples] == ["messy", "below"]
+    assert report["dropped"]["repetitive"] == 2

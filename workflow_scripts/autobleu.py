@@ -1,25 +1,32 @@
-"""Bigram auto-BLEU: how much an utterance repeats itself.
+"""Bigram auto-BLEU: how much a text repeats itself, as the paper's official code measures it.
 
-Per utterance, the share of its word bigrams that also occur elsewhere in the same utterance (0 for
-no repetition, 1 when every bigram repeats); a set's score is the mean over utterances. The paper
-prints it multiplied by 100. Words are lower-cased and stripped of punctuation first, so "The cat."
-and "the cat" are the same words.
+A text is split into words by NLTK's ``NLTKWordTokenizer`` (called directly, as the official code does:
+case kept, punctuation as tokens of their own, contractions split - "don't" is "do" and "n't"; the
+tokenizer needs no downloaded data). Its score is the share of its word bigrams that also occur at
+another position of the same text (0 for no repetition, 1 when every bigram repeats); a text with
+fewer than two words scores 0. A set's score is the mean over its texts; the paper prints it x100.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
+from functools import lru_cache
 
-_WORD = re.compile(r"[a-z0-9']+")
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    from nltk.tokenize import NLTKWordTokenizer
+
+    return NLTKWordTokenizer()
 
 
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+def word_tokens(text: str) -> list[str]:
+    """The words of ``text`` as the official auto-BLEU sees them."""
+    return _tokenizer().tokenize(text)
 
 
 def auto_bleu(text: str, n: int = 2) -> float:
-    tokens = words(text)
+    tokens = word_tokens(text)
     grams = [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
     if not grams:
         return 0.0

@@ -7,14 +7,16 @@ On the same audio, in one run:
   batches in file order, no mask, scikit-learn ``predict`` per batch - with the share of frames
   whose unit the naive way gets wrong (against each file encoded alone);
 * the fill ratio of training contexts: packing end to end against concatenating each batch of
-  chunks as the reference code does.
+  chunks as the reference code does;
+* extraction in float32 (the reference's, and the default) against bfloat16 autocast (a tokeniser
+  setting): the speed of each and the share of frames whose unit flips under bfloat16.
 
 The audio is demo stories spoken by Piper; the encoder is a random HuBERT of the chosen size with the
 25 Hz geometry (``base`` has mhubert-base-25hz's size).
 
 Command line::
 
-    python -m workflow_scripts.benchmark_units [--stories 24] [--size demo|base] [--batch-seconds 60]
+    python -m workflow_scripts.benchmark_units [--stories 24] [--size demo|base] [--batch-seconds 60] [--device auto]
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--context", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from sklearn.cluster import KMeans
@@ -83,22 +86,33 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         waves = speak_stories(args.stories, config, Path(tmp))
         build_demo_encoder(SIZES[args.size] or config["demo_encoder"], Path(tmp) / "encoder")
-        encoder = SpeechEncoder(Path(tmp) / "encoder", layer=2 if args.size == "demo" else 11)
+        device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        layer = 2 if args.size == "demo" else 11
+        encoder = SpeechEncoder(Path(tmp) / "encoder", layer=layer, device=device)
         seconds = sum(len(w) for w in waves) / 16000
         alone = [encoder.encode([w])[0] for w in waves]  # the truth: each file by itself
         kmeans = KMeans(n_clusters=args.k, random_state=0, n_init=1).fit(torch.cat(alone).numpy())
         truth = [kmeans.predict(f.numpy()) for f in alone]
 
-        # This stage: length-sorted masked batches, torch assignment.
-        assign = NearestCentroid(kmeans.cluster_centers_)
-        start = time.perf_counter()
-        ours = [None] * len(waves)
-        for batch in length_sorted_batches([len(w) / 16000 for w in waves], args.batch_seconds):
-            features = encoder.encode([waves[i] for i in batch])
-            labels = np.split(assign(torch.cat(features)).numpy(), np.cumsum([len(f) for f in features])[:-1])
-            for i, frame_labels in zip(batch, labels):
-                ours[i] = frame_labels
-        ours_time = time.perf_counter() - start
+        # This stage: length-sorted masked batches, torch assignment; in float32, then in bfloat16.
+        assign = NearestCentroid(kmeans.cluster_centers_, device=device)
+
+        def extract(stage_encoder):
+            labels_of = [None] * len(waves)
+            started = time.perf_counter()
+            for batch in length_sorted_batches([len(w) / 16000 for w in waves], args.batch_seconds):
+                features = stage_encoder.encode([waves[i] for i in batch])
+                labels = np.split(assign(torch.cat(features)).numpy(), np.cumsum([len(f) for f in features])[:-1])
+                for i, frame_labels in zip(batch, labels):
+                    labels_of[i] = frame_labels
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            return labels_of, time.perf_counter() - started
+
+        ours, ours_time = extract(encoder)
+        bf16_encoder = SpeechEncoder(Path(tmp) / "encoder", layer=layer, device=device, dtype=torch.bfloat16)
+        bf16, bf16_time = extract(bf16_encoder)
+        ours, ours_time = extract(encoder)  # again, alternated: the first pass paid the warm-up
 
         # The naive way: padded batches in file order, no mask, predict per batch.
         start = time.perf_counter()
@@ -108,15 +122,20 @@ def main(argv: list[str] | None = None) -> int:
             naive += [kmeans.predict(f.numpy()) for f in features]
         naive_time = time.perf_counter() - start
 
-    def wrong(labels):
-        n = sum(min(len(a), len(b)) for a, b in zip(labels, truth))
-        return sum(int((a[: len(b)] != b[: len(a)]).sum()) for a, b in zip(labels, truth)) / n
+    def wrong_against(labels, reference):
+        n = sum(min(len(a), len(b)) for a, b in zip(labels, reference))
+        return sum(int((a[: len(b)] != b[: len(a)]).sum()) for a, b in zip(labels, reference)) / n
 
-    print(f"unit extraction on {len(waves)} files, {seconds:.0f} s of audio, {args.size} encoder, {args.threads} threads")
+    def wrong(labels):
+        return wrong_against(labels, truth)
+
+    print(f"unit extraction on {len(waves)} files, {seconds:.0f} s of audio, {args.size} encoder, on {device}"
+          f"{'' if device.startswith('cuda') else f' with {args.threads} threads'}")
     print(f"{'way':46s} {'audio s/s':>10s} {'frames wrong':>13s}")
     print(f"{'this stage (masked, length-sorted, torch)':46s} {seconds / ours_time:10.1f} {wrong(ours):13.2%}")
     print(f"{'naive (padded, no mask, sklearn per batch)':46s} {seconds / naive_time:10.1f} {wrong(naive):13.2%}")
     print(f"speed ratio this/naive: {naive_time / ours_time:.2f}x")
+    print(f"{'this stage in bfloat16 (against its float32)':46s} {seconds / bf16_time:10.1f} {wrong_against(bf16, ours):13.2%}")
 
     # Packing on the units of these files (BOS + units + EOS per file), at the recipe's context.
     pieces = [np.concatenate([[1], deduplicate(t)[0].astype(np.int64) + 2, [1]]) for t in truth]
@@ -130,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{reference:.3f} ({stats['fill_ratio'] / reference:.2f}x the tokens per context)")
     print(json.dumps({"ours_audio_s_per_s": round(seconds / ours_time, 2), "naive_audio_s_per_s": round(seconds / naive_time, 2),
                       "ours_frames_wrong": wrong(ours), "naive_frames_wrong": wrong(naive),
+                      "bf16_audio_s_per_s": round(seconds / bf16_time, 2), "bf16_frames_flipped": wrong_against(bf16, ours),
                       "fill_packed": round(stats["fill_ratio"], 4), "fill_reference": round(reference, 4)}))
     return 0
 

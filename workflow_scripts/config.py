@@ -231,12 +231,13 @@ def check_references(document: dict, origin: str) -> None:
 
 
 def unresolved_run_references(document: dict) -> list[str]:
-    """What a run names that the configuration does not define (checked when the run is asked for)."""
+    """What a run names that the configuration does not define."""
     corpora = document.get("corpora", {})
     data = document["run"]["data"]
     problems = []
     if document["run"]["tokeniser"] not in document.get("tokenisers", {}):
-        problems.append(f"tokeniser: no tokenisers entry named {document['run']['tokeniser']!r}")
+        problems.append(f"tokeniser: no tokenisers entry named {document['run']['tokeniser']!r} "
+                        f"(expected one of: {', '.join(sorted(document.get('tokenisers', {})))})")
     evaluation = document["run"]["evaluation"]
     vocoder = document.get("vocoders", {}).get(evaluation["vocoder"])
     if vocoder is None:
@@ -252,7 +253,29 @@ def unresolved_run_references(document: dict) -> list[str]:
     if data.get("dpo"):
         named.append(("data.dpo", data["dpo"]))
     named += [(f"data.benchmarks.{name}", corpus) for name, corpus in data.get("benchmarks", {}).items()]
-    return problems + [f"{key}: no corpora entry named {name!r}" for key, name in named if name not in corpora]
+    return problems + [f"{key}: no corpora entry named {name!r} (define it under corpora in config/config.yaml)"
+                       for key, name in named if name not in corpora]
+
+
+def check_run(run: dict) -> list[str]:
+    """What the schema cannot say about a run's settings, found before any job instead of at the
+    training job hours later."""
+    problems = []
+    if not any(weight > 0 for weight in run["data"]["pretrain"].values()):
+        problems.append("data.pretrain: every corpus has weight 0; give at least one a weight above 0")
+    for stage in ("pretrain", "dpo"):
+        section = run[stage]
+        per_step = section["per_device_batch_size"] * section["gpus"]
+        if section["global_batch_size"] % per_step:
+            problems.append(f"{stage}.global_batch_size: {section['global_batch_size']} is not a multiple of per_device_batch_size "
+                            f"{section['per_device_batch_size']} x gpus {section['gpus']} = {per_step}; make it "
+                            f"{per_step * max(1, round(section['global_batch_size'] / per_step))}")
+        if all(section["budget"].get(limit) is None for limit in ("hours", "max_tokens", "epochs", "max_steps")):
+            problems.append(f"{stage}.budget: every limit is null; set at least one of hours, max_tokens, epochs, max_steps")
+        if section["lr_scheduler"] == "inverse_sqrt" and section.get("warmup_ratio"):
+            problems.append(f"{stage}.warmup_ratio: inverse_sqrt warms up by steps (as Hugging Face's); set warmup_steps "
+                            "and warmup_ratio: 0")
+    return problems
 
 
 def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None) -> dict[str, dict]:
@@ -282,5 +305,8 @@ def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None
         document = {**globals_, "run": run}
         validate(document, schema, str(path))
         check_references(document, str(path))
+        problems = unresolved_run_references(document) + check_run(run)
+        if problems:
+            raise ConfigError(f"config error in {path}: run.{problems[0]}")
         runs[name] = document
     return runs

@@ -30,6 +30,15 @@ Every key follows; `<name>` stands for a name you choose. The keys under `run.` 
 file holds at its top level (beside `base:`), and what `run_defaults` may hold. This reference is
 generated from the schema (`python -m workflow_scripts.config_docs > config/README.md`).
 
+**The paper's official code.** Where a measurement or training convention could go two ways, the
+default is what the paper's official code does, and the other way is a setting: Whisper's language
+and whitespace (`asr_models.<name>.language`, `.strip`), whether a benchmark must be scored whole
+(`corpora.<name>.benchmark_pairs.<name>.official`), the precision of unit extraction
+(`tokenisers.<name>.dtype`), Hugging Face's `inverse_sqrt` (`run.dpo.lr_scheduler`, `warmup_steps`),
+and a budget in the paper's optimiser steps (`run.pretrain.budget.max_steps`). Training precision is
+the one default that is ours (`run.pretrain.precision: mixed`; `pure` is the official code's). The
+main README's section "Where we differ from the official code, and why" says why for each.
+
 | key | type | description |
 |---|---|---|
 """

@@ -1,18 +1,21 @@
 """Preference optimisation (DPO) of a pretrained speech LM on spoken preference triples (Table 5).
 
 Data: a corpus whose utterances are ``<pair>_prompt``, ``<pair>_chosen`` and ``<pair>_rejected``, and
-its pairs table (id, prompt, chosen, rejected texts). A pair is dropped when the text of its chosen or
-rejected continuation has bigram auto-BLEU at or above ``max_auto_bleu`` (repetitive), or when one
-of its three recordings has no units. Each pair becomes ``BOS prompt`` + ``chosen EOS`` /
-``rejected EOS`` in tokens; a pair longer than the context keeps its start (its completion is cut).
+its pairs table (id, prompt, chosen, rejected texts). A pair is kept when the bigram auto-BLEU of its
+text ``prompt + " " + chosen`` is below ``max_auto_bleu``, as the paper's official code filters
+SpokenSwag, and when all three of its recordings have units. Each pair becomes ``BOS prompt`` +
+``chosen EOS`` / ``rejected EOS`` in tokens; a pair longer than the context keeps its start (its
+completion is cut).
 
 Loss: the sigmoid DPO loss, -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), over log-
 probabilities summed over the completion tokens. The reference model's log-probabilities are
-computed once, before training, with the starting weights: no second model is held in memory.
+computed once, before training, with the starting weights: no second model is held in memory. They
+are kept beside the checkpoints under the content of what made them (the model's weights, the
+units, the pairs and the settings that shape the sequences), so a changed model never reuses them.
 
-The loop is pretrain.py's: budget in hours or epochs, the recipe's schedule (inverse square root in
-Table 5), global batch kept over processes by gradient accumulation, bf16 autocast on GPU,
-checkpoints and resume.
+The loop is the engine's (``engine.py``): budget in hours, epochs or optimiser steps, the recipe's
+schedule (inverse square root in Table 5, as Hugging Face computes it), the global batch kept over
+processes by gradient accumulation, the run's precision, checkpoints and resume.
 
 Command line::
 
@@ -24,11 +27,10 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
-import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +41,9 @@ import torch.nn.functional as F
 from workflow_scripts.autobleu import auto_bleu
 from workflow_scripts.logs import setup_stage
 from workflow_scripts.speech_lm import load_vocabulary
-from workflow_scripts.training import (Budget, CsvLog, EpochOrder, all_sum, compute_dtype, gradient_accumulation,
-                                       learning_rate, load_checkpoint, make_optimizer, optimiser_step, save_checkpoint,
-                                       save_model, settings_hash, slowest, start_processes, unwrap)
 
 log = logging.getLogger("dpo")
 
-LOG_COLUMNS = ["step", "loss", "reward_accuracy", "reward_margin", "learning_rate", "pairs", "tokens",
-               "tokens_per_second", "elapsed_seconds"]
 PARTS = ("prompt", "chosen", "rejected")
 
 
@@ -56,7 +53,7 @@ def load_triples(units_path: str | Path, pairs_path: str | Path, vocabulary, con
     pairs = pq.read_table(pairs_path).to_pylist()
     triples, dropped = [], {"repetitive": 0, "missing_audio": 0, "prompt_too_long": 0}
     for pair in pairs:
-        if max(auto_bleu(pair["chosen"]), auto_bleu(pair["rejected"])) >= max_auto_bleu:
+        if auto_bleu(f"{pair['prompt']} {pair['chosen']}") >= max_auto_bleu:  # the official filter
             dropped["repetitive"] += 1
             continue
         ids = {part: f"{pair['id']}_{part}" for part in PARTS}
@@ -104,119 +101,80 @@ def dpo_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejecte
 
 
 @torch.no_grad()
-def reference_logps(model, triples: list[dict], batch_size: int, pad_id: int, device, dtype) -> np.ndarray:
+def reference_logps(model, triples: list[dict], batch_size: int, pad_id: int, device, precision) -> np.ndarray:
     """(pairs, 2) completion log-probabilities of the starting model: the DPO reference."""
     from tqdm import tqdm
 
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
     model.eval()
     out = np.zeros((len(triples), 2), dtype=np.float64)
     for first in tqdm(range(0, len(triples), batch_size), desc="reference log-probs", file=sys.stderr):
         chunk = triples[first:first + batch_size]
         batch = {k: v.to(device) for k, v in collate(chunk, pad_id).items()}
-        with autocast:
+        with precision.context(device):
             logps = completion_logps(model, batch).double().cpu().numpy()
         out[first:first + len(chunk), 0], out[first:first + len(chunk), 1] = logps[:len(chunk)], logps[len(chunk):]
     model.train()
     return out
 
 
-def train(init: Path, units: Path, pairs: Path, settings: dict, seed: int, out: Path, work: Path,
-          clock=time.perf_counter, checkpoint_every_steps: int | None = None, log_every_seconds: float = 10.0) -> dict:
-    from transformers import AutoModelForCausalLM
+def cached_reference(model, triples, settings: dict, inputs: list[Path], work: Path, pad_id: int, engine) -> np.ndarray:
+    """The reference log-probabilities, computed once per content of what makes them: the starting
+    model's weights, the units and pairs, and the settings that shape the sequences and the numbers."""
+    from workflow_scripts.engine import content_digest
 
-    processes, device = start_processes(log)
-    torch.manual_seed(seed)
+    shaping = {k: settings.get(k) for k in ("context_length", "max_auto_bleu", "dtype", "precision")}
+    key = hashlib.sha256(json.dumps([content_digest(inputs), shaping], sort_keys=True).encode()).hexdigest()[:16]
+    path = work / f"reference_logps-{key}.npy"
+    if path.exists():
+        log.info("reference log-probabilities from %s (same model, data and settings)", path)
+        return np.load(path)
+    reference = reference_logps(model, triples, settings["per_device_batch_size"] * 2, pad_id, engine.device, engine.precision)
+    if engine.processes.main:
+        work.mkdir(parents=True, exist_ok=True)
+        for stale in work.glob("reference_logps*.npy"):
+            stale.unlink()
+        np.save(path.with_suffix(".tmp.npy"), reference)
+        path.with_suffix(".tmp.npy").replace(path)
+    return reference
+
+
+class PreferenceTask:
+    """DPO on preference triples, for the engine: a step's loss is normalised by its pairs."""
+
+    log_columns = ["reward_accuracy", "reward_margin"]
+
+    def __init__(self, triples: list[dict], reference: np.ndarray, beta: float, pad_id: int):
+        self.triples, self.reference, self.beta, self.pad_id = triples, reference, beta, pad_id
+        self.items = len(triples)
+
+    def load(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
+        return {**collate([self.triples[i] for i in indices], self.pad_id), "reference": torch.as_tensor(self.reference[indices])}
+
+    def step_size(self, indices: np.ndarray) -> tuple[float, int]:
+        tokens = sum(2 * len(t["prompt_ids"]) + len(t["chosen_ids"]) + len(t["rejected_ids"]) for t in (self.triples[i] for i in indices))
+        return float(len(indices)), tokens
+
+    def loss(self, model, batch: dict[str, torch.Tensor]):
+        pairs = len(batch["reference"])
+        logps = completion_logps(model, batch).double()
+        losses, chosen, rejected = dpo_loss(logps[:pairs], logps[pairs:], batch["reference"][:, 0], batch["reference"][:, 1],
+                                            self.beta)
+        return losses.sum(), {"reward_accuracy": (chosen > rejected).sum(), "reward_margin": (chosen - rejected).sum()}
+
+
+def train(init: Path, units: Path, pairs: Path, settings: dict, seed: int, out: Path, work: Path, **engine_options) -> dict:
+    from workflow_scripts.engine import Engine
+
+    engine = Engine(settings, seed, [init, units, pairs], out, work, log, **engine_options)
     vocabulary = load_vocabulary(init)
     triples, report = load_triples(units, pairs, vocabulary, settings["context_length"], settings["max_auto_bleu"])
     if not triples:
         raise SystemExit(f"error: no preference pairs left in {pairs} ({report}); check the DPO corpus")
     log.info("%d of %d pairs kept; dropped: %s", report["kept"], report["pairs"], report["dropped"])
-    model = AutoModelForCausalLM.from_pretrained(init, dtype=torch.float32, attn_implementation="sdpa").to(device)
-    model.config.use_cache = False
-    dtype = compute_dtype(settings, device)
-    micro_batch = settings["per_device_batch_size"]
-
-    # The reference: computed once with the starting weights, kept with the checkpoints.
-    reference_file = work / "reference_logps.npy"
-    if reference_file.exists() and len(np.load(reference_file)) == len(triples):
-        reference = np.load(reference_file)
-    else:
-        reference = reference_logps(model, triples, micro_batch * 2, vocabulary.pad_id, device, dtype)
-        if processes.main:
-            work.mkdir(parents=True, exist_ok=True)
-            np.save(reference_file, reference)
-
-    model.train()
-    optimizer = make_optimizer(model, settings, device)
-    accumulation = gradient_accumulation(settings, processes.world)
-    budget = Budget.from_config(settings["budget"])
-    key = settings_hash(settings, seed, str(init), str(units), str(pairs), processes.world)
-    state = load_checkpoint(work / "checkpoint", model, optimizer, key) or \
-        {"step": 0, "tokens": 0, "pairs": 0, "seconds": 0.0, "epoch": 0, "cursor": 0, "last_step_seconds": 0.0}
-    order = EpochOrder(len(triples), seed, state["epoch"], state["cursor"])
-    history = CsvLog(work / "training_log.csv", LOG_COLUMNS, after_step=state["step"], write=processes.main)
-    if state["step"]:
-        log.info("resumed from the checkpoint at step %d", state["step"])
-    if settings.get("compile"):
-        model = torch.compile(model)
-    if processes.world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
-    global_pairs = settings["global_batch_size"]
-    last_log, last_checkpoint = -float("inf"), state["seconds"]
-    window_tokens, window_seconds = 0, 0.0
-
-    while budget.progress(state["seconds"], state["tokens"], order.epochs_done) < 1.0:
-        started = clock()
-        lr = learning_rate(settings, state["step"], min(1.0, budget.progress(
-            state["seconds"] + state["last_step_seconds"], state["tokens"], order.epochs_done + global_pairs / len(triples))))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        step_pairs = order.take(global_pairs)
-        sums = np.zeros(4)  # loss, correct, margin, tokens
-        for micro in range(accumulation):
-            first = (micro * processes.world + processes.rank) * micro_batch
-            chunk = [triples[i] for i in step_pairs[first:first + micro_batch]]
-            ref = torch.as_tensor(reference[step_pairs[first:first + micro_batch]], device=device)
-            batch = {k: v.to(device) for k, v in collate(chunk, vocabulary.pad_id).items()}
-            sync = micro == accumulation - 1 or processes.world == 1
-            with (nullcontext() if sync else model.no_sync()), autocast:
-                logps = completion_logps(model, batch).double()
-                losses, chosen, rejected = dpo_loss(logps[:len(chunk)], logps[len(chunk):], ref[:, 0], ref[:, 1], settings["beta"])
-                (losses.sum() * processes.world / global_pairs).backward()
-            sums += [losses.sum().item(), (chosen > rejected).sum().item(), (chosen - rejected).sum().item(),
-                     int(batch["attention_mask"].sum())]
-        optimiser_step(model, optimizer, settings["max_grad_norm"], device)
-        step_seconds = slowest(clock() - started, processes, device)
-        loss, correct, margin, tokens = all_sum(sums.tolist(), processes, device)
-        state.update(step=state["step"] + 1, tokens=state["tokens"] + int(tokens), pairs=state["pairs"] + global_pairs,
-                     seconds=state["seconds"] + step_seconds, last_step_seconds=step_seconds, **order.state_dict())
-        window_tokens, window_seconds = window_tokens + tokens, window_seconds + step_seconds
-        done = budget.progress(state["seconds"], state["tokens"], order.epochs_done) >= 1.0
-        if state["seconds"] - last_log >= log_every_seconds or done:
-            speed = window_tokens / max(window_seconds, 1e-9)
-            history.add([state["step"], loss / global_pairs, correct / global_pairs, margin / global_pairs, lr,
-                         state["pairs"], state["tokens"], speed, state["seconds"]])
-            log.info("step %d: loss %.4f, reward accuracy %.2f, margin %.3f, lr %.2e, %.0f tokens/s, epoch %.2f",
-                     state["step"], loss / global_pairs, correct / global_pairs, margin / global_pairs, lr, speed, order.epochs_done)
-            last_log, window_tokens, window_seconds = state["seconds"], 0, 0.0
-        due = state["step"] % checkpoint_every_steps == 0 if checkpoint_every_steps else \
-            state["seconds"] - last_checkpoint >= settings.get("checkpoint_every_minutes", 10.0) * 60
-        if due and processes.main:
-            save_checkpoint(work / "checkpoint", unwrap(model), optimizer, state, key)
-            last_checkpoint = state["seconds"]
-
-    summary = {"steps": state["step"], "pairs_seen": state["pairs"], "epochs": order.epochs_done, "tokens": state["tokens"],
-               "training_seconds": state["seconds"], "data": report, "processes": processes.world,
-               "parameters": sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()),
-               "gradient_accumulation": accumulation, "dtype": str(dtype).replace("torch.", ""),
-               "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
-    if processes.main:
-        save_model(unwrap(model), init, out, work / "training_log.csv", summary)
-    if processes.world > 1:
-        torch.distributed.barrier()
-    return summary
+    model = engine.load_model(init)
+    reference = cached_reference(model, triples, settings, [init, units, pairs], work, vocabulary.pad_id, engine)
+    task = PreferenceTask(triples, reference, settings["beta"], vocabulary.pad_id)
+    return engine.fit(model, task, init, summary={"data": report})
 
 
 def main(argv: list[str] | None = None) -> int:

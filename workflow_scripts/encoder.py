@@ -79,7 +79,7 @@ class SpeechEncoder:
 
         The result for a wave does not depend on the other waves of the batch.
         """
-        autocast = torch.autocast(device_type="cuda", dtype=self.dtype, enabled=self.device.startswith("cuda") and self.dtype != torch.float32)
+        autocast = torch.autocast(device_type=torch.device(self.device).type, dtype=self.dtype, enabled=self.dtype != torch.float32)
         with autocast:
             # 1. The conv front end, one file at a time (its GroupNorm sees the whole input).
             frames = []

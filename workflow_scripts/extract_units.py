@@ -4,7 +4,9 @@ Each utterance is read (resampled and downmixed as needed), encoded by the HuBER
 its nearest centroid frame by frame, and de-duplicated into units and durations. Utterances are
 sorted by length and batched up to ``batch_seconds`` of padded audio, so little compute goes to
 padding; audio is read by DataLoader workers while the encoder runs. A file's units do not depend on
-its batch (see ``encoder.py``). On CUDA the encoder runs in bfloat16.
+its batch (see ``encoder.py``). The encoder runs in float32, as the reference extracts units; a
+tokeniser with ``dtype: bfloat16`` runs it under bfloat16 autocast instead (faster on a GPU, and some
+units differ: ``benchmark_units`` measures how many), and its units are stored under another key.
 
 Audio that cannot be used goes to the rejected table beside the output, with the reason.
 
@@ -126,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--encoder", required=True, help="HuBERT save_pretrained folder")
     parser.add_argument("--layer", type=int, required=True)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                        help="the encoder's precision (bfloat16: under autocast)")
     parser.add_argument("--centroids", required=True, help="centroids.npy")
     parser.add_argument("--tokeniser", required=True, help="name recorded in the table's metadata")
     parser.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio per batch")
@@ -140,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = pq.read_table(args.manifest).to_pylist()
     rows = rows[shard_slice(len(rows), args.shard, args.shards)]
     device = pick_device(args.device)
-    encoder = SpeechEncoder(args.encoder, args.layer, device=device,
-                            dtype=torch.bfloat16 if device.startswith("cuda") else torch.float32)
+    encoder = SpeechEncoder(args.encoder, args.layer, device=device, dtype=getattr(torch, args.dtype))
     assign = NearestCentroid(np.load(args.centroids), device=device)
     start = time.perf_counter()
     units, rejected, seconds = extract(rows, encoder, assign, AudioChecks.from_config(json.loads(args.checks)),

@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", required=True, help="pair manifest whose positive utterances are the prompts")
     parser.add_argument("--encoder", required=True)
     parser.add_argument("--layer", type=int, required=True)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="the encoder's precision")
     parser.add_argument("--centroids", required=True)
     parser.add_argument("--settings", required=True, help="the recipe's generation section as JSON")
     parser.add_argument("--seed", type=int, default=0)
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = json.loads(args.settings)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     pairs = pq.read_table(args.pairs).to_pylist()[: settings["num_prompts"]]
-    encoder = SpeechEncoder(args.encoder, args.layer, device=device)
+    encoder = SpeechEncoder(args.encoder, args.layer, device=device, dtype=getattr(torch, args.dtype))
     waves, prompts = prompt_units([p["positive_path"] for p in pairs], settings["prompt_seconds"], encoder,
                                   NearestCentroid(np.load(args.centroids), device=device))
     del encoder

@@ -1,11 +1,17 @@
 """Generative metrics from transcripts: GenPPL, auto-BLEU, and an optional LLM judge (GPTScore).
 
-* GenPPL: each transcript's mean negative log-likelihood per token under the scoring LM (the full
-  recipe's Llama-3.2-1B, the demo's text LM), after its BOS token; the exponential of the mean over
-  transcripts. Reported for the continuation alone and for prompt plus continuation. An empty
-  transcript has no tokens to score: it is counted (``empty``) and left out, never a NaN.
-* auto-BLEU: bigram auto-BLEU of each continuation transcript, the mean over the non-empty ones,
-  times 100 as the paper prints it.
+As the paper's official code measures them:
+
+* GenPPL: the prompt and its continuation are vocoded and transcribed together (ids ``<id>.full``);
+  each transcript's mean negative log-likelihood per token under the scoring LM (the full recipe's
+  Llama-3.2-1B, the demo's text LM), every token after the scorer's BOS; the exponential of the mean
+  over transcripts. The headline ``genppl`` is that; ``genppl_continuation`` is the same for the
+  continuation transcribed alone (ids ``<id>.continuation``), which the paper does not report.
+  A transcript with no words has no tokens to score: the official code then gives NaN; here it is
+  counted (``empty``) and left out of the mean.
+* auto-BLEU: bigram auto-BLEU (``autobleu.py``) of the same prompt-and-continuation transcripts, the
+  mean over all of them (an empty one scores 0, as in the official code), times 100 as the paper
+  prints it.
 * judge: off unless configured. An OpenAI-compatible chat endpoint rates prompt and continuation
   transcripts from 1 to 5; the API key is read from the environment variable the config names and is
   never written anywhere.
@@ -51,7 +57,8 @@ JUDGE_INSTRUCTION = (
 
 @torch.no_grad()
 def mean_nlls(model, tokenizer, texts: list[str], batch_size: int, device) -> list[float | None]:
-    """Mean negative log-likelihood per token of each text after a BOS token; None for an empty text."""
+    """Mean negative log-likelihood per token of each text after the scorer's BOS token, the text
+    tokenised as it is (a leading space included); None for a text with no words."""
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     encoded = [[bos, *tokenizer(t, add_special_tokens=False)["input_ids"]] if t.strip() else None for t in texts]
     out: list[float | None] = [None] * len(texts)
@@ -69,6 +76,10 @@ def mean_nlls(model, tokenizer, texts: list[str], batch_size: int, device) -> li
         for k, i in enumerate(batch):
             out[i] = float(nll[k].sum() / mask[k, 1:].sum())
     return out
+
+
+EMPTY_TRANSCRIPTS = ("left out: GenPPL is the mean over the transcripts with words; an empty transcript "
+                     "makes the official code's GenPPL NaN")
 
 
 def gen_ppl(nlls: list[float | None]) -> dict:
@@ -123,27 +134,26 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(args.scorer)
     model = AutoModelForCausalLM.from_pretrained(args.scorer, dtype=torch.float32).to(device).eval()
     part = {name: [texts.get(f"{p}.{name}", "") for p in prompts] for name in ("prompt", "continuation", "full")}
-    nll = {name: mean_nlls(model, tokenizer, part[name], args.batch_size, device) for name in ("continuation", "full")}
-    bleus = [auto_bleu(t) for t in part["continuation"] if t.strip()]
+    nll = {name: mean_nlls(model, tokenizer, part[name], args.batch_size, device) for name in ("full", "continuation")}
+    bleus = [auto_bleu(t) for t in part["full"]]
     ratings = [None] * len(prompts)
     if args.judge:
         judge = Judge(json.loads(args.judge))
         ratings = [judge.rate(p, c) for p, c in zip(part["prompt"], part["continuation"])]
     rows = [{"id": p, "prompt_text": part["prompt"][i], "continuation_text": part["continuation"][i],
-             "full_text": part["full"][i], "continuation_nll": nll["continuation"][i], "full_nll": nll["full"][i],
-             "continuation_auto_bleu": auto_bleu(part["continuation"][i]) if part["continuation"][i].strip() else None,
-             "judge_rating": ratings[i]} for i, p in enumerate(prompts)]
+             "full_text": part["full"][i], "full_nll": nll["full"][i], "continuation_nll": nll["continuation"][i],
+             "full_auto_bleu": bleus[i], "judge_rating": ratings[i]} for i, p in enumerate(prompts)]
     pq.write_table(pa.Table.from_pylist(rows), args.out_table)
     rated = [r for r in ratings if r is not None]
-    summary = {"samples": len(prompts), "genppl_continuation": gen_ppl(nll["continuation"]),
-               "genppl_prompt_and_continuation": gen_ppl(nll["full"]),
-               "auto_bleu": 100 * float(np.mean(bleus)) if bleus else None, "auto_bleu_scored": len(bleus),
+    summary = {"samples": len(prompts), "genppl": gen_ppl(nll["full"]), "genppl_continuation": gen_ppl(nll["continuation"]),
+               "empty_transcripts": EMPTY_TRANSCRIPTS,
+               "auto_bleu": 100 * float(np.mean(bleus)) if bleus else None,
                "gpt_score": float(np.mean(rated)) if rated else None, "gpt_score_rated": len(rated),
                "scorer": str(args.scorer)}
     Path(args.out_json).write_text(json.dumps(summary, indent=2) + "\n")
-    log.info("GenPPL %s (continuation; %d empty), %s (prompt and continuation); auto-BLEU %s",
-             summary["genppl_continuation"]["genppl"], summary["genppl_continuation"]["empty"],
-             summary["genppl_prompt_and_continuation"]["genppl"], summary["auto_bleu"])
+    log.info("GenPPL %s (prompt and continuation; %d of %d transcripts empty), %s (continuation alone); auto-BLEU %s",
+             summary["genppl"]["genppl"], summary["genppl"]["empty"], len(prompts),
+             summary["genppl_continuation"]["genppl"], summary["auto_bleu"])
     return 0
 
 

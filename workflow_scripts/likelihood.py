@@ -3,10 +3,14 @@ each pair?
 
 A benchmark is a manifest of pairs - id, positive utterance, negative utterance, with their audio -
 never an order of file names. Each utterance is scored from its units (the run's tokeniser, audio
-resampled as needed by the extraction) as the log-likelihood of its units after BOS, summed and
-averaged over the units. A pair counts 1 when the positive scores higher, 0.5 on a tie, 0 otherwise;
-the accuracy is reported for both aggregations. The paper's numbers use the mean (the reference
-code's ``mean_nll``), so ``accuracy`` is the mean's.
+resampled as needed by the extraction) as the paper's official code scores it: the utterance is
+``BOS units EOS``, and every token after BOS (the units and the EOS) is scored by its log-probability,
+averaged (``mean``) and summed (``sum``). A pair counts 1 when the positive scores higher, 0.5 on a
+tie, 0 otherwise; the accuracy is the mean over all pairs, reported for both aggregations.
+``accuracy`` is the mean's, the paper's (the official code's ``mean_nll``).
+
+A pair whose audio is missing on either side is left out and counted (``pairs_left_out``); for an
+official benchmark (``official: true`` in its pairing) it stops the run instead, naming the files.
 
 Command line::
 
@@ -42,26 +46,26 @@ def _pair(pair_id: str, positive: dict, negative: dict, group: str | None = None
             "negative_path": negative["path"], "group": group}
 
 
-def make_pairs(table: str | Path, positive: str, negative: str, manifest: str | Path) -> tuple[list[dict], list[str]]:
+def make_pairs(table: str | Path, positive: str, negative: str, manifest: str | Path) -> tuple[list[dict], dict[str, list[str]]]:
     """Pairs (id, positive_id, negative_id, their audio paths, group) of a table whose rows are items with
     utterances ``<id>_<positive>`` and ``<id>_<negative>`` (and maybe a ``group`` column, for per-group
-    accuracies); and the ids of items with missing audio."""
+    accuracies); and, for each item left out, its utterances without audio in the manifest."""
     rows = {r["id"]: r for r in pq.read_table(manifest, columns=["id", "path"]).to_pylist()}
     items = pq.read_table(table)
     columns = [c for c in ("id", "group") if c in items.column_names]
-    pairs, missing = [], []
+    pairs, missing = [], {}
     for item in items.select(columns).to_pylist():
         ids = f"{item['id']}_{positive}", f"{item['id']}_{negative}"
         if all(i in rows for i in ids):
             pairs.append(_pair(item["id"], rows[ids[0]], rows[ids[1]], item.get("group")))
         else:
-            missing.append(item["id"])
+            missing[item["id"]] = [i for i in ids if i not in rows]
     return pairs, missing
 
 
-def suffix_pairs(manifest: str | Path, positive: str, negative: str) -> tuple[list[dict], list[str]]:
+def suffix_pairs(manifest: str | Path, positive: str, negative: str) -> tuple[list[dict], dict[str, list[str]]]:
     """Pairs of files named ``<key>_<positive>.*`` and ``<key>_<negative>.*`` (spoken StoryCloze's
-    layout), matched by key; keys with only one of the two are returned as missing."""
+    layout), matched by key; for keys with only one of the two, the other is returned as missing."""
     by_key: dict[str, dict] = {}
     for row in pq.read_table(manifest, columns=["id", "path"]).to_pylist():
         key, _, side = Path(row["path"]).stem.rpartition("_")
@@ -69,13 +73,16 @@ def suffix_pairs(manifest: str | Path, positive: str, negative: str) -> tuple[li
             by_key.setdefault(key, {})[side] = row
     pairs = [_pair(key, sides[positive], sides[negative]) for key, sides in sorted(by_key.items(), key=lambda kv: _natural(kv[0]))
              if positive in sides and negative in sides]
-    return pairs, sorted(k for k, sides in by_key.items() if len(sides) < 2)
+    missing = {key: [f"{key}_{side}" for side in (positive, negative) if side not in sides]
+               for key, sides in sorted(by_key.items(), key=lambda kv: _natural(kv[0])) if len(sides) < 2}
+    return pairs, missing
 
 
-def gold_csv_pairs(gold_csv: str | Path, manifest: str | Path) -> tuple[list[dict], list[str]]:
+def gold_csv_pairs(gold_csv: str | Path, manifest: str | Path) -> tuple[list[dict], dict[str, list[str]]]:
     """Pairs of ZeroSpeech 2021's sBLIMP from its gold.csv (filename, id, voice, type, subtype, correct):
     the file with correct = 1 against the one with correct = 0 of the same id, voice and subtype. The
-    group is the linguistic type, for per-type accuracies."""
+    group is the linguistic type, for per-type accuracies. Files of gold.csv not in the manifest are
+    returned as missing."""
     import csv
 
     rows = {Path(r["path"]).stem: r for r in pq.read_table(manifest, columns=["id", "path"]).to_pylist()}
@@ -84,13 +91,14 @@ def gold_csv_pairs(gold_csv: str | Path, manifest: str | Path) -> tuple[list[dic
         for line in csv.DictReader(f):
             key = (line["type"], line["subtype"], line["id"], line["voice"])
             groups.setdefault(key, {})[int(line["correct"])] = line["filename"]
-    pairs, missing = [], []
+    pairs, missing = [], {}
     for (kind, subtype, item, voice), files in sorted(groups.items()):
         pair_id = f"{kind}/{subtype}/{item}/{voice}"
         if files.get(1) in rows and files.get(0) in rows:
             pairs.append(_pair(pair_id, rows[files[1]], rows[files[0]], kind))
         else:
-            missing.append(pair_id)
+            missing[pair_id] = [files.get(side, f"(no row with correct={side} in gold.csv)") for side in (1, 0)
+                                if files.get(side) not in rows]
     return pairs, missing
 
 
@@ -124,6 +132,11 @@ def score_utterances(model, sequences: dict[str, list[int]], batch_tokens: int, 
     return scores
 
 
+def utterance_tokens(units, vocabulary) -> list[int]:
+    """An utterance as the official code scores it: BOS, its units, EOS."""
+    return [vocabulary.bos_id, *vocabulary.tokens(units).tolist(), vocabulary.eos_id]
+
+
 def pair_outcome(positive: float, negative: float) -> float:
     return 1.0 if positive > negative else 0.5 if positive == negative else 0.0
 
@@ -145,6 +158,23 @@ def score_pairs(pairs: list[dict], scores: dict[str, tuple[float, int]]) -> tupl
                   "accuracy_mean": accuracy["mean"], "aggregation": PAPER_AGGREGATION, "accuracy_by_group": by_group}
 
 
+def units_problem(benchmark: str, utterances: list[str], units: Path) -> str:
+    """One line on utterances a benchmark needs that its units table lacks: rejected at extraction
+    (the reasons are in the rejected table beside it) or simply not there (an incomplete table)."""
+    rejected_path = units.with_name("rejected.parquet")
+    rejected = {r["id"]: r["reason"] for r in pq.read_table(rejected_path, columns=["id", "reason"]).to_pylist()} \
+        if rejected_path.exists() else {}
+    refused = [f"{i} ({rejected[i]})" for i in utterances if i in rejected]
+    absent = [i for i in utterances if i not in rejected]
+    parts = []
+    if refused:
+        parts.append(f"rejected at unit extraction: {', '.join(refused[:5])}{' ...' if len(refused) > 5 else ''}")
+    if absent:
+        parts.append(f"not in the table at all, so {units} is incomplete - rebuild it with `snakemake -f {units}`: "
+                     f"{', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}")
+    return f"{benchmark}: {len(utterances)} utterance(s) have no units; " + "; ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -156,12 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("--positive", help="suffix of the positive utterance")
     make.add_argument("--negative", help="suffix of the negative utterance")
     make.add_argument("--manifest", required=True, help="the corpus manifest with the audio")
+    make.add_argument("--benchmark", required=True, help="its name, for messages")
+    make.add_argument("--official", action="store_true", help="a published benchmark: a pair without audio stops with an error")
     make.add_argument("--out", required=True)
     score = commands.add_parser("score", help="accuracy of a model on a pair manifest")
     score.add_argument("--model", required=True)
     score.add_argument("--units", required=True, help="units table of the benchmark's corpus")
     score.add_argument("--pairs", required=True)
     score.add_argument("--benchmark", required=True)
+    score.add_argument("--official", action="store_true", help="a published benchmark: a pair without units stops with an error")
     score.add_argument("--batch-tokens", type=int, default=16384, help="padded tokens per batch")
     score.add_argument("--out-table", required=True)
     score.add_argument("--out-json", required=True)
@@ -177,9 +210,16 @@ def main(argv: list[str] | None = None) -> int:
             pairs, missing = suffix_pairs(args.manifest, args.positive, args.negative)
         else:
             pairs, missing = make_pairs(args.table, args.positive, args.negative, args.manifest)
+        rejected = Path(args.manifest).with_name("rejected.parquet")
+        files = [name for names in missing.values() for name in names]
+        if missing and args.official:
+            log.error("%s: %d pair(s) cannot be scored, no usable audio for %s; the reasons are in %s", args.benchmark,
+                      len(missing), ", ".join(files[:10]) + (" ..." if len(files) > 10 else ""), rejected)
+            return 1
         schema = pa.schema([(k, pa.string()) for k in ("id", "positive_id", "negative_id", "positive_path", "negative_path", "group")])
-        pq.write_table(pa.Table.from_pylist(pairs, schema=schema), args.out)
-        log.info("%d pairs; %d without audio for both sides (left out): %s", len(pairs), len(missing), missing[:5])
+        table = pa.Table.from_pylist(pairs, schema=schema).replace_schema_metadata({b"pairs_left_out": json.dumps(missing).encode()})
+        pq.write_table(table, args.out)
+        log.info("%d pairs; %d left out, no usable audio for %s (reasons in %s)", len(pairs), len(missing), files[:5], rejected)
         return 0
 
     from transformers import AutoModelForCausalLM
@@ -189,16 +229,23 @@ def main(argv: list[str] | None = None) -> int:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     vocabulary = load_vocabulary(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).to(device).eval()
-    pairs = pq.read_table(args.pairs).to_pylist()
+    pair_table = pq.read_table(args.pairs)
+    pairs = pair_table.to_pylist()
+    no_audio = json.loads((pair_table.schema.metadata or {}).get(b"pairs_left_out", b"{}"))
     needed = {p[k] for p in pairs for k in ("positive_id", "negative_id")}
     units = {r["id"]: r["units"] for r in pq.read_table(args.units, columns=["id", "units"]).to_pylist() if r["id"] in needed}
-    lost = [p["id"] for p in pairs if p["positive_id"] not in units or p["negative_id"] not in units]
-    if lost:
-        log.warning("%d pairs have an utterance without units (rejected audio) and are left out: %s", len(lost), lost[:5])
-        pairs = [p for p in pairs if p["id"] not in set(lost)]
-    sequences = {i: [vocabulary.bos_id, *vocabulary.tokens(u).tolist()] for i, u in units.items()}
-    rows, summary = score_pairs(pairs, score_utterances(model, sequences, args.batch_tokens, device))
-    summary.update(benchmark=args.benchmark, pairs_left_out=len(lost), model=args.model)
+    no_units = sorted(i for i in needed if i not in units)
+    if no_units:
+        message = units_problem(args.benchmark, no_units, Path(args.units))
+        if args.official:
+            log.error("%s", message)
+            return 1
+        log.warning("%s; their pairs are left out and counted in pairs_left_out", message)
+    scored = [p for p in pairs if p["positive_id"] in units and p["negative_id"] in units]
+    sequences = {i: utterance_tokens(u, vocabulary) for i, u in units.items()}
+    rows, summary = score_pairs(scored, score_utterances(model, sequences, args.batch_tokens, device))
+    summary.update(benchmark=args.benchmark, pairs_left_out=len(pairs) - len(scored) + len(no_audio),
+                   pairs_without_audio=sorted(no_audio), utterances_without_units=no_units, model=args.model)
     pq.write_table(pa.Table.from_pylist(rows), args.out_table)
     Path(args.out_json).write_text(json.dumps(summary, indent=2) + "\n")
     log.info("%s: accuracy %.4f (mean log-likelihood; %.4f with the sum) over %d pairs", args.benchmark,

@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     fit = commands.add_parser("fit")
     fit.add_argument("--manifests", nargs="+", required=True)
     fit.add_argument("--layer", type=int, required=True)
+    fit.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="the encoder's precision")
     fit.add_argument("--k", type=int, required=True)
     fit.add_argument("--max-frames", type=int, required=True)
     fit.add_argument("--seed", type=int, default=0)
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         from workflow_scripts.kmeans import fit_centroids
 
         torch.set_num_threads(args.threads)
-        encoder = SpeechEncoder(args.encoder, args.layer, device="cuda" if torch.cuda.is_available() else "cpu")
+        encoder = SpeechEncoder(args.encoder, args.layer, device="cuda" if torch.cuda.is_available() else "cpu",
+                                dtype=getattr(torch, args.dtype))
         frames = sample_frames(args.manifests, encoder, args.max_frames, args.seed,
                                AudioChecks.from_config(json.loads(args.checks)))
         centroids, inertia = fit_centroids(frames, args.k, args.seed)

@@ -55,7 +55,8 @@ def collect(args) -> dict:
     likelihood = {}
     for path in args.likelihood:
         result = json.loads(Path(path).read_text())
-        likelihood[result["benchmark"]] = {k: result[k] for k in ("accuracy", "accuracy_mean", "accuracy_sum", "pairs", "aggregation")}
+        likelihood[result["benchmark"]] = {k: result[k] for k in ("accuracy", "accuracy_mean", "accuracy_sum", "pairs",
+                                                                   "pairs_left_out", "aggregation")}
     training = {}
     for path in args.training:
         summary = json.loads(Path(path).read_text())
@@ -77,10 +78,12 @@ def collect(args) -> dict:
         },
         "likelihood": likelihood,
         "generation": generation and {
-            "genppl": generation["genppl_continuation"]["genppl"],
-            "genppl_prompt_and_continuation": generation["genppl_prompt_and_continuation"]["genppl"],
-            "empty_transcripts": generation["genppl_continuation"]["empty"],
+            "genppl": generation["genppl"]["genppl"],                 # prompt + continuation, as the paper
+            "genppl_continuation": generation["genppl_continuation"]["genppl"],
             "samples": generation["samples"],
+            "empty_transcripts": generation["genppl"]["empty"],
+            "empty_continuation_transcripts": generation["genppl_continuation"]["empty"],
+            "genppl_empty_transcripts": generation["empty_transcripts"],
             "auto_bleu": generation["auto_bleu"],
             "gpt_score": generation["gpt_score"],
         },

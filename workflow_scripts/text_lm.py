@@ -2,8 +2,8 @@
 the demo stories.
 
 It stands in for Qwen2.5-0.5B twice: as the text LM the demo's speech LM starts from (TWIST
-initialisation), and as the perplexity scorer of the demo's GenPPL. It is trained by the same loop as
-the speech LM (``pretrain.train``) on the stories packed the same way (``pack.pack``).
+initialisation), and as the perplexity scorer of the demo's GenPPL. It is trained by the same engine as
+the speech LM (``training.train_on_windows``) on the stories packed the same way (``pack.pack``).
 
 Output: a ``save_pretrained`` folder with the model and its tokenizer (``AutoTokenizer`` and
 ``AutoModelForCausalLM`` load it), and its training log.
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_stage(args.log_file, args.threads)
-    from workflow_scripts.pretrain import train
+    from workflow_scripts.training import train_on_windows
 
     settings = json.loads(args.settings)
     rows = pq.read_table(args.stories, columns=["text", "split"]).to_pylist()
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     pack_texts(texts, tokenizer, settings["context_length"], args.seed, work / "windows")
     training = {**settings["train"], "context_length": settings["context_length"], "optimizer": "adamw",
                 "lr_scheduler": "cosine", "max_grad_norm": 1.0, "dtype": "float32"}
-    summary = train(init, work / "windows", training, args.seed, out, work)
+    summary = train_on_windows(init, work / "windows", training, args.seed, out, work, log)
     log.info("text LM: %s parameters, %d steps, final validation loss %.3f", f"{summary['parameters']:,}",
              summary["steps"], summary["valid_loss"])
     shutil.rmtree(work / "windows")

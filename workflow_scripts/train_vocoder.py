@@ -15,7 +15,7 @@ Command line::
 
     python -m workflow_scripts.train_vocoder --units results/units/demo_hubert_km100/demo_stories/units.parquet \\
         --manifest results/corpora/demo_stories/manifest.parquet --vocabulary results/units/demo_hubert_km100/tokeniser.json \\
-        --settings '{...}' --asr-backend faster_whisper --asr-model resources/sources/whisper_tiny_en \\
+        --settings '{...}' --asr-spec '{"backend": "faster_whisper"}' --asr-model resources/sources/whisper_tiny_en \\
         --out results/vocoders/demo_vocoder
 """
 
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", required=True, help="the corpus manifest (audio and text)")
     parser.add_argument("--vocabulary", required=True, help="the tokeniser's tokeniser.json")
     parser.add_argument("--settings", required=True, help="the vocoder's train section as JSON")
-    parser.add_argument("--asr-backend", required=True)
+    parser.add_argument("--asr-spec", required=True, help="the asr_models entry of the recogniser, as JSON")
     parser.add_argument("--asr-model", required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", required=True)
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Resynthesis of held-out utterances from their units alone (predicted durations).
     audio = model.vocode([item["units"] for item in held_out]) if held_out else []
-    asr = load_asr({"backend": args.asr_backend}, args.asr_model)
+    asr = load_asr(json.loads(args.asr_spec), args.asr_model)
     hypotheses = asr.transcribe(audio)
     references = [item["text"] or "" for item in held_out]
     report.update(tokeniser=vocabulary.tokeniser, held_out_utterances=len(held_out),

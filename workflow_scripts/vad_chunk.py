@@ -7,6 +7,10 @@ inside a segment stay as they are and long silences are removed. A region longer
 ``max_seconds`` is cut at the VAD's own split points. Segments shorter than ``min_seconds`` are left
 out and counted; a file with no segment at all goes to the rejected table ("no speech found").
 
+A recording is read whatever its length; the audio checks (``audio_checks``: duration bounds and the
+share of clipped samples) apply to each chunk, so a recording with a clipped stretch keeps its clean
+chunks, and a rejected chunk is listed in the rejected table with its time span and the reason.
+
 One job handles one shard of the manifest (a contiguous slice), writing 16 kHz FLAC chunks and a
 manifest shard; finished shards are never redone.
 
@@ -29,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from workflow_scripts.audio import AudioChecks, AudioRejected, read_audio, write_flac
+from workflow_scripts.audio import AudioChecks, AudioRejected, prepare_audio, read_audio, write_flac
 from workflow_scripts.logs import setup_logging
 from workflow_scripts.manifest import MANIFEST_SCHEMA, REJECTED_SCHEMA, rejected_path, write_table
 from workflow_scripts.synthesise import shard_slice
@@ -96,7 +100,7 @@ def chunk_shard(rows: list[dict], model, settings: VadSettings, audio_dir: Path,
     stats = {"files": 0, "input_seconds": 0.0, "speech_seconds": 0.0, "short_segments": 0}
     for row in tqdm(rows, desc="VAD", unit="file", file=sys.stderr):
         try:
-            wave = read_audio(row["path"], SAMPLE_RATE, checks)
+            wave = read_audio(row["path"], SAMPLE_RATE)  # readable, finite, not silent: the rest is per chunk
         except AudioRejected as e:
             rejected.append({"id": row["id"], "path": row["path"], "reason": e.reason, "source": "vad_chunk"})
             continue
@@ -109,6 +113,12 @@ def chunk_shard(rows: list[dict], model, settings: VadSettings, audio_dir: Path,
             continue
         for k, (start, end) in enumerate(segments):
             chunk_id = f"{row['id']}__{k:04d}"
+            span = f"{start / SAMPLE_RATE:.2f}-{end / SAMPLE_RATE:.2f} s"
+            try:
+                prepare_audio(wave[start:end], SAMPLE_RATE, SAMPLE_RATE, checks)
+            except AudioRejected as e:
+                rejected.append({"id": chunk_id, "path": row["path"], "reason": f"{e.reason} (chunk {span})", "source": "vad_chunk"})
+                continue
             path = audio_dir / f"{chunk_id}.flac"
             write_flac(path, wave[start:end], SAMPLE_RATE)
             stats["speech_seconds"] += (end - start) / SAMPLE_RATE
@@ -125,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--vad", required=True, help="folder holding silero_vad.onnx")
     parser.add_argument("--settings", required=True, help="the corpus's vad section as JSON")
-    parser.add_argument("--checks", default="{}", help="audio_checks as JSON (max_seconds does not apply: the files are long)")
+    parser.add_argument("--checks", default="{}", help="audio_checks as JSON, applied to each chunk")
     parser.add_argument("--out", required=True)
     parser.add_argument("--audio-dir", required=True)
     parser.add_argument("--log-file", help="also write the log here")
@@ -133,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_file)
     rows = pq.read_table(args.manifest).to_pylist()
     rows = rows[shard_slice(len(rows), args.shard, args.shards)]
-    checks = json.loads(args.checks)
-    checks = AudioChecks(min_seconds=checks.get("min_seconds", 0.0), max_clipped_fraction=checks.get("max_clipped_fraction", 1.0))
+    checks = AudioChecks.from_config(json.loads(args.checks))
     chunks, rejected, stats = chunk_shard(rows, load_vad(args.vad), VadSettings.from_config(json.loads(args.settings)),
                                           Path(args.audio_dir), checks)
     write_table(rejected, REJECTED_SCHEMA, rejected_path(args.out))
