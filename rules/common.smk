@@ -4,14 +4,13 @@ import json
 import math
 import re
 import os
-import shlex
 import shutil
 import sys
 
 sys.path.insert(0, workflow.basedir)  # the stage scripts, also when the package is not installed
 
-from workflow_scripts.config import ConfigError, load_runs
-from workflow_scripts.sources import reachability_problems
+from slamming.config import ConfigError, load_runs
+from slamming.sources import reachability_problems
 
 # Shell commands run `python -m workflow_scripts...`: make the package importable there too
 # (for instance inside a --use-conda environment, where it is not installed).
@@ -109,7 +108,7 @@ def corpus_shards(corpus):
 
 
 def demo_text_settings(text_set):
-    from workflow_scripts.demo_text import settings_for
+    from slamming.demo_text import settings_for
 
     return settings_for(text_set, config["demo_text"])
 
@@ -198,7 +197,7 @@ def kmeans_settings(key):
 
 
 def kmeans_pickle(key):
-    from workflow_scripts.sources import url_filename
+    from slamming.sources import url_filename
 
     source = kmeans_settings(key)["source"]
     return f"{source_dir(source)}/{url_filename(config['sources'][source]['url'])}"
@@ -258,7 +257,7 @@ def base_model_files(run):
 
 
 def speech_lm_options(run):
-    """Command-line options of workflow_scripts.speech_lm for a run's pretrain section."""
+    """Command-line options of workflow_scripts.init_speech_lm for a run's pretrain section."""
     pretrain = run_config(run)["pretrain"]
     options = [f"--init {pretrain['init']}", f"--seed {run_config(run)['seed']}"]
     if pretrain.get("rope_theta") is not None:
@@ -391,8 +390,8 @@ def vocoder_files(run):
 
 
 def vocoder_options(run):
-    """Command-line options of workflow_scripts.vocoder for the run's vocoder."""
-    from workflow_scripts.sources import url_filename
+    """Command-line options of workflow_scripts.vocode_generations for the run's vocoder."""
+    from slamming.sources import url_filename
 
     name, vocoder = run_config(run)["evaluation"]["vocoder"], run_vocoder(run)
     if "train" in vocoder:
@@ -422,9 +421,16 @@ def scorer_files(run):
     return [source_record(scorer)]
 
 
-def judge_option(run):
-    judge = run_config(run)["evaluation"]["judge"]
-    return f"--judge {shlex.quote(as_json(judge))}" if judge else ""
+def judge_outputs(run):
+    """The judge's summary, when the recipe sets a judge."""
+    return [f"results/{run}/generation/judge.json"] if run_config(run)["evaluation"]["judge"] else []
+
+
+def judge_key_present(run):
+    """Whether the judge's API key is in the environment now: a parameter of the judge's job, so that
+    the job that could not run without its key is planned again once the key is there."""
+    judge = run_config(run)["evaluation"]["judge"] or {}
+    return bool(os.environ.get(judge.get("api_key_env", "OPENAI_API_KEY")))
 
 
 def training_stages(run):
@@ -438,6 +444,7 @@ def run_benchmarks(run):
     files += [f"benchmarks/{run}/dpo.tsv"] if run_config(run)["data"]["dpo"] else []
     files += [f"benchmarks/{run}/eval_{b}.tsv" for b in run_config(run)["data"]["benchmarks"]]
     files += [f"benchmarks/{run}/{job}.tsv" for job in ("generate", "vocode", "transcribe", "score_generations")]
+    files += [f"benchmarks/{run}/judge.tsv"] if run_config(run)["evaluation"]["judge"] else []
     return files
 
 

@@ -41,7 +41,7 @@ rule synthesise_shard:
     conda:
         "../envs/synthesis.yaml"
     shell:
-        "python -m workflow_scripts.synthesise --text {input.text} --settings {params.settings:q}"
+        "python -m workflow_scripts.synthesise_shard --text {input.text} --settings {params.settings:q}"
         " --sources resources/sources --corpus {wildcards.corpus} --shard {wildcards.shard}"
         " --out {output.manifest} --audio-dir {output.audio} --threads {threads} --log-file {log}"
 
@@ -59,8 +59,8 @@ rule merge_corpus_shards:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.manifest merge --shards {input} --out {output.manifest}"
-        " --rejected-out {output.rejected} 2> {log}"
+        "python -m workflow_scripts.merge_corpus_shards --shards {input} --out {output.manifest}"
+        " --rejected-out {output.rejected} --log-file {log}"
 
 
 rule scan_audio_folder:
@@ -82,9 +82,9 @@ rule scan_audio_folder:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.manifest scan-folder --folder {params.folder} --corpus {wildcards.corpus}"
+        "python -m workflow_scripts.scan_audio_folder --folder {params.folder} --corpus {wildcards.corpus}"
         " --settings {params.settings:q} --checks {params.checks:q}"
-        " --out {output.manifest} --rejected-out {output.rejected} 2> {log}"
+        " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
 rule corpus_stats:
@@ -98,7 +98,7 @@ rule corpus_stats:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.corpus_stats corpus --corpus {wildcards.corpus}"
+        "python -m workflow_scripts.corpus_stats --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --rejected {input.rejected} --out {output} > {log} 2>&1"
 
 
@@ -112,7 +112,7 @@ rule units_stats:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.corpus_stats units --corpus {wildcards.corpus} --units {input}"
+        "python -m workflow_scripts.units_stats --corpus {wildcards.corpus} --units {input}"
         " --out {output} > {log} 2>&1"
 
 
@@ -129,7 +129,7 @@ rule run_corpora_table:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.corpus_stats table --stats {input.stats} --tokens {input.tokens}"
+        "python -m workflow_scripts.run_corpora_table --stats {input.stats} --tokens {input.tokens}"
         " --out {output} > {log} 2>&1"
 
 
@@ -155,7 +155,7 @@ rule librispeech_manifest:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.prepare_corpus librispeech --train {params.train} --valid {params.valid}"
+        "python -m workflow_scripts.librispeech_manifest --train {params.train} --valid {params.valid}"
         " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
@@ -176,7 +176,7 @@ rule librilight_recordings:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.prepare_corpus librilight --roots {params.roots}"
+        "python -m workflow_scripts.librilight_recordings --roots {params.roots}"
         " --valid-fraction {params.valid_fraction} --seed {params.seed}"
         " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
@@ -203,7 +203,7 @@ rule vad_chunk_shard:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.vad_chunk --manifest {input.recordings} --shard {wildcards.shard}"
+        "python -m workflow_scripts.vad_chunk_shard --manifest {input.recordings} --shard {wildcards.shard}"
         " --shards {params.shards} --vad {params.vad} --settings {params.settings:q} --checks {params.checks:q}"
         " --out {output.manifest} --audio-dir {output.audio} --log-file {log}"
 
@@ -229,7 +229,7 @@ rule hub_audio_shard:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.prepare_corpus hub-audio --folder {params.folder} --settings {params.settings:q}"
+        "python -m workflow_scripts.hub_audio_shard --folder {params.folder} --settings {params.settings:q}"
         " --shard {wildcards.shard} --shards {params.shards} --audio-dir {output.audio} --corpus {wildcards.corpus}"
         " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
@@ -254,7 +254,7 @@ rule hub_triples_shard:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.prepare_corpus hub-triples --folder {params.folder} --settings {params.settings:q}"
+        "python -m workflow_scripts.hub_triples_shard --folder {params.folder} --settings {params.settings:q}"
         " --shard {wildcards.shard} --shards {params.shards} --audio-dir {output.audio} --corpus {wildcards.corpus}"
         " --pairs-out {output.pairs} --checks {params.checks:q} --out {output.manifest}"
         " --rejected-out {output.rejected} --log-file {log}"
@@ -272,7 +272,7 @@ rule merge_preference_triples:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.manifest concat --tables {input} --out {output} > {log} 2>&1"
+        "python -m workflow_scripts.merge_preference_triples --tables {input} --out {output} --log-file {log}"
 
 
 rule hub_pairs_corpus:
@@ -294,7 +294,7 @@ rule hub_pairs_corpus:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.prepare_corpus hub-pairs --folder {params.folder} --settings {params.settings:q}"
+        "python -m workflow_scripts.hub_pairs_corpus --folder {params.folder} --settings {params.settings:q}"
         " --audio-dir {output.audio} --corpus {wildcards.corpus} --items-out {output.item_table}"
         " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
@@ -311,8 +311,7 @@ rule tinystories_text:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.prepare_text tinystories --folder {params.folder}"
-        " --out-dir results/text/tinystories --log-file {log}"
+        "python -m workflow_scripts.tinystories_text --folder {params.folder} --out {output} --log-file {log}"
 
 
 rule swag_text:
@@ -329,5 +328,5 @@ rule swag_text:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.prepare_text swag --folder {params.folder} --seed {params.seed}"
+        "python -m workflow_scripts.swag_text --folder {params.folder} --seed {params.seed}"
         " --out-dir results/text/swag --log-file {log}"

@@ -14,7 +14,7 @@ rule benchmark_pairs:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.likelihood pairs {params.pairing} --benchmark {wildcards.benchmark}"
+        "python -m workflow_scripts.benchmark_pairs {params.pairing} --benchmark {wildcards.benchmark}"
         " --manifest {input.manifest} --out {output} --log-file {log}"
 
 
@@ -39,7 +39,7 @@ rule score_likelihood:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.likelihood score --model {params.model} --units {input.units}"
+        "python -m workflow_scripts.score_likelihood --model {params.model} --units {input.units}"
         " --pairs {input.pairs} --benchmark {wildcards.benchmark} {params.official} --out-table {output.table}"
         " --out-json {output.summary} --log-file {log}"
 
@@ -125,7 +125,7 @@ rule vocode_generations:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.vocoder {params.vocoder} --units {input.units}"
+        "python -m workflow_scripts.vocode_generations {params.vocoder} --units {input.units}"
         " --columns continuation_units full_units --out-dir {output.audio} --manifest {output.manifest} --log-file {log}"
 
 
@@ -149,7 +149,7 @@ rule transcribe_generations:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.asr --spec {params.spec:q} --model {params.model}"
+        "python -m workflow_scripts.transcribe_generations --spec {params.spec:q} --model {params.model}"
         " --manifests {input.audio} {input.prompts} --out {output} --log-file {log}"
 
 
@@ -162,7 +162,6 @@ rule score_generations:
         summary="results/{run}/generation/scores.json",
     params:
         scorer=lambda wc: scorer_dir(wc.run),
-        judge=lambda wc: judge_option(wc.run),
         batch_size=lambda wc: run_config(wc.run)["evaluation"]["batch_size"],
     log:
         "logs/{run}/score_generations.log",
@@ -174,8 +173,29 @@ rule score_generations:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.genppl --transcripts {input.transcripts} --scorer {params.scorer}"
-        " {params.judge} --batch-size {params.batch_size} --out-table {output.table} --out-json {output.summary}"
+        "python -m workflow_scripts.score_generations --transcripts {input.transcripts} --scorer {params.scorer}"
+        " --batch-size {params.batch_size} --out-table {output.table} --out-json {output.summary} --log-file {log}"
+
+
+rule judge_generations:
+    input:
+        transcripts="results/{run}/generation/transcripts.parquet",
+    output:
+        table="results/{run}/generation/judge.parquet",
+        summary="results/{run}/generation/judge.json",
+    params:
+        settings=lambda wc: as_json(run_config(wc.run)["evaluation"]["judge"]),
+        # Not passed to the job: a change of it (the key set after a run without it) plans the job again.
+        key_present=lambda wc: judge_key_present(wc.run),
+    log:
+        "logs/{run}/judge.log",
+    benchmark:
+        "benchmarks/{run}/judge.tsv"
+    conda:
+        "../envs/workflow.yaml"
+    shell:
+        "python -m workflow_scripts.judge_generations --transcripts {input.transcripts} --settings {params.settings:q}"
+        " --cache results/{wildcards.run}/generation/judge.work --out-table {output.table} --out-json {output.summary}"
         " --log-file {log}"
 
 
@@ -184,6 +204,7 @@ rule collect_metrics:
         data="results/{run}/data.json",
         likelihood=lambda wc: [f"results/{wc.run}/eval/{b}.json" for b in run_config(wc.run)["data"]["benchmarks"]],
         generation="results/{run}/generation/scores.json",
+        judge=lambda wc: judge_outputs(wc.run),
         training=lambda wc: [f"results/models/{wc.run}/{stage}/training_summary.json" for stage in training_stages(wc.run)],
         vocoder=lambda wc: trained_vocoder_report(wc.run),
         benchmarks=lambda wc: run_benchmarks(wc.run),
@@ -192,13 +213,14 @@ rule collect_metrics:
     params:
         description=lambda wc: run_config(wc.run)["description"],
         vocoder=lambda wc: " ".join(f"--vocoder {f}" for f in trained_vocoder_report(wc.run)),
+        judge=lambda wc: " ".join(f"--judge {f}" for f in judge_outputs(wc.run)),
     log:
         "logs/{run}/metrics.log",
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.metrics collect --run {wildcards.run} --description {params.description:q}"
-        " --data {input.data} --likelihood {input.likelihood} --generation {input.generation} {params.vocoder}"
+        "python -m workflow_scripts.collect_metrics --run {wildcards.run} --description {params.description:q}"
+        " --data {input.data} --likelihood {input.likelihood} --generation {input.generation} {params.vocoder} {params.judge}"
         " --training {input.training} --benchmarks {input.benchmarks} --out {output} > {log} 2>&1"
 
 
@@ -212,7 +234,7 @@ rule metrics_table:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.metrics table --metrics {input} --out {output} > {log} 2>&1"
+        "python -m workflow_scripts.metrics_table --metrics {input} --out {output} > {log} 2>&1"
 
 
 rule training_curves:
@@ -227,7 +249,7 @@ rule training_curves:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.metrics curves --logs {input.logs} --names {params.names}"
+        "python -m workflow_scripts.training_curves --logs {input.logs} --names {params.names}"
         " --out {output} > {log} 2>&1"
 
 
@@ -248,5 +270,5 @@ rule report_samples:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.metrics samples --manifest {input.audio} --count {params.samples}"
+        "python -m workflow_scripts.report_samples --manifest {input.audio} --count {params.samples}"
         " --out-dir {output} > {log} 2>&1"

@@ -11,5 +11,5 @@ rule materialise_source:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.sources {wildcards.source} --spec {params.spec:q}"
+        "python -m workflow_scripts.materialise_source {wildcards.source} --spec {params.spec:q}"
         " --root resources/sources --record {output.record} --log-file {log}"

@@ -22,7 +22,7 @@ rule train_demo_text_lm:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.text_lm --stories {input.stories} --settings {params.settings:q}"
+        "python -m workflow_scripts.train_demo_text_lm --stories {input.stories} --settings {params.settings:q}"
         " --seed {params.seed} --threads {threads} --out results/models/demo_text_lm --log-file {log}"
 
 
@@ -41,7 +41,7 @@ rule init_speech_lm:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.speech_lm --base {params.base} --vocabulary {input.vocabulary}"
+        "python -m workflow_scripts.init_speech_lm --base {params.base} --vocabulary {input.vocabulary}"
         " {params.options} --out results/models/{wildcards.run}/init --log-file {log}"
 
 
@@ -120,4 +120,4 @@ rule allocation_report:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.allocation --out {output} > {log} 2>&1"
+        "python -m workflow_scripts.allocation_report --out {output} > {log} 2>&1"

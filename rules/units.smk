@@ -12,7 +12,7 @@ rule build_demo_encoder:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.encoder --settings {params.settings:q}"
+        "python -m workflow_scripts.build_demo_encoder --settings {params.settings:q}"
         " --out-dir results/models/demo_encoder > {log} 2>&1"
 
 
@@ -43,7 +43,7 @@ rule fit_kmeans:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.make_kmeans fit --manifests {input.manifests} {params.encoder}"
+        "python -m workflow_scripts.fit_kmeans --manifests {input.manifests} {params.encoder}"
         " --k {params.fit[k]} --max-frames {params.fit[max_frames]} --seed {params.fit[seed]}"
         " --checks {params.checks:q} --threads {threads} --tokeniser {wildcards.tokeniser}"
         " --out-dir results/units/{wildcards.tokeniser} --log-file {log}"
@@ -67,7 +67,7 @@ rule import_kmeans:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.make_kmeans import --pickle {params.pickle} --sha256 {params.sha256}"
+        "python -m workflow_scripts.import_kmeans --pickle {params.pickle} --sha256 {params.sha256}"
         " --encoder {params.encoder} --tokeniser {wildcards.tokeniser}"
         " --out-dir results/units/{wildcards.tokeniser} --log-file {log}"
 
@@ -96,7 +96,7 @@ rule extract_units_shard:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.extract_units --manifest {input.manifest}"
+        "python -m workflow_scripts.extract_units_shard --manifest {input.manifest}"
         " --shard {wildcards.shard} --shards {params.shards} {params.encoder}"
         " --centroids {input.centroids} --tokeniser {wildcards.tokeniser} --batch-seconds {params.batch_seconds}"
         " --checks {params.checks:q} --threads {threads} --out {output.units} --log-file {log}"
@@ -116,8 +116,8 @@ rule merge_units:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.units merge --shards {input} --out {output.units}"
-        " --rejected-out {output.rejected} > {log} 2>&1"
+        "python -m workflow_scripts.merge_units --shards {input} --out {output.units}"
+        " --rejected-out {output.rejected} --log-file {log}"
 
 
 rule pack_windows:
@@ -141,7 +141,7 @@ rule pack_windows:
     conda:
         "../envs/units.yaml"
     shell:
-        "python -m workflow_scripts.pack --mix {params.mix:q} --vocabulary {input.vocabulary}"
+        "python -m workflow_scripts.pack_windows --mix {params.mix:q} --vocabulary {input.vocabulary}"
         " --context {params.context} --seed {params.seed} --out-dir results/packed/{wildcards.tokeniser}/{wildcards.mix}"
         " --log-file {log}"
 
@@ -157,5 +157,5 @@ rule run_data:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.corpus_stats summary --corpora {input.corpora} --packing {input.packing}"
+        "python -m workflow_scripts.run_data --corpora {input.corpora} --packing {input.packing}"
         " --out {output} > {log} 2>&1"

@@ -7,8 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from workflow_scripts.audio import AudioChecks, AudioRejected, read_audio
-from workflow_scripts.manifest import MANIFEST_SCHEMA, REJECTED_SCHEMA, scan_folder, write_table
+from slamming.audio import AudioChecks, AudioRejected, read_audio
+from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, scan_folder, write_table
 
 CHECKS = AudioChecks(min_seconds=0.2, max_seconds=60.0, max_clipped_fraction=0.001)
 

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, snakemake
-from workflow_scripts.config import ConfigError, load_runs, load_yaml, resolve_recipe, load_recipes
-from workflow_scripts.config_docs import render
-from workflow_scripts.config import load_schema
+
+from slamming.config import ConfigError, load_recipes, load_runs, load_schema, load_yaml, resolve_recipe
+from slamming.config_docs import render
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +71,7 @@ def test_a_recipe_data_mix_replaces_its_base_mix(runs):
 
 def test_config_readme_is_generated_from_the_schema():
     readme = (REPO / "config" / "README.md").read_text()
-    assert readme == render(load_schema()), "regenerate: python -m workflow_scripts.config_docs > config/README.md"
+    assert readme == render(load_schema()), "regenerate: python -m slamming.config_docs > config/README.md"
     for key in ("sources.<name>.sha256", "voices.<name>.length_scale", "run.pretrain.budget.hours"):
         assert f"`{key}`" in readme
 

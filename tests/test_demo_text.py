@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workflow_scripts.demo_text import SETS, TOPICS, generate, settings_for, vocabulary
+from slamming.demo_text import SETS, TOPICS, generate, settings_for, vocabulary
 
 SETTINGS = {"seed": 3, "stories": {"train": 60, "valid": 6}, "swag": 30, "storycloze": 12, "blimp": 20}
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
 
-from workflow_scripts.dpo import collate, completion_logps, dpo_loss, load_triples
-from workflow_scripts.units import UNITS_SCHEMA, SpeechVocabulary
+from slamming.dpo import collate, completion_logps, dpo_loss, load_triples
+from slamming.units import UNITS_SCHEMA, SpeechVocabulary
 
 VOCABULARY = SpeechVocabulary(tokeniser="t", num_units=30, frame_rate=25.0)
 

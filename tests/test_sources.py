@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from workflow_scripts.sources import SourceUnavailable, materialise
+from slamming.sources import SourceUnavailable, materialise
 
 
 def _file(tmp_path, content=b"centroids"):
@@ -106,7 +106,7 @@ def test_hub_files_placed_by_hand_are_used(tmp_path, monkeypatch):
 
 def test_command_line_prints_one_error_line(tmp_path):
     spec = json.dumps({"url": (tmp_path / "nowhere.bin").as_uri(), "sha256": "0" * 64})
-    result = subprocess.run([sys.executable, "-m", "workflow_scripts.sources", "km", "--spec", spec,
+    result = subprocess.run([sys.executable, "-m", "workflow_scripts.materialise_source", "km", "--spec", spec,
                              "--root", str(tmp_path / "sources")], capture_output=True, text=True)
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]

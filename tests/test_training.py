@@ -19,11 +19,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, OPTConfig, Qwen2Config
 
-from workflow_scripts.engine import Budget, learning_rate
-from workflow_scripts.pack import Documents, mix_order, pack
-from workflow_scripts.speech_lm import build_speech_lm, save_speech_lm
-from workflow_scripts.training import document_inputs, token_losses, train_on_windows
-from workflow_scripts.units import SpeechVocabulary
+from slamming.engine import Budget, learning_rate
+from slamming.packing import Documents, mix_order, pack
+from slamming.pretraining import document_inputs, token_losses, train_on_windows
+from slamming.speech_lm import build_speech_lm, save_speech_lm
+from slamming.units import SpeechVocabulary
 
 LOG = logging.getLogger("test")
 
@@ -244,7 +244,7 @@ def test_max_steps_stops_at_that_step_with_the_schedule_at_its_end(tmp_path):
 @pytest.mark.parametrize("precision, weights_dtype, autocast", [("mixed", torch.float32, torch.bfloat16),
                                                                 ("pure", torch.bfloat16, None)])
 def test_precision_is_mixed_by_default_and_pure_bf16_as_the_official_code_on_request(tmp_path, precision, weights_dtype, autocast):
-    from workflow_scripts.engine import Precision
+    from slamming.engine import Precision
 
     chosen = Precision.of({"dtype": "bfloat16", "precision": precision}, torch.device("cpu"))
     assert (chosen.weights, chosen.autocast) == (weights_dtype, autocast)

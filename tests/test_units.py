@@ -10,10 +10,10 @@ import pytest
 import torch
 from sklearn.cluster import KMeans
 
-from workflow_scripts.encoder import SpeechEncoder, build_demo_encoder
-from workflow_scripts.kmeans import ChecksumMismatch, NearestCentroid, centroids_from_pickle, sha256_of
-from workflow_scripts.pack import Documents, mix_order, pack, read_documents, reference_fill_ratio
-from workflow_scripts.units import UNITS_SCHEMA, SpeechVocabulary, deduplicate
+from slamming.encoder import SpeechEncoder, build_demo_encoder
+from slamming.kmeans import ChecksumMismatch, NearestCentroid, centroids_from_pickle, sha256_of
+from slamming.packing import Documents, mix_order, pack, read_documents, reference_fill_ratio
+from slamming.units import UNITS_SCHEMA, SpeechVocabulary, deduplicate
 
 DEMO_ENCODER = {"seed": 0, "hidden_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4,
                 "intermediate_size": 96, "conv_dim": 32}

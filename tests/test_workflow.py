@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from transformers import AutoModelForCausalLM
-
 from conftest import snakemake, write_tiny_config
+from transformers import AutoModelForCausalLM
 
 TARGET = "results/demo/data.json"
 MODEL = "results/models/demo/dpo/model.safetensors"

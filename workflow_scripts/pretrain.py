@@ -1,9 +1,9 @@
-"""Pretrain the speech LM on packed windows under a compute budget (Slam, the paper's Table 4).
+"""Rule pretrain: the speech LM on a run's packed windows under its budget (Slam, the paper's Table 4).
 
-The loop is the engine's (``engine.py``): the learning rate from the share of the budget used,
+The loop is the engine's (``slamming/engine.py``): the learning rate from the share of the budget used,
 gradient accumulation derived from the global batch, the run's precision, clipping and AdamW,
 validation and checkpoints on the clock, resume after a kill. What is pretraining's own is in
-``training.WindowsTask``: windows of packed documents, attention kept inside each document, the
+``slamming/pretraining.py``: windows of packed documents, attention kept inside each document, the
 summed next-token loss over the step's predicted tokens.
 
 Under torchrun (``torchrun --nproc_per_node N -m workflow_scripts.pretrain ...``) the same code runs
@@ -20,10 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
-from workflow_scripts.logs import setup_stage
+from slamming.logs import run_stage, setup_stage
+from slamming.pretraining import train_on_windows
 
 log = logging.getLogger("pretrain")
 
@@ -31,7 +31,7 @@ log = logging.getLogger("pretrain")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--init", required=True, help="the model to start from (save_pretrained folder)")
-    parser.add_argument("--data", required=True, help="folder of packed windows (pack.py)")
+    parser.add_argument("--data", required=True, help="folder of packed windows (pack_windows)")
     parser.add_argument("--settings", required=True, help="the recipe's pretrain section as JSON")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)
@@ -41,16 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-every-steps", type=int, help="a log row every N steps instead of every 10 s")
     parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
-    setup_stage(args.log_file, args.threads)
-    from workflow_scripts.training import train_on_windows
-
     out = Path(args.out)
-    summary = train_on_windows(Path(args.init), Path(args.data), json.loads(args.settings), args.seed, out,
-                               Path(args.work) if args.work else out.with_name(out.name + ".work"), log,
+    work = Path(args.work) if args.work else out.with_name(out.name + ".work")
+    setup_stage(args.log_file, args.threads, history=work / "attempts.log")
+    summary = train_on_windows(Path(args.init), Path(args.data), json.loads(args.settings), args.seed, out, work, log,
                                checkpoint_every_steps=args.checkpoint_every_steps, log_every_steps=args.log_every_steps)
     log.info("done: %s", json.dumps(summary))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

@@ -1,0 +1,208 @@
+"""Likelihood benchmarks (sBLIMP, sStoryCloze, tStoryCloze, SALMon): does the model prefer the right one of
+each pair?
+
+A benchmark is a manifest of pairs - id, positive utterance, negative utterance, with their audio -
+never an order of file names. Each utterance is scored from its units (the run's tokeniser, audio
+resampled as needed by the extraction) as the paper's official code scores it: the utterance is
+``BOS units EOS``, and every token after BOS (the units and the EOS) is scored by its log-probability,
+averaged (``mean``) and summed (``sum``). A pair counts 1 when the positive scores higher, 0.5 on a
+tie, 0 otherwise; the accuracy is the mean over all pairs, reported for both aggregations.
+``accuracy`` is the mean's, the paper's (the official code's ``mean_nll``).
+
+A pair whose audio is missing on either side is left out and counted (``pairs_left_out``); for an
+official benchmark (``official: true`` in its pairing) it stops the run instead, naming the files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+import torch.nn.functional as F
+
+from slamming.artifacts import read_parquet
+from slamming.logs import StageError
+
+log = logging.getLogger("likelihood")
+
+PAPER_AGGREGATION = "mean"
+
+
+def _pair(pair_id: str, positive: dict, negative: dict, group: str | None = None) -> dict:
+    return {"id": pair_id, "positive_id": positive["id"], "negative_id": negative["id"], "positive_path": positive["path"],
+            "negative_path": negative["path"], "group": group}
+
+
+def make_pairs(table: str | Path, positive: str, negative: str, manifest: str | Path) -> tuple[list[dict], dict[str, list[str]]]:
+    """Pairs (id, positive_id, negative_id, their audio paths, group) of a table whose rows are items with
+    utterances ``<id>_<positive>`` and ``<id>_<negative>`` (and maybe a ``group`` column, for per-group
+    accuracies); and, for each item left out, its utterances without audio in the manifest."""
+    rows = {r["id"]: r for r in read_parquet(manifest, columns=["id", "path"]).to_pylist()}
+    items = read_parquet(table)
+    columns = [c for c in ("id", "group") if c in items.column_names]
+    pairs, missing = [], {}
+    for item in items.select(columns).to_pylist():
+        ids = f"{item['id']}_{positive}", f"{item['id']}_{negative}"
+        if all(i in rows for i in ids):
+            pairs.append(_pair(item["id"], rows[ids[0]], rows[ids[1]], item.get("group")))
+        else:
+            missing[item["id"]] = [i for i in ids if i not in rows]
+    return pairs, missing
+
+
+def suffix_pairs(manifest: str | Path, positive: str, negative: str) -> tuple[list[dict], dict[str, list[str]]]:
+    """Pairs of files named ``<key>_<positive>.*`` and ``<key>_<negative>.*`` (spoken StoryCloze's
+    layout), matched by key; for keys with only one of the two, the other is returned as missing."""
+    by_key: dict[str, dict] = {}
+    for row in read_parquet(manifest, columns=["id", "path"]).to_pylist():
+        key, _, side = Path(row["path"]).stem.rpartition("_")
+        if side in (positive, negative) and key:
+            by_key.setdefault(key, {})[side] = row
+    pairs = [_pair(key, sides[positive], sides[negative]) for key, sides in sorted(by_key.items(), key=lambda kv: _natural(kv[0]))
+             if positive in sides and negative in sides]
+    missing = {key: [f"{key}_{side}" for side in (positive, negative) if side not in sides]
+               for key, sides in sorted(by_key.items(), key=lambda kv: _natural(kv[0])) if len(sides) < 2}
+    return pairs, missing
+
+
+def gold_csv_pairs(gold_csv: str | Path, manifest: str | Path) -> tuple[list[dict], dict[str, list[str]]]:
+    """Pairs of ZeroSpeech 2021's sBLIMP from its gold.csv (filename, id, voice, type, subtype, correct):
+    the file with correct = 1 against the one with correct = 0 of the same id, voice and subtype. The
+    group is the linguistic type, for per-type accuracies. Files of gold.csv not in the manifest are
+    returned as missing."""
+    import csv
+
+    rows = {Path(r["path"]).stem: r for r in read_parquet(manifest, columns=["id", "path"]).to_pylist()}
+    groups: dict[tuple, dict] = {}
+    with open(gold_csv, newline="") as f:
+        for line in csv.DictReader(f):
+            key = (line["type"], line["subtype"], line["id"], line["voice"])
+            groups.setdefault(key, {})[int(line["correct"])] = line["filename"]
+    pairs, missing = [], {}
+    for (kind, subtype, item, voice), files in sorted(groups.items()):
+        pair_id = f"{kind}/{subtype}/{item}/{voice}"
+        if files.get(1) in rows and files.get(0) in rows:
+            pairs.append(_pair(pair_id, rows[files[1]], rows[files[0]], kind))
+        else:
+            missing[pair_id] = [files.get(side, f"(no row with correct={side} in gold.csv)") for side in (1, 0)
+                                if files.get(side) not in rows]
+    return pairs, missing
+
+
+def _natural(key: str):
+    """Sort "2" before "10"."""
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+
+
+@torch.no_grad()
+def score_utterances(model, sequences: dict[str, list[int]], batch_tokens: int, device) -> dict[str, tuple[float, int]]:
+    """(summed log-likelihood, number of scored tokens) of each token sequence, every token after the
+    first scored. Sequences are batched by length, right-padded under an attention mask, so a
+    sequence's score does not depend on its batch."""
+    from slamming.extraction import length_sorted_batches
+
+    ids = list(sequences)
+    limit = getattr(model.config, "max_position_embeddings", None) or 10**9
+    scores = {}
+    for batch in length_sorted_batches([len(sequences[i]) for i in ids], batch_tokens):
+        rows = [sequences[ids[j]][:limit] for j in batch]
+        length = max(len(r) for r in rows)
+        input_ids = torch.zeros((len(rows), length), dtype=torch.long)
+        mask = torch.zeros((len(rows), length), dtype=torch.long)
+        for k, row in enumerate(rows):
+            input_ids[k, :len(row)], mask[k, :len(row)] = torch.tensor(row), 1
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits.float()
+        logps = torch.gather(F.log_softmax(logits[:, :-1], dim=-1), 2, input_ids[:, 1:, None])[..., 0] * mask[:, 1:]
+        for k, j in enumerate(batch):
+            scores[ids[j]] = (float(logps[k].sum()), int(mask[k, 1:].sum()))
+    return scores
+
+
+def utterance_tokens(units, vocabulary) -> list[int]:
+    """An utterance as the official code scores it: BOS, its units, EOS."""
+    return [vocabulary.bos_id, *vocabulary.tokens(units).tolist(), vocabulary.eos_id]
+
+
+def pair_outcome(positive: float, negative: float) -> float:
+    return 1.0 if positive > negative else 0.5 if positive == negative else 0.0
+
+
+def score_pairs(pairs: list[dict], scores: dict[str, tuple[float, int]]) -> tuple[list[dict], dict]:
+    rows = []
+    for pair in pairs:
+        (pos_sum, pos_n), (neg_sum, neg_n) = scores[pair["positive_id"]], scores[pair["negative_id"]]
+        pos_mean, neg_mean = pos_sum / max(pos_n, 1), neg_sum / max(neg_n, 1)
+        rows.append({**{k: pair.get(k) for k in ("id", "positive_id", "negative_id", "group")},
+                     "positive_sum": pos_sum, "negative_sum": neg_sum, "positive_mean": pos_mean, "negative_mean": neg_mean,
+                     "positive_tokens": pos_n, "negative_tokens": neg_n,
+                     "correct_sum": pair_outcome(pos_sum, neg_sum), "correct_mean": pair_outcome(pos_mean, neg_mean)})
+    accuracy = {aggregation: float(np.mean([r[f"correct_{aggregation}"] for r in rows])) if rows else None
+                for aggregation in ("sum", "mean")}
+    groups = sorted({r["group"] for r in rows if r.get("group")})
+    by_group = {g: float(np.mean([r[f"correct_{PAPER_AGGREGATION}"] for r in rows if r["group"] == g])) for g in groups}
+    return rows, {"pairs": len(rows), "accuracy": accuracy[PAPER_AGGREGATION], "accuracy_sum": accuracy["sum"],
+                  "accuracy_mean": accuracy["mean"], "aggregation": PAPER_AGGREGATION, "accuracy_by_group": by_group}
+
+
+def units_problem(benchmark: str, utterances: list[str], units: Path) -> str:
+    """One line on utterances a benchmark needs that its units table lacks: rejected at extraction
+    (the reasons are in the rejected table beside it) or simply not there (an incomplete table)."""
+    rejected_path = units.with_name("rejected.parquet")
+    rejected = {r["id"]: r["reason"] for r in read_parquet(rejected_path, columns=["id", "reason"]).to_pylist()} \
+        if rejected_path.exists() else {}
+    refused = [f"{i} ({rejected[i]})" for i in utterances if i in rejected]
+    absent = [i for i in utterances if i not in rejected]
+    parts = []
+    if refused:
+        parts.append(f"rejected at unit extraction: {', '.join(refused[:5])}{' ...' if len(refused) > 5 else ''}")
+    if absent:
+        parts.append(f"not in the table at all, so {units} is incomplete - rebuild it with `snakemake -f {units}`: "
+                     f"{', '.join(absent[:5])}{' ...' if len(absent) > 5 else ''}")
+    return f"{benchmark}: {len(utterances)} utterance(s) have no units; " + "; ".join(parts)
+
+
+PAIRS_SCHEMA = pa.schema([(k, pa.string()) for k in ("id", "positive_id", "negative_id", "positive_path", "negative_path", "group")])
+
+
+def write_pairs(pairs: list[dict], missing: dict[str, list[str]], benchmark: str, manifest: str | Path, official: bool,
+                out: str | Path, log) -> None:
+    """A benchmark's pair manifest, with the pairs left out (and the utterances they lack) in its
+    metadata; for an official benchmark a pair left out is an error that names its files."""
+    rejected = Path(manifest).with_name("rejected.parquet")
+    files = [name for names in missing.values() for name in names]
+    if missing and official:
+        raise StageError(f"{benchmark}: {len(missing)} pair(s) cannot be scored, no usable audio for "
+                         f"{', '.join(files[:10])}{' ...' if len(files) > 10 else ''}; the reasons are in {rejected}")
+    table = pa.Table.from_pylist(pairs, schema=PAIRS_SCHEMA).replace_schema_metadata({b"pairs_left_out": json.dumps(missing).encode()})
+    pq.write_table(table, out)
+    log.info("%s: %d pairs; %d left out, no usable audio for %s (reasons in %s)", benchmark, len(pairs), len(missing),
+             files[:5], rejected)
+
+
+def score_benchmark(model, vocabulary, pairs_path: str | Path, units_path: str | Path, benchmark: str, official: bool,
+                    batch_tokens: int, device, log) -> tuple[list[dict], dict]:
+    """Per-pair scores and the summary of a benchmark: every pair whose two utterances have units is
+    scored; the others are counted (``pairs_left_out``), or, for an official benchmark, stop the run."""
+    pair_table = read_parquet(pairs_path)
+    pairs = pair_table.to_pylist()
+    no_audio = json.loads((pair_table.schema.metadata or {}).get(b"pairs_left_out", b"{}"))
+    needed = {p[k] for p in pairs for k in ("positive_id", "negative_id")}
+    units = {r["id"]: r["units"] for r in read_parquet(units_path, columns=["id", "units"]).to_pylist() if r["id"] in needed}
+    no_units = sorted(i for i in needed if i not in units)
+    if no_units:
+        message = units_problem(benchmark, no_units, Path(units_path))
+        if official:
+            raise StageError(message)
+        log.warning("%s; their pairs are left out and counted in pairs_left_out", message)
+    scored = [p for p in pairs if p["positive_id"] in units and p["negative_id"] in units]
+    sequences = {i: utterance_tokens(u, vocabulary) for i, u in units.items()}
+    rows, summary = score_pairs(scored, score_utterances(model, sequences, batch_tokens, device))
+    summary.update(benchmark=benchmark, pairs_left_out=len(pairs) - len(scored) + len(no_audio),
+                   pairs_without_audio=sorted(no_audio), utterances_without_units=no_units)
+    return rows, summary

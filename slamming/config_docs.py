@@ -1,0 +1,85 @@
+"""Write config/README.md's reference of every configuration key from config/schema.yaml.
+
+    python -m slamming.config_docs > config/README.md
+
+A test checks that the committed README equals what this prints, so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from slamming.config import SCHEMA_PATH, _resolve_ref, load_schema
+
+HEADER = """\
+# Configuration
+
+The workflow reads `config/config.yaml` (defaults and the registries of sources, voices and corpora),
+then every recipe `config/recipes/<run>.yaml`, each merged onto `run_defaults`. A recipe may say
+`base: <other recipe>` and then holds only what differs from it; its `data.pretrain` mix replaces the
+base's mix whole. `snakemake results/<run>/...` picks the recipe by name.
+
+Everything is validated against `config/schema.yaml` before any job starts. An unknown key, a wrong
+type or a missing value stops the workflow with one line naming the file, the key and what is expected.
+
+Change a setting in `config/config.yaml`, in a recipe, or for one call with
+`--configfile my_overrides.yaml` (merged key by key) or `--config key=value`. Each rule sees only its
+own slice of the configuration, so a change re-runs only what depends on it.
+
+Every key follows; `<name>` stands for a name you choose. The keys under `run.` are what a recipe
+file holds at its top level (beside `base:`), and what `run_defaults` may hold. This reference is
+generated from the schema (`python -m slamming.config_docs > config/README.md`).
+
+**The paper's official code.** Where a measurement or training convention could go two ways, the
+default is what the paper's official code does, and the other way is a setting: Whisper's language
+and whitespace (`asr_models.<name>.language`, `.strip`), whether a benchmark must be scored whole
+(`corpora.<name>.benchmark_pairs.<name>.official`), the precision of unit extraction
+(`tokenisers.<name>.dtype`), Hugging Face's `inverse_sqrt` (`run.dpo.lr_scheduler`, `warmup_steps`),
+and a budget in the paper's optimiser steps (`run.pretrain.budget.max_steps`). Training precision is
+the one default that is ours (`run.pretrain.precision: mixed`; `pure` is the official code's). The
+main README's section "Where we differ from the official code, and why" says why for each.
+
+| key | type | description |
+|---|---|---|
+"""
+
+
+def _type(node: dict) -> str:
+    if "enum" in node:
+        return " \\| ".join(f"`{v}`" for v in node["enum"])
+    kind = node.get("type", "object" if "properties" in node else "")
+    return " or ".join(kind) if isinstance(kind, list) else kind
+
+
+def _rows(schema: dict, node: dict, prefix: str):
+    node = _resolve_ref(schema, node)
+    for key, child in node.get("properties", {}).items():
+        path = f"{prefix}.{key}" if prefix else key
+        resolved = _resolve_ref(schema, child)
+        description = child.get("description") or resolved.get("description", "")
+        yield path, _type(resolved), description
+        if resolved.get("properties"):
+            if key in ("run_defaults",):  # the same keys as run, documented once
+                continue
+            yield from _rows(schema, resolved, path)
+        elif isinstance(resolved.get("additionalProperties"), dict):
+            item = _resolve_ref(schema, resolved["additionalProperties"])
+            if item.get("properties"):
+                yield from _rows(schema, item, f"{path}.<name>")
+
+
+def render(schema: dict) -> str:
+    lines = [HEADER]
+    for path, kind, description in _rows(schema, schema, ""):
+        text = " ".join(description.split()).replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+        lines.append(f"| `{path}` | {kind} | {text} |\n")
+    return "".join(lines)
+
+
+def main() -> int:
+    sys.stdout.write(render(load_schema(SCHEMA_PATH)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Generate speech continuations for the generative metrics (the paper's Table 6 sampling).
+
+Prompts are the positive utterances of a pair manifest, in its order (the full recipe: the first
+1000 correct sStoryCloze files), each cut to ``prompt_seconds`` of audio and turned into units with
+the run's tokeniser (encoder, layer, centroids) - the same code as the extraction stage. The model
+samples a continuation for each (temperature, top-k, repetition penalty, at most ``max_new_tokens``,
+stopping early only at EOS), seeded, in batches of left-padded prompts.
+
+Output: a table with id, the prompt's units, the continuation's units, and both together (unit ids,
+not tokens); and the cut prompts as audio with their manifest (ids ``<id>.prompt``), for the judge.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+log = logging.getLogger("generate")
+
+
+def prompt_units(paths: list[str], seconds: float, encoder, assign) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The first ``seconds`` of each file (16 kHz) and its de-duplicated units."""
+    from slamming.audio import read_audio
+    from slamming.encoder import SAMPLE_RATE
+    from slamming.units import deduplicate
+
+    waves, units = [], []
+    for path in paths:
+        waves.append(read_audio(path, SAMPLE_RATE)[: int(seconds * SAMPLE_RATE)])
+        units.append(deduplicate(assign(encoder.encode([torch.from_numpy(waves[-1])])[0]).numpy())[0].astype(np.int64))
+    return waves, units
+
+
+@torch.no_grad()
+def sample_continuations(model, vocabulary, prompts: list[np.ndarray], settings: dict, batch_size: int, seed: int, device) -> list[np.ndarray]:
+    """Unit ids sampled after each prompt (``BOS prompt``), EOS and anything after it dropped."""
+    torch.manual_seed(seed)
+    out = []
+    for first in range(0, len(prompts), batch_size):
+        batch = [[vocabulary.bos_id, *vocabulary.tokens(p).tolist()] for p in prompts[first:first + batch_size]]
+        length = max(len(b) for b in batch)
+        input_ids = torch.full((len(batch), length), vocabulary.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(input_ids)
+        for i, row in enumerate(batch):  # left padding: every prompt ends where generation starts
+            input_ids[i, length - len(row):], mask[i, length - len(row):] = torch.tensor(row), 1
+        generated = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), do_sample=True,
+                                   temperature=settings["temperature"], top_k=settings["top_k"],
+                                   repetition_penalty=settings["repetition_penalty"], max_new_tokens=settings["max_new_tokens"],
+                                   pad_token_id=vocabulary.pad_id, eos_token_id=vocabulary.eos_id)
+        for row in generated[:, length:].cpu().numpy():
+            ends = np.flatnonzero(row == vocabulary.eos_id)
+            out.append(vocabulary.units(row[: ends[0]] if len(ends) else row))
+    return out

@@ -1,0 +1,144 @@
+"""Corpus manifests: one Parquet row per audio file, and a table of the files turned away.
+
+A manifest has the columns of ``MANIFEST_SCHEMA``; ``path`` is relative to the workflow's working
+folder (or absolute for files outside it). The rejected table has ``REJECTED_SCHEMA``: every input
+that did not make it into the manifest is there with its reason, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from slamming.artifacts import read_parquet
+from slamming.audio import AudioChecks, AudioRejected, is_audio_file, probe_audio, read_audio
+
+log = logging.getLogger(__name__)
+
+MANIFEST_SCHEMA = pa.schema([
+    ("id", pa.string()),
+    ("path", pa.string()),
+    ("duration", pa.float64()),      # seconds
+    ("sample_rate", pa.int32()),     # of the file as stored; readers resample
+    ("num_samples", pa.int64()),
+    ("split", pa.string()),          # train, valid, test ...
+    ("text", pa.string()),           # transcript where known, else null
+    ("source", pa.string()),         # where the audio came from (a TTS voice, a folder, a data set)
+])
+
+REJECTED_SCHEMA = pa.schema([
+    ("id", pa.string()),
+    ("path", pa.string()),
+    ("reason", pa.string()),
+    ("source", pa.string()),
+])
+
+
+def write_table(rows: list[dict], schema: pa.Schema, path: str | Path) -> None:
+    """Write ``rows`` atomically (temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=schema)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+
+
+def read_table(path: str | Path, schema: pa.Schema | None = None) -> pa.Table:
+    table = read_parquet(str(path))
+    if schema is not None:
+        missing = [name for name in schema.names if name not in table.column_names]
+        if missing:
+            raise ValueError(f"{path}: missing columns {', '.join(missing)}; expected {', '.join(schema.names)}")
+    return table
+
+
+def merge_shards(shards: list[str | Path], out: str | Path, schema: pa.Schema, unique_ids: bool = True) -> int:
+    """Concatenate shard tables into one; ids must be unique across shards."""
+    tables = [read_table(p, schema).select(schema.names).cast(schema) for p in shards]
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    if unique_ids and table.num_rows:
+        ids = table.column("id").to_pylist()
+        if len(set(ids)) != len(ids):
+            seen, dupes = set(), set()
+            for i in ids:
+                (dupes if i in seen else seen).add(i)
+            raise ValueError(f"{out}: duplicate ids across shards, e.g. {sorted(dupes)[:3]}")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(out).with_name(Path(out).name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(out)
+    return table.num_rows
+
+
+def scan_audio_files(files: list[tuple[str, Path]], *, split_of, source: str, checks: AudioChecks,
+                     decode: bool = True, texts: dict[str, str] | None = None):
+    """Manifest and rejected rows for ``files`` given as (id, path).
+
+    With ``decode`` every file is decoded and checked in full (clipping, non-finite samples); without
+    it only the header is read, which is what very large corpora can afford.
+    """
+    from tqdm import tqdm
+
+    rows, rejected = [], []
+    for utt_id, path in tqdm(files, desc=f"scan {source}", unit="file", file=sys.stderr):
+        try:
+            info = probe_audio(path)
+            if decode:
+                read_audio(path, info.sample_rate, checks)
+            elif not checks.min_seconds <= info.duration <= checks.max_seconds:
+                raise AudioRejected(f"duration {info.duration:.2f} s outside [{checks.min_seconds}, {checks.max_seconds}] s")
+        except AudioRejected as e:
+            rejected.append({"id": utt_id, "path": str(path), "reason": e.reason, "source": source})
+            continue
+        rows.append({"id": utt_id, "path": str(path), "duration": info.duration, "sample_rate": info.sample_rate,
+                     "num_samples": info.num_samples, "split": split_of(utt_id),
+                     "text": (texts or {}).get(utt_id), "source": source})
+    return rows, rejected
+
+
+def scan_folder(folder: Path, corpus: str, settings: dict, checks: AudioChecks):
+    """Manifest rows for an ``audio_folder`` corpus: ids are paths inside the folder, '/' made '__'.
+
+    A transcript, where there is one, is a .txt file beside the audio with the same stem.
+    """
+    pattern = settings.get("glob", "**/*")
+    candidates = sorted(p for p in folder.glob(pattern) if p.is_file())
+    audio = [p for p in candidates if is_audio_file(p)]
+    ignored = [p for p in candidates if not is_audio_file(p) and p.suffix.lower() != ".txt"]
+    files, texts = [], {}
+    for p in audio:
+        utt_id = str(p.relative_to(folder).with_suffix("")).replace("/", "__")
+        files.append((utt_id, p))
+        transcript = p.with_suffix(".txt")
+        if transcript.exists():
+            texts[utt_id] = " ".join(transcript.read_text(encoding="utf-8", errors="replace").split())
+    valid_fraction = settings.get("valid_fraction", 0.0)
+    ids = [i for i, _ in files]
+    valid = set(random.Random(0).sample(ids, round(valid_fraction * len(ids)))) if ids else set()
+    default_split = settings.get("split", "train")
+    rows, rejected = scan_audio_files(files, split_of=lambda i: "valid" if i in valid else default_split,
+                                      source=f"folder:{corpus}", checks=checks, texts=texts)
+    rejected += [{"id": str(p.relative_to(folder)), "path": str(p), "reason": f"not audio: extension {p.suffix or '(none)'}",
+                  "source": f"folder:{corpus}"} for p in ignored]
+    return rows, rejected
+
+
+def rejected_path(manifest_path: str | Path) -> Path:
+    """Where the rejected table of a manifest (or manifest shard) lives: beside it."""
+    p = Path(manifest_path)
+    return p.with_name(p.stem + ".rejected.parquet")
+
+
+def write_manifest(rows: list[dict], rejected: list[dict], out: str | Path, rejected_out: str | Path, log) -> None:
+    """A stage's manifest and rejected table, and a log line for each rejected file and for the whole."""
+    write_table(rows, MANIFEST_SCHEMA, out)
+    write_table(rejected, REJECTED_SCHEMA, rejected_out)
+    for row in rejected:
+        log.warning("rejected %s: %s", row["path"], row["reason"])
+    log.info("%s: %d files (%.2f h), %d rejected", out, len(rows), sum(r["duration"] for r in rows) / 3600, len(rejected))

@@ -1,0 +1,149 @@
+"""Pack units into training windows: every window full, document boundaries recorded.
+
+Each utterance becomes a document ``BOS units EOS``. The documents of a data mix (corpora with
+weights: 1 uses a corpus once, 2 twice, 0.5 a seeded half) are shuffled with a seed and laid end to
+end; the stream is cut into windows of the context length. A document that does not fit the rest of
+a window continues at the start of the next one. Only the last window has padding.
+
+Beside each window's tokens is its ``segments`` row: 1 for the first (piece of a) document in the
+window, 2 for the next and so on, 0 for padding; and a flag per window that says whether its first
+segment continues the last document of the window before (BOS and EOS are one token, so a piece
+starting with it does not tell). Attention stays inside a segment, and positions
+restart at each segment, so a window trains like its documents one by one, without the waste of
+padding them. (The reference code concatenates each batch of chunks instead, and fills about 60 %.)
+
+Outputs, for the train and valid splits of the manifests: ``<split>_tokens.npy`` and
+``<split>_segments.npy`` (uint16, windows x context, memory-mapped by training),
+``<split>_continued.npy`` (bool, one per window) and ``packing.json`` with the counts and the fill
+ratio.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+
+from slamming.artifacts import read_parquet
+from slamming.units import SpeechVocabulary
+
+log = logging.getLogger("pack")
+
+SPLITS = ("train", "valid")
+
+
+@dataclass
+class Documents:
+    """Documents as one flat token array and offsets: document i is tokens[offsets[i]:offsets[i+1]]."""
+
+    tokens: np.ndarray
+    offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def read_documents(units_path: str | Path, split: str, vocabulary: SpeechVocabulary) -> Documents:
+    """The utterances of ``split`` as ``BOS units EOS`` documents, without a Python object per unit."""
+    table = read_parquet(units_path, columns=["split", "units"])
+    column = table.filter(pc.equal(table["split"], split))["units"].combine_chunks()
+    units = column.flatten().to_numpy().astype(np.int64) + vocabulary.unit_offset
+    unit_offsets = column.offsets.to_numpy() - column.offsets[0].as_py()
+    n = len(unit_offsets) - 1
+    lengths = np.diff(unit_offsets) + 2
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    tokens = np.empty(offsets[-1], dtype=np.uint16)
+    tokens[offsets[:-1]] = vocabulary.bos_id
+    tokens[offsets[1:] - 1] = vocabulary.eos_id
+    # the units fill the rest: every position but the first and last of each document
+    inner = np.ones(offsets[-1], dtype=bool)
+    inner[offsets[:-1]] = False
+    inner[offsets[1:] - 1] = False
+    tokens[inner] = units
+    assert n == len(lengths)
+    return Documents(tokens, offsets)
+
+
+def mix_order(sizes: list[int], weights: list[float], seed: int) -> np.ndarray:
+    """Rows of (corpus, document) for a weighted mix, shuffled: weight w takes floor(w) full passes
+    over a corpus plus a seeded (w - floor(w)) share of it."""
+    rng = np.random.default_rng(seed)
+    order = []
+    for corpus, (size, weight) in enumerate(zip(sizes, weights)):
+        whole, part = int(weight), weight - int(weight)
+        chosen = [np.arange(size)] * whole
+        if part > 0:
+            chosen.append(np.sort(rng.choice(size, size=round(part * size), replace=False)))
+        for documents in chosen:
+            order.append(np.stack([np.full(len(documents), corpus), documents], axis=1))
+    order = np.concatenate(order) if order else np.zeros((0, 2), dtype=np.int64)
+    return order[rng.permutation(len(order))]
+
+
+def pack(corpora: list[Documents], order: np.ndarray, context: int, tokens_out: np.ndarray,
+         segments_out: np.ndarray, continued_out: np.ndarray, pad_id: int) -> dict:
+    """Lay the documents of ``order`` end to end into ``tokens_out`` / ``segments_out`` (windows x
+    context); ``continued_out[w]`` is set when window w starts with the rest of a document."""
+    flat_tokens, flat_segments = tokens_out.reshape(-1), segments_out.reshape(-1)
+    position, window, segment, split_documents = 0, -1, 0, 0
+    for corpus, index in order:
+        documents = corpora[corpus]
+        start, end = documents.offsets[index], documents.offsets[index + 1]
+        length = end - start
+        flat_tokens[position:position + length] = documents.tokens[start:end]
+        piece_start, doc_end = position, position + length
+        if piece_start // context != (doc_end - 1) // context:
+            split_documents += 1
+        while piece_start < doc_end:  # one piece per window the document touches
+            this_window = piece_start // context
+            if this_window != window:
+                window, segment = this_window, 0
+                continued_out[window] = piece_start != position
+            segment += 1
+            piece_end = min(doc_end, (this_window + 1) * context)
+            flat_segments[piece_start:piece_end] = segment
+            piece_start = piece_end
+        position = doc_end
+    flat_tokens[position:] = pad_id
+    flat_segments[position:] = 0
+    continued_out[window + 1:] = False
+    windows = tokens_out.shape[0]
+    return {"documents": int(len(order)), "tokens": int(position), "windows": int(windows),
+            "fill_ratio": position / max(windows * context, 1), "documents_split_across_windows": split_documents}
+
+
+def reference_fill_ratio(lengths: np.ndarray, context: int, batch_size: int) -> float:
+    """Fill of the reference code's contexts: documents cut into chunks of at most ``context``
+    tokens, each batch of ``batch_size`` chunks concatenated into one sequence."""
+    chunks = np.concatenate([np.minimum(context, length - np.arange(0, length, context)) for length in lengths]) \
+        if len(lengths) else np.zeros(0)
+    batches = int(np.ceil(len(chunks) / batch_size))
+    return float(chunks.sum() / max(batches * batch_size * context, 1))
+
+
+def pack_split(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabulary, context: int, seed: int,
+               out_dir: Path) -> dict:
+    documents = [read_documents(spec["units"], split, vocabulary) for spec in corpora.values()]
+    order = mix_order([len(d) for d in documents], [spec["weight"] for spec in corpora.values()], seed)
+    total = sum(int(d.lengths[order[order[:, 0] == c, 1]].sum()) for c, d in enumerate(documents))
+    windows = max(1, -(-total // context))
+    tokens = np.lib.format.open_memmap(out_dir / f"{split}_tokens.npy.tmp", mode="w+", dtype=np.uint16, shape=(windows, context))
+    segments = np.lib.format.open_memmap(out_dir / f"{split}_segments.npy.tmp", mode="w+", dtype=np.uint16, shape=(windows, context))
+    continued = np.zeros(windows, dtype=bool)
+    stats = pack(documents, order, context, tokens, segments, continued, vocabulary.pad_id)
+    tokens.flush()
+    segments.flush()
+    del tokens, segments
+    np.save(out_dir / f"{split}_continued.npy.tmp.npy", continued)
+    (out_dir / f"{split}_continued.npy.tmp.npy").replace(out_dir / f"{split}_continued.npy")
+    for name in ("tokens", "segments"):
+        (out_dir / f"{split}_{name}.npy.tmp").replace(out_dir / f"{split}_{name}.npy")
+    per_corpus = {name: int(len(d)) for name, d in zip(corpora, documents)}
+    return {**stats, "documents_per_corpus": per_corpus}

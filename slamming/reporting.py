@@ -1,0 +1,150 @@
+"""A run's results in one file, a table across runs, and training curves for the report.
+
+``collect`` writes ``results/<run>/metrics.json``: every metric (likelihood accuracies, GenPPL,
+auto-BLEU, GPTScore, the vocoder's resynthesis word error rate), the recipe's name and description,
+the code's git commit, the tokens each training stage saw, and the compute used (wall-clock and CPU
+time of every job of the run, from Snakemake's benchmark files).
+``table`` stacks the metrics of several runs into one CSV with DuckDB. ``curves`` draws training and
+validation losses as SVG, and ``samples`` picks a few generated files, for ``snakemake --report``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import json
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def git_commit() -> str:
+    """The commit of the workflow's code, with -dirty when it has uncommitted changes."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+
+
+def compute_used(benchmark_files: list[str]) -> dict:
+    """Hours of wall-clock and CPU time per rule, from Snakemake benchmark TSVs (benchmarks/<...>/<rule-ish>.tsv)."""
+    per_job, wall, cpu = {}, 0.0, 0.0
+    for path in benchmark_files:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        seconds = sum(float(r["s"]) for r in rows)
+        cpu_seconds = sum(float(r["cpu_time"]) for r in rows if r.get("cpu_time") not in (None, "", "NA", "-"))
+        per_job[str(Path(path).with_suffix(""))] = round(seconds / 3600, 4)
+        wall, cpu = wall + seconds, cpu + cpu_seconds
+    return {"wall_hours": round(wall / 3600, 4), "cpu_hours": round(cpu / 3600, 4), "jobs": per_job}
+
+
+def collect(run: str, description: str, data: str | None, likelihood_files: list[str], generation: str | None,
+            judge: str | None, vocoder: str | None, training_files: list[str], benchmark_files: list[str]) -> dict:
+    """metrics.json of a run from the summaries its jobs wrote."""
+    likelihood = {}
+    for path in likelihood_files:
+        result = json.loads(Path(path).read_text())
+        likelihood[result["benchmark"]] = {k: result[k] for k in ("accuracy", "accuracy_mean", "accuracy_sum", "pairs",
+                                                                   "pairs_left_out", "aggregation")}
+    training = {}
+    for path in training_files:
+        summary = json.loads(Path(path).read_text())
+        training[Path(path).parent.name] = {k: summary.get(k) for k in ("steps", "tokens", "training_seconds", "valid_loss",
+                                                                          "parameters", "epochs", "device", "processes")}
+    generation = json.loads(Path(generation).read_text()) if generation else None
+    judged = json.loads(Path(judge).read_text()) if judge else {"gpt_score": None, "not_run": "evaluation.judge is null in the recipe"}
+    data = json.loads(Path(data).read_text()) if data else None
+    vocoder = json.loads(Path(vocoder).read_text()) if vocoder else None
+    return {
+        "run": run,
+        "recipe": description,
+        "commit": git_commit(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "data": data and {
+            "hours": {f"{c['corpus']}/{c['split']}": c["hours"] for c in data["corpora"]},
+            "pretraining_tokens": data["packing"]["train"]["tokens"],
+            "fill_ratio": data["packing"]["train"]["fill_ratio"],
+            "packed": data["packed_dir"],
+        },
+        "likelihood": likelihood,
+        "generation": generation and {
+            "genppl": generation["genppl"]["genppl"],                 # prompt + continuation, as the paper
+            "genppl_continuation": generation["genppl_continuation"]["genppl"],
+            "samples": generation["samples"],
+            "empty_transcripts": generation["genppl"]["empty"],
+            "empty_continuation_transcripts": generation["genppl_continuation"]["empty"],
+            "genppl_empty_transcripts": generation["empty_transcripts"],
+            "auto_bleu": generation["auto_bleu"],
+            "gpt_score": judged["gpt_score"],
+            **({"gpt_score_not_run": judged["not_run"]} if "not_run" in judged else {"gpt_score_rated": judged.get("rated")}),
+        },
+        "vocoder": vocoder and {"resynthesis_wer": vocoder.get("resynthesis_wer"), "held_out": vocoder.get("held_out_utterances")},
+        "training": training,
+        "tokens_seen": {stage: t.get("tokens") for stage, t in training.items()},
+        "compute": compute_used(benchmark_files),
+    }
+
+
+TABLE_QUERY = """
+SELECT run, recipe,
+       likelihood.sblimp.accuracy AS sblimp, likelihood.sstorycloze.accuracy AS sstorycloze,
+       likelihood.tstorycloze.accuracy AS tstorycloze, generation.genppl AS genppl,
+       generation.auto_bleu AS auto_bleu, generation.gpt_score AS gpt_score,
+       generation.empty_transcripts AS empty_transcripts, compute.wall_hours AS wall_hours, "commit"
+FROM read_json_auto($files, union_by_name = true)
+ORDER BY run
+"""
+
+
+def table(files: list[str], out: str) -> None:
+    import duckdb
+
+    with duckdb.connect() as db:
+        rows = db.execute(TABLE_QUERY, {"files": files}).fetchall()
+        columns = [d[0] for d in db.description]
+    with open(out, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        writer.writerows(rows)
+
+
+def curves(logs: list[str], names: list[str], out: str) -> None:
+    """Training (and validation) loss against training time, one panel per log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(logs), figsize=(5 * len(logs), 3.5), squeeze=False)
+    for axis, path, name in zip(axes[0], logs, names):
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        for split in ("train", "valid"):
+            points = [(float(r["elapsed_seconds"]) / 60, float(r["loss"])) for r in rows
+                      if r.get("split", "train") == split and r["loss"] not in ("", None)]
+            if points:
+                axis.plot(*zip(*points), marker="." if split == "valid" else None, label=split)
+        axis.set_title(name)
+        axis.set_xlabel("training minutes")
+        axis.set_ylabel("loss")
+        axis.legend()
+    fig.tight_layout()
+    fig.savefig(out, format="svg")
+
+
+def copy_samples(manifest: str | Path, count: int, out: str | Path) -> None:
+    """A few generated prompt-and-continuation files, for the report."""
+    import shutil
+
+    from slamming.artifacts import read_parquet
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [r for r in read_parquet(manifest).to_pylist() if r["id"].endswith(".full") and r["path"]]
+    for row in rows[:count]:
+        shutil.copy(row["path"], out / f"{row['id']}.flac")

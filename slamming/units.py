@@ -1,0 +1,92 @@
+"""Speech units: the units table and the speech vocabulary.
+
+A units table (Parquet) has one row per utterance: its id and split, the de-duplicated unit ids and
+how many frames each lasted (integer lists, not strings), and the number of frames. The frame rate
+and the tokeniser's name are in the table's metadata.
+
+The speech vocabulary follows the paper (Table 7): the K units plus a padding token and one token
+that marks both the start and the end of a document, so K + 2 tokens (502 for K = 500):
+
+    0 = pad, 1 = BOS/EOS, 2 .. K + 1 = units 0 .. K - 1
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from slamming.artifacts import read_parquet
+
+UNITS_SCHEMA = pa.schema([
+    ("id", pa.string()),
+    ("split", pa.string()),
+    ("units", pa.list_(pa.int16())),       # de-duplicated unit ids (0 .. K-1)
+    ("durations", pa.list_(pa.int16())),   # frames each unit lasted (its run length)
+    ("num_frames", pa.int32()),            # frames before de-duplication
+])
+
+
+@dataclass(frozen=True)
+class SpeechVocabulary:
+    """How unit ids map to token ids, and the special tokens. Saved as tokeniser.json."""
+
+    tokeniser: str
+    num_units: int
+    frame_rate: float
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 1        # the paper and the reference use one token for both ends
+    unit_offset: int = 2
+
+    @property
+    def vocab_size(self) -> int:
+        return self.num_units + self.unit_offset
+
+    def tokens(self, units: np.ndarray) -> np.ndarray:
+        return np.asarray(units, dtype=np.int64) + self.unit_offset
+
+    def units(self, tokens: np.ndarray) -> np.ndarray:
+        """Unit ids of the unit tokens in ``tokens`` (special tokens dropped)."""
+        tokens = np.asarray(tokens)
+        return tokens[tokens >= self.unit_offset] - self.unit_offset
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({**asdict(self), "vocab_size": self.vocab_size}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SpeechVocabulary":
+        data = json.loads(Path(path).read_text())
+        data.pop("vocab_size", None)
+        return cls(**data)
+
+
+def deduplicate(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run-length encode frame labels: (units, durations). [5, 5, 7, 5] -> ([5, 7, 5], [2, 1, 1])."""
+    labels = np.asarray(labels)
+    if len(labels) == 0:
+        return labels.astype(np.int16), np.zeros(0, dtype=np.int16)
+    starts = np.flatnonzero(np.concatenate([[True], labels[1:] != labels[:-1]]))
+    durations = np.diff(np.concatenate([starts, [len(labels)]]))
+    return labels[starts].astype(np.int16), np.minimum(durations, np.iinfo(np.int16).max).astype(np.int16)
+
+
+def table_metadata(tokeniser: str, frame_rate: float) -> dict[bytes, bytes]:
+    return {b"tokeniser": tokeniser.encode(), b"frame_rate": str(frame_rate).encode()}
+
+
+def merge_units(shards: list[str], out: str | Path) -> int:
+    """Concatenate units shards, keeping the tokeniser metadata (which must agree)."""
+    tables = [read_parquet(p) for p in shards]
+    metadata = {t.schema.metadata.get(b"tokeniser") for t in tables}
+    if len(metadata) > 1:
+        raise ValueError(f"{out}: shards from different tokenisers: {sorted(m.decode() for m in metadata)}")
+    table = pa.concat_tables([t.cast(UNITS_SCHEMA.with_metadata(t.schema.metadata)) for t in tables])
+    tmp = Path(out).with_name(Path(out).name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(out)
+    return table.num_rows

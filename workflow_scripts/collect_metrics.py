@@ -1,0 +1,45 @@
+"""Rule collect_metrics: ``results/<run>/metrics.json`` - every metric of a run (likelihood accuracies with
+the pairs scored and left out, GenPPL, auto-BLEU, GPTScore or why it did not run, the vocoder's
+resynthesis word error rate), the recipe, the code's commit, the tokens each training stage saw and
+the compute used (``slamming.reporting``).
+
+Command line::
+
+    python -m workflow_scripts.collect_metrics --run demo --description "..." --data results/demo/data.json \\
+        --likelihood results/demo/eval/*.json --generation results/demo/generation/scores.json \\
+        --training results/models/demo/*/training_summary.json --benchmarks benchmarks/demo/*.tsv \\
+        --out results/demo/metrics.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from slamming.logs import run_stage
+from slamming.reporting import collect
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--description", required=True)
+    parser.add_argument("--data", help="the run's data.json")
+    parser.add_argument("--likelihood", nargs="*", default=[])
+    parser.add_argument("--generation")
+    parser.add_argument("--judge", help="the judge's judge.json, when the recipe sets one")
+    parser.add_argument("--vocoder", help="the vocoder's resynthesis.json, when the workflow trained it")
+    parser.add_argument("--training", nargs="*", default=[])
+    parser.add_argument("--benchmarks", nargs="*", default=[])
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    metrics = collect(args.run, args.description, args.data, args.likelihood, args.generation, args.judge, args.vocoder,
+                      args.training, args.benchmarks)
+    Path(args.out).write_text(json.dumps(metrics, indent=2) + "\n")
+    print(Path(args.out).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)

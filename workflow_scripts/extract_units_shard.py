@@ -1,0 +1,77 @@
+"""Rule extract_units_shard: one shard of a corpus manifest to a units table (``slamming.extraction``).
+
+Each utterance is read (resampled and downmixed as needed), encoded by the tokeniser's encoder layer,
+assigned to its nearest centroid frame by frame, and de-duplicated into units and durations. Audio
+that cannot be used goes to the rejected table beside the output, with the reason.
+
+Command line::
+
+    python -m workflow_scripts.extract_units_shard --manifest results/corpora/demo_stories/manifest.parquet \\
+        --shard 0 --shards 2 --encoder results/models/demo_encoder --layer 2 \\
+        --centroids results/units/demo_hubert_km100/centroids.npy --tokeniser demo_hubert_km100 \\
+        --out results/units/demo_hubert_km100/demo_stories/shards/0.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+
+import torch
+
+from slamming.artifacts import load_npy, read_parquet
+from slamming.audio import AudioChecks
+from slamming.encoder import SpeechEncoder
+from slamming.extraction import extract, pick_device, write_units
+from slamming.kmeans import NearestCentroid
+from slamming.logs import run_stage, setup_stage
+from slamming.manifests import REJECTED_SCHEMA, rejected_path, write_table
+from slamming.synthesis import shard_slice
+
+log = logging.getLogger("extract_units_shard")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--shard", type=int, default=0)
+    parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--encoder", required=True, help="HuBERT save_pretrained folder")
+    parser.add_argument("--layer", type=int, required=True)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                        help="the encoder's precision (bfloat16: under autocast)")
+    parser.add_argument("--centroids", required=True, help="centroids.npy")
+    parser.add_argument("--tokeniser", required=True, help="name recorded in the table's metadata")
+    parser.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio per batch")
+    parser.add_argument("--checks", default="{}", help="the audio_checks config section as JSON")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads: torch's, plus audio-reading workers")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--log-file", help="also write the log here")
+    args = parser.parse_args(argv)
+    setup_stage(args.log_file, args.threads)
+
+    rows = read_parquet(args.manifest).to_pylist()
+    rows = rows[shard_slice(len(rows), args.shard, args.shards)]
+    device = pick_device(args.device)
+    encoder = SpeechEncoder(args.encoder, args.layer, device=device, dtype=getattr(torch, args.dtype))
+    assign = NearestCentroid(load_npy(args.centroids), device=device)
+    start = time.perf_counter()
+    units, rejected, seconds = extract(rows, encoder, assign, AudioChecks.from_config(json.loads(args.checks)),
+                                       args.batch_seconds, workers=max(0, args.threads - 1))
+    elapsed = time.perf_counter() - start
+    write_table(rejected, REJECTED_SCHEMA, rejected_path(args.out))
+    write_units(units, args.out, args.tokeniser, encoder.frame_rate)
+    tokens = sum(len(r["units"]) for r in units)
+    log.info("%s shard %d/%d on %s: %d utterances, %.1f s of audio in %.1f s (%.1f s of audio per second), "
+             "%d units (%.1f per second of audio), %d rejected", args.manifest, args.shard, args.shards, device,
+             len(units), seconds, elapsed, seconds / max(elapsed, 1e-9), tokens, tokens / max(seconds, 1e-9), len(rejected))
+    for row in rejected:
+        log.warning("rejected %s: %s", row["id"], row["reason"])
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,63 @@
+"""Rule fit_kmeans: a tokeniser's k-means fitted on a seeded sample of encoder frames (``slamming.kmeans``).
+
+Utterances are drawn from the train split of the given manifests in a seeded order, encoded with the
+tokeniser's encoder and layer, and a seeded share of each one's frames is kept until there are
+``max_frames``; then MiniBatchKMeans with K clusters. Writes ``centroids.npy`` (float32, K x dim) and
+``tokeniser.json`` (the speech vocabulary: K, frame rate, special tokens).
+
+Command line::
+
+    python -m workflow_scripts.fit_kmeans --manifests results/corpora/demo_stories/manifest.parquet \\
+        --encoder results/models/demo_encoder --layer 2 --k 100 --max-frames 50000 --seed 0 \\
+        --tokeniser demo_hubert_km100 --out-dir results/units/demo_hubert_km100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from slamming.audio import AudioChecks
+from slamming.encoder import SpeechEncoder
+from slamming.kmeans import fit_centroids, sample_frames
+from slamming.logs import run_stage, setup_stage
+from slamming.units import SpeechVocabulary
+
+log = logging.getLogger("fit_kmeans")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifests", nargs="+", required=True)
+    parser.add_argument("--encoder", required=True, help="HuBERT save_pretrained folder")
+    parser.add_argument("--layer", type=int, required=True)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="the encoder's precision")
+    parser.add_argument("--k", type=int, required=True)
+    parser.add_argument("--max-frames", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checks", default="{}", help="the audio checks as JSON")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tokeniser", required=True)
+    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--log-file", help="also write the log here")
+    args = parser.parse_args(argv)
+    setup_stage(args.log_file, args.threads)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    encoder = SpeechEncoder(args.encoder, args.layer, device="cuda" if torch.cuda.is_available() else "cpu",
+                            dtype=getattr(torch, args.dtype))
+    frames = sample_frames(args.manifests, encoder, args.max_frames, args.seed, AudioChecks.from_config(json.loads(args.checks)))
+    centroids, inertia = fit_centroids(frames, args.k, args.seed)
+    log.info("fitted k=%d on %d frames of dim %d: inertia %.4f per frame", args.k, len(frames), frames.shape[1], inertia)
+    np.save(out / "centroids.npy", centroids)
+    SpeechVocabulary(tokeniser=args.tokeniser, num_units=len(centroids), frame_rate=encoder.frame_rate).save(out / "tokeniser.json")
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,56 @@
+"""Rule pack_windows: pack a run's data mix into full training windows with their document boundaries
+(``slamming.packing``): ``<split>_tokens.npy``, ``<split>_segments.npy``, ``<split>_continued.npy`` and
+``packing.json`` with the counts and the fill ratio.
+
+Command line::
+
+    python -m workflow_scripts.pack_windows --mix '{"demo_stories": {"units": "results/units/.../units.parquet", "weight": 1.0}}' \\
+        --vocabulary results/units/demo_hubert_km100/tokeniser.json --context 256 --seed 0 --out-dir results/packed/...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from slamming.logs import StageError, run_stage, setup_logging
+from slamming.packing import SPLITS, pack_split
+from slamming.units import SpeechVocabulary
+
+log = logging.getLogger("pack_windows")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mix", required=True, help='JSON {corpus: {"units": path, "weight": w}}')
+    parser.add_argument("--vocabulary", required=True, help="the tokeniser's tokeniser.json")
+    parser.add_argument("--context", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out-dir", required=True)
+    parser.add_argument("--log-file", help="also write the log here")
+    args = parser.parse_args(argv)
+    setup_logging(args.log_file)
+    corpora = json.loads(args.mix)
+    vocabulary = SpeechVocabulary.load(args.vocabulary)
+    if vocabulary.vocab_size > np.iinfo(np.uint16).max:
+        raise StageError(f"{args.vocabulary}: a vocabulary of {vocabulary.vocab_size} tokens does not fit uint16 windows")
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"tokeniser": vocabulary.tokeniser, "context": args.context, "seed": args.seed,
+              "mix": {name: spec["weight"] for name, spec in corpora.items()}, "vocabulary": vocabulary.vocab_size}
+    for split in SPLITS:
+        stats = pack_split(corpora, split, vocabulary, args.context, args.seed, out)
+        report[split] = stats
+        log.info("%s: %d documents, %d tokens in %d windows of %d: fill ratio %.4f (%d documents split across windows)",
+                 split, stats["documents"], stats["tokens"], stats["windows"], args.context, stats["fill_ratio"],
+                 stats["documents_split_across_windows"])
+    (out / "packing.json").write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,50 @@
+"""Rule scan_audio_folder: the manifest of an ``audio_folder`` corpus (your own recordings, or a benchmark's
+files): every audio file is checked, and the ones that cannot be used are listed in the rejected
+table with the reason.
+
+Command line::
+
+    python -m workflow_scripts.scan_audio_folder --folder resources/sources/mine --corpus mine \\
+        --settings '{"source": "mine", "glob": "**/*.wav"}' --checks '{"min_seconds": 0.2, ...}' \\
+        --out results/corpora/mine/manifest.parquet --rejected-out results/corpora/mine/rejected.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from slamming.audio import AudioChecks
+from slamming.logs import StageError, run_stage, setup_logging
+from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, scan_folder, write_table
+
+log = logging.getLogger("scan_audio_folder")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", required=True)
+    parser.add_argument("--corpus", required=True)
+    parser.add_argument("--settings", required=True, help="the corpus's audio_folder section as JSON")
+    parser.add_argument("--checks", required=True, help="the audio checks as JSON")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--rejected-out", required=True)
+    parser.add_argument("--log-file", help="also write the log here")
+    args = parser.parse_args(argv)
+    setup_logging(args.log_file)
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise StageError(f"audio folder {folder} not found; check the source of corpora.{args.corpus}.audio_folder")
+    rows, rejected = scan_folder(folder, args.corpus, json.loads(args.settings), AudioChecks.from_config(json.loads(args.checks)))
+    write_table(rows, MANIFEST_SCHEMA, args.out)
+    write_table(rejected, REJECTED_SCHEMA, args.rejected_out)
+    log.info("%s: %d files, %d rejected", args.out, len(rows), len(rejected))
+    for row in rejected:
+        log.warning("rejected %s: %s", row["path"], row["reason"])
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)

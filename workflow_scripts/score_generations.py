@@ -1,0 +1,67 @@
+"""Rule score_generations: GenPPL and auto-BLEU of the transcribed generations, as the paper's official
+code measures them (``slamming.genppl``): on the prompt and its continuation transcribed together;
+GenPPL also for the continuation alone (``genppl_continuation``); empty transcripts counted and left
+out of GenPPL.
+
+Command line::
+
+    python -m workflow_scripts.score_generations --transcripts results/demo/generation/transcripts.parquet \\
+        --scorer results/models/demo_text_lm --out-table scores.parquet --out-json scores.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from slamming.artifacts import read_parquet
+from slamming.autobleu import auto_bleu
+from slamming.genppl import EMPTY_TRANSCRIPTS, gen_ppl, mean_nlls
+from slamming.logs import run_stage, setup_stage
+
+log = logging.getLogger("score_generations")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--transcripts", required=True, help="id, text; ids <prompt id>.prompt / .continuation / .full")
+    parser.add_argument("--scorer", required=True, help="the scoring LM (causal LM folder with its tokenizer)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--out-table", required=True)
+    parser.add_argument("--out-json", required=True)
+    parser.add_argument("--log-file", help="also write the log here")
+    args = parser.parse_args(argv)
+    setup_stage(args.log_file)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    texts = {r["id"]: r["text"] or "" for r in read_parquet(args.transcripts).to_pylist()}
+    prompts = sorted({i.rsplit(".", 1)[0] for i in texts})
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tokenizer = AutoTokenizer.from_pretrained(args.scorer)
+    model = AutoModelForCausalLM.from_pretrained(args.scorer, dtype=torch.float32).to(device).eval()
+    part = {name: [texts.get(f"{p}.{name}", "") for p in prompts] for name in ("prompt", "continuation", "full")}
+    nll = {name: mean_nlls(model, tokenizer, part[name], args.batch_size, device) for name in ("full", "continuation")}
+    bleus = [auto_bleu(t) for t in part["full"]]
+    rows = [{"id": p, "prompt_text": part["prompt"][i], "continuation_text": part["continuation"][i],
+             "full_text": part["full"][i], "full_nll": nll["full"][i], "continuation_nll": nll["continuation"][i],
+             "full_auto_bleu": bleus[i]} for i, p in enumerate(prompts)]
+    pq.write_table(pa.Table.from_pylist(rows), args.out_table)
+    summary = {"samples": len(prompts), "genppl": gen_ppl(nll["full"]), "genppl_continuation": gen_ppl(nll["continuation"]),
+               "empty_transcripts": EMPTY_TRANSCRIPTS, "auto_bleu": 100 * float(np.mean(bleus)) if bleus else None,
+               "scorer": str(args.scorer)}
+    Path(args.out_json).write_text(json.dumps(summary, indent=2) + "\n")
+    log.info("GenPPL %s (prompt and continuation; %d of %d transcripts empty), %s (continuation alone); auto-BLEU %s",
+             summary["genppl"]["genppl"], summary["genppl"]["empty"], len(prompts),
+             summary["genppl_continuation"]["genppl"], summary["auto_bleu"])
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)

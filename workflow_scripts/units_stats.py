@@ -1,0 +1,30 @@
+"""Rule units_stats: the tokens per split of a corpus's units (units, BOS and EOS: what training sees).
+
+Command line::
+
+    python -m workflow_scripts.units_stats --corpus demo_stories --units results/units/t/demo_stories/units.parquet \\
+        --out results/units/t/demo_stories/stats.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from slamming.logs import run_stage
+from slamming.stats import units_stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", required=True)
+    parser.add_argument("--units", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    units_stats(args.corpus, args.units, args.out)
+    print(Path(args.out).read_text(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)

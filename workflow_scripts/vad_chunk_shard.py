@@ -1,0 +1,57 @@
+"""Rule vad_chunk_shard: cut one shard of long recordings (Libri-Light) into speech segments with Silero
+VAD (``slamming.vad``), writing 16 kHz FLAC chunks, a manifest shard and its rejected table.
+
+Command line::
+
+    python -m workflow_scripts.vad_chunk_shard --manifest results/corpora/librilight/recordings.parquet --shard 0 \\
+        --shards 64 --vad resources/sources/silero_vad --settings '{"min_seconds": 1, ...}' \\
+        --out results/corpora/librilight/shards/0.parquet --audio-dir results/corpora/librilight/audio/0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from slamming.artifacts import read_parquet
+from slamming.audio import AudioChecks
+from slamming.logs import run_stage, setup_logging
+from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, rejected_path, write_table
+from slamming.synthesis import shard_slice
+from slamming.vad import VadSettings, chunk_shard, load_vad
+
+log = logging.getLogger("vad_chunk_shard")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", required=True, help="manifest of the long recordings")
+    parser.add_argument("--shard", type=int, default=0)
+    parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--vad", required=True, help="folder holding silero_vad.onnx")
+    parser.add_argument("--settings", required=True, help="the corpus's vad section as JSON")
+    parser.add_argument("--checks", default="{}", help="audio_checks as JSON, applied to each chunk")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--audio-dir", required=True)
+    parser.add_argument("--log-file", help="also write the log here")
+    args = parser.parse_args(argv)
+    setup_logging(args.log_file)
+    rows = read_parquet(args.manifest).to_pylist()
+    rows = rows[shard_slice(len(rows), args.shard, args.shards)]
+    checks = AudioChecks.from_config(json.loads(args.checks))
+    chunks, rejected, stats = chunk_shard(rows, load_vad(args.vad), VadSettings.from_config(json.loads(args.settings)),
+                                          Path(args.audio_dir), checks)
+    write_table(rejected, REJECTED_SCHEMA, rejected_path(args.out))
+    write_table(chunks, MANIFEST_SCHEMA, args.out)
+    log.info("%d files, %.0f s: %d chunks, %.0f s of speech kept (%.1f%%), %d segments too short, %d files or chunks rejected",
+             stats["files"], stats["input_seconds"], len(chunks), stats["speech_seconds"],
+             100 * stats["speech_seconds"] / max(stats["input_seconds"], 1e-9), stats["short_segments"], len(rejected))
+    for row in rejected:
+        log.warning("rejected %s: %s", row["id"], row["reason"])
+    return 0
+
+
+if __name__ == "__main__":
+    run_stage(main)
