@@ -1,10 +1,19 @@
 # The Slam recipe (Maimon, Elmakies, Adi 2025) as a Snakemake workflow.
 # Targets are results/<run>/...; a run is a recipe in config/recipes/<run>.yaml. See README.md.
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
 
 min_version("9.0")
+sys.path.insert(0, workflow.basedir)  # the library, also when the package is not installed
+
+from slamming.config import ConfigError, load_yaml
+
+try:  # a YAML error in the workflow's own config: one line with its file and line, no traceback
+    load_yaml(Path(workflow.basedir) / "config" / "config.yaml")
+except ConfigError as error:
+    sys.exit(str(error))
 
 
 configfile: Path(workflow.basedir) / "config" / "config.yaml"

@@ -6,10 +6,10 @@ import re
 import os
 import shutil
 import sys
-
-sys.path.insert(0, workflow.basedir)  # the stage scripts, also when the package is not installed
+from pathlib import Path
 
 from slamming.config import ConfigError, load_runs
+from slamming.preflight import clear_stale_lock, folder_listing, unknown_run
 from slamming.sources import reachability_problems
 
 # Shell commands run `python -m workflow_scripts...`: make the package importable there too
@@ -21,6 +21,28 @@ try:
     RUNS = load_runs(config, workflow.basedir)
 except ConfigError as error:
     sys.exit(str(error))  # one line, no traceback
+
+def command_line_targets():
+    """The targets on Snakemake's command line (Snakemake knows them only after this file is read)."""
+    if "snakemake" not in " ".join(sys.argv[:1]):
+        return []
+    try:
+        from snakemake.cli import get_argument_parser
+
+        return list(get_argument_parser().parse_known_args(sys.argv[1:])[0].targets or [])
+    except (SystemExit, Exception):  # an unusual command line: Snakemake will say what it makes of it
+        return []
+
+
+if workflow.is_main_process:  # not in the jobs that a cluster runs
+    # A target under results/<run>/ must name a run: say which runs there are, instead of "no rule".
+    unknown = unknown_run(command_line_targets(), RUNS)
+    if unknown:
+        sys.exit(unknown)
+    # A Snakemake that was killed leaves its lock; when none runs here now, the lock is stale and goes,
+    # so that running the same command again just works (no `snakemake --unlock` by hand).
+    if clear_stale_lock(Path.cwd()):
+        print("removed the lock of a snakemake that no longer runs here (it was killed)", file=sys.stderr)
 
 def corpora_of_kind(kind):
     """Names of the corpora made by one method (synthesise, audio_folder, librispeech ...)."""
@@ -94,6 +116,14 @@ def corpus_section(corpus, kind):
     return config["corpora"][corpus][kind]
 
 
+def audio_folder_listing(corpus):
+    """What an audio_folder corpus's folder holds now (names, sizes, modification times), as a digest."""
+    section = corpus_section(corpus, "audio_folder")
+    spec = config["sources"][section["source"]]
+    folder = Path(os.path.expanduser(spec["local"])) if "local" in spec else Path(source_dir(section["source"]))
+    return folder_listing(folder, section.get("glob", "**/*"))
+
+
 def corpus_checks(corpus):
     """The audio checks a corpus's files must pass. A benchmark's audio is only read, never rejected
     for its length or clipping: each of its pairs must be scored as published."""
@@ -105,6 +135,12 @@ def corpus_shards(corpus):
     kind = next(k for k in SHARD_COUNT_OF if k in config["corpora"][corpus])
     count = corpus_section(corpus, kind)[SHARD_COUNT_OF[kind]]
     return [f"results/corpora/{corpus}/shards/{shard}.parquet" for shard in range(count)]
+
+
+def rejected_before_shards(corpus):
+    """Rejected tables of what a sharded corpus is cut from (Libri-Light's recordings), so that the
+    corpus's rejected table lists every file it did not use."""
+    return [f"results/corpora/{corpus}/recordings.rejected.parquet"] if "librilight" in config["corpora"][corpus] else []
 
 
 def demo_text_settings(text_set):

@@ -48,7 +48,8 @@ rule synthesise_shard:
 
 rule merge_corpus_shards:
     input:
-        lambda wc: corpus_shards(wc.corpus),
+        shards=lambda wc: corpus_shards(wc.corpus),
+        rejected_before=lambda wc: rejected_before_shards(wc.corpus),
     output:
         manifest="results/corpora/{corpus}/manifest.parquet",
         rejected="results/corpora/{corpus}/rejected.parquet",
@@ -59,8 +60,8 @@ rule merge_corpus_shards:
     conda:
         "../envs/workflow.yaml"
     shell:
-        "python -m workflow_scripts.merge_corpus_shards --shards {input} --out {output.manifest}"
-        " --rejected-out {output.rejected} --log-file {log}"
+        "python -m workflow_scripts.merge_corpus_shards --shards {input.shards} --rejected-before {input.rejected_before}"
+        " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
 rule scan_audio_folder:
@@ -74,6 +75,9 @@ rule scan_audio_folder:
     params:
         folder=lambda wc: source_dir(config["corpora"][wc.corpus]["audio_folder"]["source"]),
         settings=lambda wc: as_json(config["corpora"][wc.corpus]["audio_folder"]),
+        # Not passed to the job: what the folder holds now, so that a changed, added or deleted file
+        # makes the manifest again (and what depends on it), never a stale one.
+        listing=lambda wc: audio_folder_listing(wc.corpus),
         checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}_scan.log",

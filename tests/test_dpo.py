@@ -92,3 +92,39 @@ def test_the_filter_is_the_official_one_on_prompt_and_chosen(tmp_path):
     triples, report = load_triples(tmp_path / "units.parquet", tmp_path / "pairs.parquet", VOCABULARY, context=32, max_auto_bleu=0.3)
     assert [t["id"] for t in triples] == ["messy", "below"]
     assert report["dropped"]["repetitive"] == 2
+
+
+def test_a_changed_starting_model_never_reuses_a_stale_reference(tmp_path):
+    """The reference log-probabilities are the starting model's: after it changes (another pretraining), they
+    are computed again, and the first DPO loss - policy equal to reference - is ln 2."""
+    import csv
+    import math
+
+    from slamming.dpo import train_dpo
+    from slamming.speech_lm import build_speech_lm, save_speech_lm
+
+    tiny_model(0).save_pretrained(tmp_path / "text")
+    save_speech_lm(build_speech_lm(tmp_path / "text", VOCABULARY, dropout=0.0), VOCABULARY, tmp_path / "pretrained")
+    pairs = [{"id": f"p{i}", "prompt": f"Tom went to place {i}.", "chosen": f"He ran home {i}.", "rejected": f"It flew away {i}."}
+             for i in range(8)]
+    pq.write_table(pa.Table.from_pylist(pairs), tmp_path / "pairs.parquet")
+    rows = [{"id": f"p{i}_{part}", "split": "train", "units": [(i * 3 + k) % 30 for k in range(4 + i % 3)], "durations": [1] * (4 + i % 3),
+             "num_frames": 4 + i % 3} for i in range(8) for part in ("prompt", "chosen", "rejected")]
+    pq.write_table(pa.Table.from_pylist(rows, schema=UNITS_SCHEMA), tmp_path / "units.parquet")
+    settings = {"beta": 0.1, "max_auto_bleu": 0.3, "context_length": 64, "per_device_batch_size": 4, "global_batch_size": 8,
+                "learning_rate": 1e-2, "lr_scheduler": "constant", "max_grad_norm": 1.0, "dtype": "float32",
+                "optimizer": "adamw", "budget": {"max_steps": 3}}
+
+    def first_loss(out):
+        train_dpo(tmp_path / "pretrained", tmp_path / "units.parquet", tmp_path / "pairs.parquet", settings, 0, tmp_path / out,
+                  tmp_path / "dpo.work", log_every_steps=1)
+        return float(next(csv.DictReader(open(tmp_path / out / "training_log.csv")))["loss"])
+
+    assert first_loss("a") == pytest.approx(math.log(2), abs=1e-6)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "pretrained")  # another pretraining gave other weights
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    model.save_pretrained(tmp_path / "pretrained")
+    assert first_loss("b") == pytest.approx(math.log(2), abs=1e-6)
+    assert len(list((tmp_path / "dpo.work").glob("reference_logps-*.npy"))) == 1

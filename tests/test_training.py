@@ -255,3 +255,92 @@ def test_precision_is_mixed_by_default_and_pure_bf16_as_the_official_code_on_req
     assert summary["steps"] == 3 and summary["precision"] == chosen.describe()
     assert {t.dtype for t in weights(tmp_path / "out").values()} == {weights_dtype}
     assert not (tmp_path / "work" / "checkpoint").exists()  # a finished training leaves no checkpoint to resume
+
+
+class Killed(Exception):
+    """What a kill looks like to the loop: it stops at once, its checkpoints left behind."""
+
+
+def clock_that_dies_at(step_reading: int):
+    readings = {"n": 0}
+
+    def clock():
+        readings["n"] += 1
+        if readings["n"] == step_reading:
+            raise Killed
+        return readings["n"] * 0.01
+
+    return clock
+
+
+def test_a_changed_input_never_resumes_an_old_checkpoint_and_a_finished_one_is_gone(tmp_path, caplog):
+    init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows")
+    settings = {**SETTINGS, "budget": {"max_steps": 10}}
+    caplog.set_level(logging.INFO)
+    with pytest.raises(Killed):  # killed after a few steps, checkpoint at every step
+        train_on_windows(init, data, settings, 0, tmp_path / "out", tmp_path / "work", LOG, clock=clock_that_dies_at(13),
+                         checkpoint_every_steps=1)
+    assert (tmp_path / "work" / "checkpoint" / "trainer_state.pt").exists()
+    # The starting weights change (another pretraining, another learning rate ...): the checkpoint is not theirs.
+    other = AutoModelForCausalLM.from_pretrained(init)
+    with torch.no_grad():
+        other.model.embed_tokens.weight.mul_(1.5)
+    other.save_pretrained(init)
+    caplog.clear()
+    summary = train_on_windows(init, data, settings, 0, tmp_path / "out", tmp_path / "work", LOG, checkpoint_every_steps=1)
+    assert summary["steps"] == 10 and "starting from step 0: the checkpoint" in caplog.text and "other inputs" in caplog.text
+    assert not (tmp_path / "work" / "checkpoint").exists()
+    # Forced again (snakemake -f): nothing to resume, it trains every step again.
+    caplog.clear()
+    again = train_on_windows(init, data, settings, 0, tmp_path / "out", tmp_path / "work", LOG)
+    assert again["steps"] == 10 and "starting from step 0: no checkpoint" in caplog.text
+
+
+def test_the_checkpoint_interval_scales_with_the_budget(tmp_path):
+    from slamming.engine import Engine
+
+    init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows")
+    short = Engine({**SETTINGS, "checkpoint_every_minutes": 30.0, "budget": {"hours": 0.025}}, 0, [init, data], tmp_path / "a",
+                   tmp_path / "a.work", LOG)
+    day = Engine({**SETTINGS, "checkpoint_every_minutes": 30.0, "budget": {"hours": 23.5}}, 0, [init, data], tmp_path / "b",
+                 tmp_path / "b.work", LOG)
+    assert short.timing.checkpoint_every_seconds == pytest.approx(90 / 20)  # a twentieth of a 90 s budget
+    assert day.timing.checkpoint_every_seconds == 30 * 60                     # the configured 30 minutes
+
+
+def test_the_training_log_has_one_final_validation_row(tmp_path):
+    init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows")
+    settings = {**SETTINGS, "validate_every_minutes": 1 / 60, "budget": {"hours": 6 / 3600}}
+
+    class OneSecondSteps:
+        def __init__(self):
+            self.now = 0.0
+
+        def __call__(self):
+            self.now += 1.0
+            return self.now
+
+    train_on_windows(init, data, settings, 0, tmp_path / "out", tmp_path / "work", LOG, clock=OneSecondSteps(), log_every_steps=1)
+    rows = list(csv.DictReader(open(tmp_path / "out" / "training_log.csv")))
+    valid = [(r["step"], r["loss"]) for r in rows if r["split"] == "valid"]
+    assert len(valid) == len(set(valid)) == 6 and valid[-1][0] == "6"  # every step validated, the last one once
+
+
+def test_a_job_killed_before_its_first_checkpoint_says_so_and_keeps_the_killed_attempts_log(tmp_path):
+    init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows", documents=200)
+    settings = {**SETTINGS, "budget": {"max_steps": 400}, "checkpoint_every_minutes": 60.0}
+    log_file = tmp_path / "logs" / "pretrain.log"
+    first = run_pretrain(init, data, tmp_path / "out", settings, "--log-file", str(log_file), "--log-every-steps", "1")
+    deadline = time.time() + 120
+    while not (log_file.exists() and "step 3:" in log_file.read_text()):
+        assert first.poll() is None and time.time() < deadline, first.stdout.read()
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    log_file.unlink()  # as Snakemake deletes a job's log before it runs the job again
+    second = run_pretrain(init, data, tmp_path / "out", {**settings, "budget": {"max_steps": 5}}, "--log-file", str(log_file))
+    assert second.wait(timeout=300) == 0, second.stdout.read()
+    log = log_file.read_text()
+    assert log.count("starting from step 0: no checkpoint") == 2  # the killed attempt, then the new one
+    assert log.index("the attempts above ended before finishing") > log.index("step 3:")
+    assert not (tmp_path / "out.work" / "attempts.log").exists()  # done: no history left to tell again

@@ -227,3 +227,47 @@ def test_speech_says_what_its_text_says(demo):
 def test_lint_is_clean(tmp_path):
     result = snakemake(tmp_path, "--lint", check=False)
     assert result.returncode == 0 and "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_a_forced_training_trains_again(demo):
+    """snakemake -f on a trained model: the finished run left no checkpoint, so it trains from step 0."""
+    workdir, config = demo
+    before = json.loads((workdir / "results/models/demo/pretrained/training_summary.json").read_text())
+    snakemake(workdir, "--cores", "2", "-f", "results/models/demo/pretrained/model.safetensors", configfiles=[config])
+    log = (workdir / "logs/demo/pretrain.log").read_text()
+    after = json.loads((workdir / "results/models/demo/pretrained/training_summary.json").read_text())
+    assert "starting from step 0: no checkpoint" in log and "resumed" not in log
+    assert after["steps"] > 0 and abs(after["steps"] - before["steps"]) <= before["steps"] // 2 + 2
+
+
+def test_a_judge_without_its_key_says_why_and_is_planned_again_once_the_key_is_set(demo, tmp_path, monkeypatch):
+    workdir, config = demo
+    recipes = copy_recipes(tmp_path, mine=("evaluation:\n", "evaluation:\n  judge: {base_url: 'http://127.0.0.1:9/v1', "
+                                                             "model: m, api_key_env: DEMO_JUDGE_KEY, retries: 0}\n"))
+    recipes_config = override(workdir, "judge_recipes.yaml", f"recipes_dir: {recipes}\n")
+    monkeypatch.delenv("DEMO_JUDGE_KEY", raising=False)
+    snakemake(workdir, "--cores", "2", "results/mine/metrics.json", configfiles=[config, recipes_config])
+    generation = json.loads((workdir / "results/mine/metrics.json").read_text())["generation"]
+    assert generation["gpt_score"] is None and "DEMO_JUDGE_KEY" in generation["gpt_score_not_run"]
+    assert planned(workdir, [config, recipes_config], "results/mine/metrics.json") == {}
+    monkeypatch.setenv("DEMO_JUDGE_KEY", "sk-now-it-is-here")
+    assert planned(workdir, [config, recipes_config], "results/mine/metrics.json") == {"judge_generations": 1, "collect_metrics": 1}
+
+
+def test_pairs_left_out_are_counted_and_stop_an_official_benchmark(demo, tmp_path):
+    """A units table with half its rows (truncated by hand): the metrics say how many pairs were left out;
+    marked official, the benchmark stops instead, naming the utterances and how to rebuild the table."""
+    workdir, config = demo
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir, copy, symlinks=True)
+    units = copy / "results/units/demo_hubert_km100/demo_blimp/units.parquet"
+    table = pq.read_table(units)
+    pq.write_table(table.slice(0, table.num_rows // 2).replace_schema_metadata(table.schema.metadata), units)
+    snakemake(copy, "--cores", "2", "results/demo/eval/sblimp.json", configfiles=[config])
+    summary = json.loads((copy / "results/demo/eval/sblimp.json").read_text())
+    assert summary["pairs_left_out"] >= 1 and summary["pairs"] + summary["pairs_left_out"] == 5
+    official = override(copy, "official.yaml", "corpora:\n  demo_blimp:\n    benchmark_pairs:\n      sblimp: {official: true}\n")
+    result = snakemake(copy, "--cores", "2", "results/demo/eval/sblimp.json", configfiles=[config, official], check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "not in the table at all" in output and "snakemake -f" in output
+    assert "Traceback" not in (copy / "logs/demo/eval/sblimp.log").read_text()

@@ -23,11 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", nargs="+", required=True, help="shard manifests (their rejected tables sit beside them)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
+    parser.add_argument("--rejected-before", nargs="*", default=[],
+                        help="rejected tables of the stage before the shards (Libri-Light's unreadable recordings)")
     parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     n = merge_shards(args.shards, args.out, MANIFEST_SCHEMA)
-    m = merge_shards([rejected_path(p) for p in args.shards], args.rejected_out, REJECTED_SCHEMA, unique_ids=False)
+    m = merge_shards(args.rejected_before + [rejected_path(p) for p in args.shards], args.rejected_out, REJECTED_SCHEMA,
+                     unique_ids=False)
     log.info("%s: %d utterances, %d rejected", args.out, n, m)
     return 0
 

@@ -37,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.folder)
     if not folder.is_dir():
         raise StageError(f"audio folder {folder} not found; check the source of corpora.{args.corpus}.audio_folder")
-    rows, rejected = scan_folder(folder, args.corpus, json.loads(args.settings), AudioChecks.from_config(json.loads(args.checks)))
+    settings = json.loads(args.settings)
+    rows, rejected = scan_folder(folder, args.corpus, settings, AudioChecks.from_config(json.loads(args.checks)))
+    if not rows and all(r["reason"].startswith("not audio") for r in rejected):  # not one audio file
+        raise StageError(f"no audio files in {folder} (glob {settings.get('glob', '**/*')!r}); put the recordings there, "
+                         f"or change corpora.{args.corpus}.audio_folder")
     write_table(rows, MANIFEST_SCHEMA, args.out)
     write_table(rejected, REJECTED_SCHEMA, args.rejected_out)
     log.info("%s: %d files, %d rejected", args.out, len(rows), len(rejected))
