@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import http.server
 import json
-import logging
 import math
-import threading
 
 import pyarrow as pa
 import pyarrow.parquet as pq

@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-
 from conftest import REPO, snakemake
 
 MINE = """\
@@ -157,9 +156,8 @@ def test_an_empty_audio_folder_stops_with_one_line(tmp_path):
 
 def test_every_file_libri_light_turns_away_is_in_the_corpus_rejected_table(tmp_path):
     """An unreadable recording is turned away before VAD: it must still be in the corpus's rejected table."""
-    from workflow_scripts import merge_corpus_shards
-
     from slamming.manifests import REJECTED_SCHEMA, write_table
+    from workflow_scripts import merge_corpus_shards
 
     write_table([{"id": "small__1__b__broken", "path": "broken.flac", "reason": "unreadable: not a FLAC", "source": "librilight"}],
                 REJECTED_SCHEMA, tmp_path / "recordings.rejected.parquet")
