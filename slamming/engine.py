@@ -263,7 +263,7 @@ def make_optimizer(model: torch.nn.Module, settings: dict, device: torch.device)
     """AdamW, fused on CUDA; no weight decay on biases and norms (as Hugging Face's Trainer). Its
     states take the dtype of the weights."""
     decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
+    for parameter in model.parameters():
         if parameter.requires_grad:
             (no_decay if parameter.ndim < 2 else decay).append(parameter)
     groups = [{"params": decay, "weight_decay": settings.get("weight_decay", 0.0)},
@@ -284,7 +284,7 @@ def gradient_accumulation(settings: dict, world: int) -> int:
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside DDP and torch.compile wrappers."""
     while hasattr(model, "module") or hasattr(model, "_orig_mod"):
-        model = getattr(model, "module", None) or getattr(model, "_orig_mod")
+        model = getattr(model, "module", None) or model._orig_mod
     return model
 
 
@@ -530,17 +530,27 @@ class Engine:
         return model.to(self.device).train()
 
     def wrap(self, model):
-        """torch.compile when asked, and DDP over the processes."""
-        if self.settings.get("compile"):
-            model = torch.compile(model)
+        """torch.compile (``compile``: auto compiles on a GPU, not on a CPU), and DDP over the processes.
+        The transformer blocks are compiled one by one, in place: the same few graphs for every layer,
+        so compiling takes seconds where the whole model would take minutes."""
+        setting = self.settings.get("compile", "auto")
+        if setting is True or (setting == "auto" and self.device.type == "cuda"):
+            blocks = _transformer_blocks(model)
+            if blocks is None:
+                model = torch.compile(model)
+            else:
+                for block in blocks:
+                    block.compile()
         if self.processes.world > 1:
             model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         return model
 
     def fit(self, model, task: Task, init: Path, validate: Callable | None = None,
-            flops: Callable[[np.ndarray], float] | None = None, summary: dict | None = None) -> dict:
-        """Train ``model`` on ``task`` until the budget is spent; save it to ``out``; the summary."""
+            flops: Callable[[np.ndarray], float] | None = None, summary: dict | None = None,
+            finish: Callable[[torch.nn.Module], dict] | None = None) -> dict:
+        """Train ``model`` on ``task`` until the budget is spent; save it to ``out``; the summary (with
+        what ``finish`` measures of the trained model, such as DPO's held-out preference)."""
         settings, processes, device, budget, timing = self.settings, self.processes, self.device, self.budget, self.timing
         optimizer = make_optimizer(model, settings, device)
         state, found = load_checkpoint(self.work / "checkpoint", model, optimizer, self.key)
@@ -630,6 +640,8 @@ class Engine:
                   "processes": processes.world, "gradient_accumulation": self.accumulation,
                   "precision": self.precision.describe(), "budget": settings["budget"],
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", **(summary or {})}
+        if finish:
+            result.update(finish(unwrap(model)))
         if processes.main:
             save_model(unwrap(model), init, self.out, self.work / "training_log.csv", result)
             # Done: the checkpoint must not be taken as its own by a later, forced run of this training,
@@ -668,6 +680,15 @@ class Engine:
         return value
 
 
+def _transformer_blocks(model) -> list | None:
+    """The repeated blocks of a Hugging Face causal LM (model.model.layers, or OPT's decoder layers)."""
+    inner = getattr(model, "model", None)
+    for candidate in (getattr(inner, "layers", None), getattr(getattr(inner, "decoder", None), "layers", None)):
+        if isinstance(candidate, torch.nn.ModuleList) and len(candidate):
+            return list(candidate)
+    return None
+
+
 class Prefetch:
     """Loads the next micro-batch on a worker thread while the current one runs; on a GPU into pinned
     memory, copied without blocking."""
@@ -679,7 +700,9 @@ class Prefetch:
 
     def _load(self, indices: np.ndarray) -> dict:
         batch = self.load(indices)
-        return {k: v.pin_memory() for k, v in batch.items()} if self.device.type == "cuda" else batch
+        if self.device.type == "cuda":
+            batch = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        return batch
 
     def get(self, indices: np.ndarray, upcoming: np.ndarray | None) -> dict[str, torch.Tensor]:
         if self.pending is not None and np.array_equal(self.pending[0], indices):
@@ -687,7 +710,7 @@ class Prefetch:
         else:
             batch = self._load(indices)
         self.pending = (upcoming, self.pool.submit(self._load, upcoming)) if upcoming is not None and len(upcoming) else None
-        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        return {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

@@ -1,15 +1,10 @@
-"""Packed windows for training: memory-mapped batches, per-document model inputs, the token loss.
-
-A packed window holds several documents (see pack.py); attention and positions must stay inside each
-one. ``document_inputs`` builds what the model needs for that: position ids that restart at each
-document, labels that never predict a document's first token from the one before, and - for
-attention kernels that cannot read document boundaries from positions - an explicit block-diagonal
-causal mask.
+"""Pretraining on packed windows, for the engine: memory-mapped batches, the next-token loss over a
+step's predicted tokens, attention kept inside each document (``attention.py``), FLOPs for MFU, the
+validation loss. What the speech LM's pretraining and the demo's text LM both run (``train_on_windows``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Callable
 
@@ -17,13 +12,7 @@ import numpy as np
 import torch
 
 from slamming.artifacts import load_npy, unreadable
-
-IGNORE = -100  # label of positions that are not predicted
-
-# Model types whose Hugging Face code turns position ids that restart at 0 into per-document
-# attention (checked in tests/test_training.py). With flash-attention installed they train with the
-# varlen kernels; other models get an explicit block-diagonal mask.
-PACKED_POSITION_IDS = {"qwen2", "qwen3", "llama", "mistral", "gpt_neox"}
+from slamming.attention import IGNORE, DocumentAttention, choose, implementation
 
 # --- batches from packed windows -------------------------------------------------------------
 
@@ -54,28 +43,6 @@ class PackedWindows:
                 torch.from_numpy(self.segments[indices].astype(np.int64)))
 
 
-def document_inputs(tokens: torch.Tensor, segments: torch.Tensor, with_mask: bool, mask_dtype=torch.float32) -> dict:
-    """Model inputs that keep attention inside each document of packed windows.
-
-    Positions restart at 0 at every segment start. Labels are -100 where a token is not predicted
-    from its own document (segment starts, padding). With ``with_mask`` an explicit block-diagonal
-    causal mask goes along (for attention without the varlen kernels).
-    """
-    batch, context = tokens.shape
-    arange = torch.arange(context, device=tokens.device).expand(batch, -1)
-    starts = torch.ones_like(segments, dtype=torch.bool)
-    starts[:, 1:] = segments[:, 1:] != segments[:, :-1]
-    first = torch.cummax(torch.where(starts, arange, torch.zeros_like(arange)), dim=1).values
-    labels = tokens.masked_fill(starts | (segments == 0), IGNORE)
-    inputs = {"input_ids": tokens, "position_ids": arange - first, "labels": labels}
-    if with_mask:
-        same = segments[:, :, None] == segments[:, None, :]
-        causal = torch.ones(context, context, dtype=torch.bool, device=tokens.device).tril()
-        inputs["attention_mask"] = torch.zeros(batch, 1, context, context, dtype=mask_dtype, device=tokens.device) \
-            .masked_fill(~(same & causal)[:, None], torch.finfo(mask_dtype).min)
-    return inputs
-
-
 def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed next-token cross-entropy and the number of predicted tokens (both on the device)."""
     shifted = labels[:, 1:]
@@ -88,13 +55,6 @@ def predicted_tokens(segments: np.ndarray) -> int:
     """How many tokens of these windows are predicted (what token_losses counts)."""
     segments = np.asarray(segments)
     return int(((segments[:, 1:] == segments[:, :-1]) & (segments[:, 1:] > 0)).sum())
-
-
-def attention_implementation(model_type: str, device: torch.device) -> tuple[str, bool]:
-    """(attn_implementation, whether an explicit document mask is needed)."""
-    if device.type == "cuda" and model_type in PACKED_POSITION_IDS and importlib.util.find_spec("flash_attn"):
-        return "flash_attention_2", False
-    return "sdpa", True
 
 
 def attended_pairs(segments: np.ndarray) -> int:
@@ -114,22 +74,19 @@ class WindowsTask:
 
     log_columns: list[str] = []
 
-    def __init__(self, windows: PackedWindows, needs_mask: bool, mask_dtype: torch.dtype):
-        self.windows, self.needs_mask, self.mask_dtype = windows, needs_mask, mask_dtype
+    def __init__(self, windows: PackedWindows, attention: DocumentAttention):
+        self.windows, self.attention = windows, attention
         self.items = len(windows)
 
-    def load(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
-        tokens, segments = self.windows.batch(indices)
-        return {"tokens": tokens, "segments": segments}
+    def load(self, indices: np.ndarray) -> dict:
+        return self.attention.host(*self.windows.batch(indices))
 
     def step_size(self, indices: np.ndarray) -> tuple[float, int]:
         """The step's predicted tokens (the loss's normaliser) and its tokens, padding included."""
         return predicted_tokens(self.windows.segments[np.sort(indices)]), len(indices) * self.windows.context
 
-    def loss(self, model, batch: dict[str, torch.Tensor]):
-        inputs = document_inputs(batch["tokens"], batch["segments"], self.needs_mask, self.mask_dtype)
-        labels = inputs.pop("labels")
-        loss, _ = token_losses(model(**inputs, use_cache=False).logits, labels)
+    def loss(self, model, batch: dict):
+        loss, _ = token_losses(model(**self.attention.inputs(batch), use_cache=False).logits, batch["labels"])
         return loss, {}
 
     def flops(self, model) -> Callable[[np.ndarray], float]:
@@ -148,7 +105,7 @@ class WindowsTask:
 
 
 @torch.no_grad()
-def validation_loss(model, windows: PackedWindows, micro_batch: int, needs_mask: bool, mask_dtype, processes, device) -> float | None:
+def validation_loss(model, windows: PackedWindows, micro_batch: int, attention: DocumentAttention, processes, device) -> float | None:
     """Mean token loss over every validation window (shared out over processes, which may get
     different numbers of batches: the forward passes go around DDP, whose forward would wait for
     the other processes)."""
@@ -160,10 +117,9 @@ def validation_loss(model, windows: PackedWindows, micro_batch: int, needs_mask:
     total = torch.zeros((), dtype=torch.float64, device=device)
     count = torch.zeros((), dtype=torch.float64, device=device)
     for first in range(processes.rank * micro_batch, len(windows), processes.world * micro_batch):
-        tokens, segments = windows.batch(np.arange(first, min(first + micro_batch, len(windows))))
-        inputs = document_inputs(tokens.to(device), segments.to(device), needs_mask, mask_dtype)
-        labels = inputs.pop("labels")
-        loss, n = token_losses(model(**inputs, use_cache=False).logits, labels)
+        host = attention.host(*windows.batch(np.arange(first, min(first + micro_batch, len(windows)))))
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in host.items()}
+        loss, n = token_losses(model(**attention.inputs(batch), use_cache=False).logits, batch["labels"])
         total, count = total + loss, count + n
     total, count = all_sum(torch.stack([total, count]), processes, device)
     return total / max(count, 1)
@@ -177,12 +133,13 @@ def train_on_windows(init: Path, data: Path, settings: dict, seed: int, out: Pat
     from slamming.engine import Engine
 
     engine = Engine(settings, seed, [init, data], out, work, log, **engine_options)
-    attention, needs_mask = attention_implementation(AutoConfig.from_pretrained(init).model_type, engine.device)
-    model = engine.load_model(init, attention)
+    path = choose(settings.get("attention", "auto"), engine.device, AutoConfig.from_pretrained(init).model_type)
+    model = engine.load_model(init, implementation(path))
+    log.info("attention inside documents: %s", path)
     train, valid = PackedWindows(data, "train"), PackedWindows(data, "valid")
-    task = WindowsTask(train, needs_mask, engine.precision.compute)
+    attention = DocumentAttention(path, engine.precision.compute)
+    task = WindowsTask(train, attention)
     micro_batch = settings["per_device_batch_size"]
     return engine.fit(model, task, init, flops=task.flops(model),
-                      validate=lambda m: validation_loss(m, valid, micro_batch, needs_mask, engine.precision.compute,
-                                                         engine.processes, engine.device),
-                      summary={"attention": attention, "tokens_per_step": settings["global_batch_size"] * train.context})
+                      validate=lambda m: validation_loss(m, valid, micro_batch, attention, engine.processes, engine.device),
+                      summary={"attention": path, "tokens_per_step": settings["global_batch_size"] * train.context})

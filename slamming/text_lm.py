@@ -91,8 +91,7 @@ def train_text_lm(texts: dict[str, list[str]], settings: dict, seed: int, out: P
     model.save_pretrained(init, safe_serialization=True)
     tokenizer.save_pretrained(init)
     pack_texts(texts, tokenizer, settings["context_length"], seed, work / "windows")
-    training = {**settings["train"], "context_length": settings["context_length"], "optimizer": "adamw",
-                "lr_scheduler": "cosine", "max_grad_norm": 1.0, "dtype": "float32"}
+    training = {**settings["train"], "context_length": settings["context_length"]}
     summary = train_on_windows(init, work / "windows", training, seed, out, work, log, **engine_options)
     shutil.rmtree(work / "windows")
     return summary
