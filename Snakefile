@@ -29,7 +29,7 @@ wildcard_constraints:
     shard=r"\d+",
     tokeniser=one_of(TOKENISER_OF_KEY),
     vocoder=one_of(config["vocoders"]),
-    benchmark=r"[a-z0-9_]+",
+    benchmark=one_of(BENCHMARKS),
     mix=r"ctx\d+-[0-9a-f]{8}",
 
 

@@ -4,6 +4,7 @@ import json
 import math
 import re
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -50,6 +51,7 @@ def corpora_of_kind(kind):
 
 
 SYNTHESISED = corpora_of_kind("synthesise")
+BENCHMARKS = sorted({name for corpus in config["corpora"].values() for name in corpus.get("benchmark_pairs", {})})
 AUDIO_FOLDERS = corpora_of_kind("audio_folder")
 # Corpora made in shards (one job each) and merged into one manifest.
 SHARD_COUNT_OF = {"synthesise": "shards", "librilight": "shards", "hub_audio": "shards", "hub_triples": "shards"}
@@ -64,6 +66,26 @@ def one_of(names):
 def as_json(value):
     """A config slice as a parameter: canonical JSON, so only a real change re-runs the job."""
     return json.dumps(value, sort_keys=True)
+
+
+# Sources the workflow fetches (hub, url, local, package), and the demo's, which it builds.
+DEMO_SOURCES = sorted(name for name, spec in config["sources"].items() if "demo" in spec)
+FETCHED_SOURCES = sorted(name for name in config["sources"] if name not in DEMO_SOURCES)
+
+
+def demo_source(name):
+    return config["sources"][name]["demo"]
+
+
+def text_file(table):
+    """The file of a text table named <set>/<table> (results/text/<set>/<table>.parquet)."""
+    text_set, name = table.split("/", 1)
+    return f"results/text/{text_set}/{name}.parquet"
+
+
+def text_tables(table):
+    """The files of the text table named, if one is (inputs of a rule that may have none)."""
+    return [text_file(table)] if table else []
 
 
 def source_dir(name):
@@ -97,8 +119,7 @@ def synthesis(corpus):
 
 
 def text_table(corpus):
-    text_set, table = synthesis(corpus)["text"].split("/", 1)
-    return f"results/text/{text_set}/{table}.parquet"
+    return text_file(synthesis(corpus)["text"])
 
 
 def synthesis_settings(corpus):
@@ -209,23 +230,24 @@ def centroids_file(key):
     return f"{units_dir(key)}/centroids.npy"
 
 
-def encoder_dir(key):
-    encoder = tokeniser_settings(key)["encoder"]
-    return "results/models/demo_encoder" if encoder == "demo_encoder" else source_dir(encoder)
+def encoder_source(key):
+    """The source holding a tokeniser's encoder model, or None (an encoder without a model: mfcc)."""
+    spec = tokeniser_settings(key)["encoder"]
+    kind = next(k for k in ("hubert", "whisper", "mfcc") if k in spec)
+    return spec[kind] if kind != "mfcc" else None
 
 
 def encoder_files(key):
     """What must exist before the encoder can be loaded."""
-    encoder = tokeniser_settings(key)["encoder"]
-    if encoder == "demo_encoder":
-        return ["results/models/demo_encoder/config.json", "results/models/demo_encoder/model.safetensors"]
-    return [source_record(encoder)]
+    source = encoder_source(key)
+    return [source_record(source)] if source else []
 
 
 def encoder_options(key):
-    """Command-line options that load a tokeniser's encoder: its folder, layer and precision."""
-    settings = tokeniser_settings(key)
-    return f"--encoder {encoder_dir(key)} --layer {settings['layer']} --dtype {settings.get('dtype', 'float32')}"
+    """Command-line options that load a tokeniser's encoder: its settings, its model folder, its precision."""
+    settings, source = tokeniser_settings(key), encoder_source(key)
+    folder = f" --encoder-dir {source_dir(source)}" if source else ""
+    return f"--encoder {shlex.quote(as_json(settings['encoder']))}{folder} --dtype {settings.get('dtype', 'float32')}"
 
 
 def kmeans_settings(key):
@@ -278,18 +300,20 @@ def mix_units(tokeniser, mix):
 # --- models ----------------------------------------------------------------------------------
 
 
-def base_model_dir(run):
-    base = run_config(run)["pretrain"]["base_model"]
-    return "results/models/demo_text_lm" if base == "demo_text_lm" else source_dir(base)
+# A text LM (a base model, a GenPPL scorer, a text topline) is the demo's, which the workflow trains,
+# or a source.
+WORKFLOW_TEXT_LM = "demo_text_lm"
 
 
-def base_model_files(run):
-    base = run_config(run)["pretrain"]["base_model"]
-    if base == "demo_text_lm":
-        return ["results/models/demo_text_lm/config.json", "results/models/demo_text_lm/model.safetensors"]
-    if base not in config["sources"]:
-        raise WorkflowError(f"run {run!r}: pretrain.base_model {base!r} is neither demo_text_lm nor a source")
-    return [source_record(base)]
+def text_lm_dir(name):
+    return f"results/models/{WORKFLOW_TEXT_LM}" if name == WORKFLOW_TEXT_LM else source_dir(name)
+
+
+def text_lm_files(name):
+    """What must exist before the text LM can be loaded."""
+    if name == WORKFLOW_TEXT_LM:
+        return [f"results/models/{WORKFLOW_TEXT_LM}/{f}" for f in ("config.json", "model.safetensors", "tokenizer.json")]
+    return [source_record(name)]
 
 
 def speech_lm_options(run):
@@ -335,11 +359,7 @@ def dpo_inputs(run):
     pairs = config["corpora"][corpus].get("pairs")
     if not pairs:
         raise WorkflowError(f"corpora.{corpus}: a DPO corpus needs `pairs`, its table of preference triples")
-    text_set, table = pairs.split("/", 1)
-    return {
-        "units": units_table(run_tokeniser(run), corpus),
-        "pairs": f"results/text/{text_set}/{table}.parquet",
-    }
+    return {"units": units_table(run_tokeniser(run), corpus), "pairs": text_file(pairs)}
 
 
 def final_model(run):
@@ -360,11 +380,7 @@ def pair_settings(corpus, benchmark):
 
 def pair_inputs(corpus, benchmark):
     """The items table a benchmark's pairs come from, when they come from one."""
-    settings = pair_settings(corpus, benchmark)
-    if "table" not in settings:
-        return []
-    text_set, table = settings["table"].split("/", 1)
-    return [f"results/text/{text_set}/{table}.parquet"]
+    return text_tables(pair_settings(corpus, benchmark).get("table"))
 
 
 def official_option(corpus, benchmark):
@@ -414,6 +430,17 @@ def vocoder_training_inputs(vocoder):
     }
 
 
+# What a vocoder trains on (and the k-means it needs) is made first: its training then runs on one
+# core beside the rest of the synthesis instead of after it (on the demo's 2 cores, minutes saved).
+# A priority only orders jobs that are ready at the same time; it never changes what is made.
+EARLY_CORPORA = {spec["train"]["corpus"] for spec in config["vocoders"].values() if "train" in spec} | {
+    corpus for spec in config["tokenisers"].values() for corpus in spec["kmeans"].get("fit", {}).get("corpora", [])}
+
+
+def corpus_priority(wildcards):
+    return 1 if wildcards.corpus in EARLY_CORPORA else 0
+
+
 def run_vocoder(run):
     return config["vocoders"][run_config(run)["evaluation"]["vocoder"]]
 
@@ -445,16 +472,11 @@ def trained_vocoder_report(run):
     return [f"results/vocoders/{name}/resynthesis.json"] if "train" in run_vocoder(run) else []
 
 
-def scorer_dir(run):
-    scorer = run_config(run)["evaluation"]["scorer"]
-    return "results/models/demo_text_lm" if scorer == "demo_text_lm" else source_dir(scorer)
-
-
-def scorer_files(run):
-    scorer = run_config(run)["evaluation"]["scorer"]
-    if scorer == "demo_text_lm":
-        return ["results/models/demo_text_lm/model.safetensors", "results/models/demo_text_lm/tokenizer.json"]
-    return [source_record(scorer)]
+def topline_outputs(run):
+    """The text toplines of a run's benchmarks, when the recipe names a text LM for them."""
+    if not run_config(run)["evaluation"].get("text_topline"):
+        return []
+    return [f"results/{run}/eval/{benchmark}_text.json" for benchmark in run_config(run)["data"]["benchmarks"]]
 
 
 def judge_outputs(run):
@@ -485,9 +507,12 @@ def run_benchmarks(run):
 
 
 def metrics_runs(wildcards):
-    """Runs in the table across runs: those whose metrics exist already, and the demo."""
-    runs = [run for run in RUNS if os.path.exists(f"results/{run}/metrics.json")]
-    return [f"results/{run}/metrics.json" for run in sorted(set(runs) | {"demo"}) if run in RUNS]
+    """Runs in the table across runs: those whose metrics exist already, and those this call makes
+    (the runs of its targets; the demo's, when it has none and makes the default target)."""
+    made = {run for run in RUNS if os.path.exists(f"results/{run}/metrics.json")}
+    targets = command_line_targets()
+    asked = {Path(t).parts[1] for t in targets if len(Path(t).parts) > 2 and Path(t).parts[0] == "results"} if targets else {"demo"}
+    return [f"results/{run}/metrics.json" for run in sorted(made | (asked & set(RUNS)))]
 
 
 # --- before any job --------------------------------------------------------------------------

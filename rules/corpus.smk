@@ -1,6 +1,6 @@
 # Corpora: text for the demo, speech synthesis, audio folders, manifests and statistics.
 
-DEMO_SETS = ["stories", "swag", "storycloze", "blimp"]
+from slamming.demo_text import SETS as DEMO_SETS
 
 
 rule demo_text:
@@ -37,6 +37,7 @@ rule synthesise_shard:
         "logs/synthesise/{corpus}/{shard}.log",
     benchmark:
         "benchmarks/synthesise/{corpus}/{shard}.tsv"
+    priority: corpus_priority
     threads: 1
     conda:
         "../envs/synthesis.yaml"
@@ -57,6 +58,7 @@ rule merge_corpus_shards:
         corpus=one_of(SHARDED),
     log:
         "logs/corpora/{corpus}_merge.log",
+    priority: corpus_priority
     conda:
         "../envs/workflow.yaml"
     shell:
@@ -326,7 +328,7 @@ rule swag_text:
         utterances="results/text/swag/spokenswag_utterances.parquet",
     params:
         folder=lambda wc, input: input[0].removesuffix(".json"),
-        seed=0,
+        seed=config["swag_text"]["seed"],
     log:
         "logs/text/swag.log",
     conda:

@@ -44,6 +44,27 @@ rule score_likelihood:
         " --out-json {output.summary} --log-file {log}"
 
 
+rule text_topline:
+    input:
+        pairs=lambda wc: f"results/benchmarks/{benchmark_corpus(wc.run, wc.benchmark)}/{wc.benchmark}/pairs.parquet",
+        model=lambda wc: text_lm_files(run_config(wc.run)["evaluation"]["text_topline"]),
+    output:
+        "results/{run}/eval/{benchmark}_text.json",
+    params:
+        model=lambda wc: text_lm_dir(run_config(wc.run)["evaluation"]["text_topline"]),
+        batch_size=lambda wc: run_config(wc.run)["evaluation"]["batch_size"],
+    log:
+        "logs/{run}/eval/{benchmark}_text.log",
+    resources:
+        gpu=gpu_slot(),
+        gres=gpu_gres(),
+    conda:
+        "../envs/units.yaml"
+    shell:
+        "python -m workflow_scripts.text_topline --model {params.model} --pairs {input.pairs} --benchmark {wildcards.benchmark}"
+        " --batch-size {params.batch_size} --out {output} --log-file {log}"
+
+
 rule train_vocoder:
     input:
         units=lambda wc: vocoder_training_inputs(wc.vocoder)["units"],
@@ -62,7 +83,8 @@ rule train_vocoder:
         "logs/vocoders/{vocoder}.log",
     benchmark:
         "benchmarks/vocoders/{vocoder}.tsv"
-    threads: 2
+    priority: 1  # see EARLY_CORPORA
+    threads: 1  # beside synthesis and the other jobs of one core
     resources:
         gpu=gpu_slot(),
         gres=gpu_gres(),
@@ -156,12 +178,12 @@ rule transcribe_generations:
 rule score_generations:
     input:
         transcripts="results/{run}/generation/transcripts.parquet",
-        scorer=lambda wc: scorer_files(wc.run),
+        scorer=lambda wc: text_lm_files(run_config(wc.run)["evaluation"]["scorer"]),
     output:
         table="results/{run}/generation/scores.parquet",
         summary="results/{run}/generation/scores.json",
     params:
-        scorer=lambda wc: scorer_dir(wc.run),
+        scorer=lambda wc: text_lm_dir(run_config(wc.run)["evaluation"]["scorer"]),
         batch_size=lambda wc: run_config(wc.run)["evaluation"]["batch_size"],
     log:
         "logs/{run}/score_generations.log",
@@ -205,6 +227,7 @@ rule collect_metrics:
         likelihood=lambda wc: [f"results/{wc.run}/eval/{b}.json" for b in run_config(wc.run)["data"]["benchmarks"]],
         generation="results/{run}/generation/scores.json",
         judge=lambda wc: judge_outputs(wc.run),
+        toplines=lambda wc: topline_outputs(wc.run),
         training=lambda wc: [f"results/models/{wc.run}/{stage}/training_summary.json" for stage in training_stages(wc.run)],
         vocoder=lambda wc: trained_vocoder_report(wc.run),
         benchmarks=lambda wc: run_benchmarks(wc.run),
@@ -220,7 +243,8 @@ rule collect_metrics:
         "../envs/workflow.yaml"
     shell:
         "python -m workflow_scripts.collect_metrics --run {wildcards.run} --description {params.description:q}"
-        " --data {input.data} --likelihood {input.likelihood} --generation {input.generation} {params.vocoder} {params.judge}"
+        " --data {input.data} --likelihood {input.likelihood} --text-topline {input.toplines} --generation {input.generation}"
+        " {params.vocoder} {params.judge}"
         " --training {input.training} --benchmarks {input.benchmarks} --out {output} > {log} 2>&1"
 
 

@@ -15,7 +15,7 @@ rule train_demo_text_lm:
         "logs/models/demo_text_lm.log",
     benchmark:
         "benchmarks/models/demo_text_lm.tsv"
-    threads: 2
+    threads: 1  # a small model; a job of two would wait for two free cores at once, behind every synthesis shard
     resources:
         gpu=gpu_slot(),
         gres=gpu_gres(),
@@ -28,13 +28,13 @@ rule train_demo_text_lm:
 
 rule init_speech_lm:
     input:
-        base=lambda wc: base_model_files(wc.run),
+        base=lambda wc: text_lm_files(run_config(wc.run)["pretrain"]["base_model"]),
         vocabulary=lambda wc: vocabulary_file(run_tokeniser(wc.run)),
     output:
         config="results/models/{run}/init/config.json",
         weights="results/models/{run}/init/model.safetensors",
     params:
-        base=lambda wc: base_model_dir(wc.run),
+        base=lambda wc: text_lm_dir(run_config(wc.run)["pretrain"]["base_model"]),
         options=lambda wc: speech_lm_options(wc.run),
     log:
         "logs/{run}/init_speech_lm.log",

@@ -1,21 +1,6 @@
 # Speech units: the encoder, k-means, unit extraction per corpus shard, and packed training windows.
 
 
-rule build_demo_encoder:
-    output:
-        config="results/models/demo_encoder/config.json",
-        weights="results/models/demo_encoder/model.safetensors",
-    params:
-        settings=as_json(config["demo_encoder"]),
-    log:
-        "logs/models/demo_encoder.log",
-    conda:
-        "../envs/units.yaml"
-    shell:
-        "python -m workflow_scripts.build_demo_encoder --settings {params.settings:q}"
-        " --out-dir results/models/demo_encoder > {log} 2>&1"
-
-
 rule fit_kmeans:
     input:
         encoder=lambda wc: encoder_files(wc.tokeniser),
@@ -36,7 +21,8 @@ rule fit_kmeans:
         "logs/units/{tokeniser}/kmeans.log",
     benchmark:
         "benchmarks/units/{tokeniser}/kmeans.tsv"
-    threads: 2
+    priority: 1  # see EARLY_CORPORA
+    threads: 1  # one core: a job of two would wait for both to be free at once, behind every synthesis shard
     resources:
         gpu=gpu_slot(),
         gres=gpu_gres(),
@@ -59,7 +45,7 @@ rule import_kmeans:
     wildcard_constraints:
         tokeniser=one_of(IMPORTED_TOKENISERS),
     params:
-        encoder=lambda wc: encoder_dir(wc.tokeniser),
+        encoder=lambda wc: encoder_options(wc.tokeniser),
         pickle=lambda wc: kmeans_pickle(wc.tokeniser),
         sha256=lambda wc: config["sources"][kmeans_settings(wc.tokeniser)["source"]]["sha256"],
     log:
@@ -68,7 +54,7 @@ rule import_kmeans:
         "../envs/units.yaml"
     shell:
         "python -m workflow_scripts.import_kmeans --pickle {params.pickle} --sha256 {params.sha256}"
-        " --encoder {params.encoder} --tokeniser {wildcards.tokeniser}"
+        " {params.encoder} --tokeniser {wildcards.tokeniser}"
         " --out-dir results/units/{wildcards.tokeniser} --log-file {log}"
 
 
@@ -89,7 +75,8 @@ rule extract_units_shard:
         "logs/units/{tokeniser}/{corpus}/{shard}.log",
     benchmark:
         "benchmarks/units/{tokeniser}/{corpus}/{shard}.tsv"
-    threads: 2
+    priority: corpus_priority
+    threads: 1  # as fit_kmeans; on a GPU the GPU does the work
     resources:
         gpu=gpu_slot(),
         gres=gpu_gres(),
@@ -113,6 +100,7 @@ rule merge_units:
         rejected="results/units/{tokeniser}/{corpus}/rejected.parquet",
     log:
         "logs/units/{tokeniser}/{corpus}/merge.log",
+    priority: corpus_priority
     conda:
         "../envs/units.yaml"
     shell:

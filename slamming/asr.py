@@ -41,7 +41,11 @@ class FasterWhisperASR:
                 texts.append("")
                 continue
             segments, _ = self.model.transcribe(np.asarray(wave, dtype=np.float32), language=self.language,
-                                                beam_size=self.beam_size, condition_on_previous_text=False)
+                                                beam_size=self.beam_size, condition_on_previous_text=False,
+                                                # one decoding, as the transformers backend and the official
+                                                # pipeline: faster-whisper's fallback would decode babble up to
+                                                # six times at rising temperatures (10 s per clip on a CPU)
+                                                temperature=0.0)
             # Segment texts carry their own leading spaces: joined, they are Whisper's text as it decoded it.
             text = "".join(s.text for s in segments)
             texts.append(text.strip() if self.strip else text)

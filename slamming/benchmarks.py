@@ -33,16 +33,18 @@ log = logging.getLogger("likelihood")
 PAPER_AGGREGATION = "mean"
 
 
-def _pair(pair_id: str, positive: dict, negative: dict, group: str | None = None) -> dict:
+def _pair(pair_id: str, positive: dict, negative: dict, group: str | None = None, texts: tuple | None = None) -> dict:
+    """A pair; the texts of its two utterances where they are known (for the text topline)."""
+    texts = texts or (positive.get("text"), negative.get("text"))
     return {"id": pair_id, "positive_id": positive["id"], "negative_id": negative["id"], "positive_path": positive["path"],
-            "negative_path": negative["path"], "group": group}
+            "negative_path": negative["path"], "group": group, "positive_text": texts[0], "negative_text": texts[1]}
 
 
 def make_pairs(table: str | Path, positive: str, negative: str, manifest: str | Path) -> tuple[list[dict], dict[str, list[str]]]:
     """Pairs (id, positive_id, negative_id, their audio paths, group) of a table whose rows are items with
     utterances ``<id>_<positive>`` and ``<id>_<negative>`` (and maybe a ``group`` column, for per-group
     accuracies); and, for each item left out, its utterances without audio in the manifest."""
-    rows = {r["id"]: r for r in read_parquet(manifest, columns=["id", "path"]).to_pylist()}
+    rows = {r["id"]: r for r in read_parquet(manifest, columns=["id", "path", "text"]).to_pylist()}
     items = read_parquet(table)
     columns = [c for c in ("id", "group") if c in items.column_names]
     pairs, missing = [], {}
@@ -59,7 +61,7 @@ def suffix_pairs(manifest: str | Path, positive: str, negative: str) -> tuple[li
     """Pairs of files named ``<key>_<positive>.*`` and ``<key>_<negative>.*`` (spoken StoryCloze's
     layout), matched by key; for keys with only one of the two, the other is returned as missing."""
     by_key: dict[str, dict] = {}
-    for row in read_parquet(manifest, columns=["id", "path"]).to_pylist():
+    for row in read_parquet(manifest, columns=["id", "path", "text"]).to_pylist():
         key, _, side = Path(row["path"]).stem.rpartition("_")
         if side in (positive, negative) and key:
             by_key.setdefault(key, {})[side] = row
@@ -71,23 +73,25 @@ def suffix_pairs(manifest: str | Path, positive: str, negative: str) -> tuple[li
 
 
 def gold_csv_pairs(gold_csv: str | Path, manifest: str | Path) -> tuple[list[dict], dict[str, list[str]]]:
-    """Pairs of ZeroSpeech 2021's sBLIMP from its gold.csv (filename, id, voice, type, subtype, correct):
-    the file with correct = 1 against the one with correct = 0 of the same id, voice and subtype. The
-    group is the linguistic type, for per-type accuracies. Files of gold.csv not in the manifest are
-    returned as missing."""
+    """Pairs of ZeroSpeech 2021's sBLIMP from its gold.csv (filename, id, voice, type, subtype, correct,
+    transcription): the file with correct = 1 against the one with correct = 0 of the same id, voice and
+    subtype. The group is the linguistic type, for per-type accuracies; the texts are the
+    transcriptions. Files of gold.csv not in the manifest are returned as missing."""
     import csv
 
-    rows = {Path(r["path"]).stem: r for r in read_parquet(manifest, columns=["id", "path"]).to_pylist()}
+    rows = {Path(r["path"]).stem: r for r in read_parquet(manifest, columns=["id", "path", "text"]).to_pylist()}
     groups: dict[tuple, dict] = {}
+    transcriptions = {}
     with open(gold_csv, newline="") as f:
         for line in csv.DictReader(f):
             key = (line["type"], line["subtype"], line["id"], line["voice"])
             groups.setdefault(key, {})[int(line["correct"])] = line["filename"]
+            transcriptions[line["filename"]] = line.get("transcription")
     pairs, missing = [], {}
     for (kind, subtype, item, voice), files in sorted(groups.items()):
         pair_id = f"{kind}/{subtype}/{item}/{voice}"
         if files.get(1) in rows and files.get(0) in rows:
-            pairs.append(_pair(pair_id, rows[files[1]], rows[files[0]], kind))
+            pairs.append(_pair(pair_id, rows[files[1]], rows[files[0]], kind, (transcriptions[files[1]], transcriptions[files[0]])))
         else:
             missing[pair_id] = [files.get(side, f"(no row with correct={side} in gold.csv)") for side in (1, 0)
                                 if files.get(side) not in rows]
@@ -167,7 +171,8 @@ def units_problem(benchmark: str, utterances: list[str], units: Path) -> str:
     return f"{benchmark}: {len(utterances)} utterance(s) have no units; " + "; ".join(parts)
 
 
-PAIRS_SCHEMA = pa.schema([(k, pa.string()) for k in ("id", "positive_id", "negative_id", "positive_path", "negative_path", "group")])
+PAIRS_SCHEMA = pa.schema([(k, pa.string()) for k in ("id", "positive_id", "negative_id", "positive_path", "negative_path", "group",
+                                                        "positive_text", "negative_text")])
 
 
 def write_pairs(pairs: list[dict], missing: dict[str, list[str]], benchmark: str, manifest: str | Path, official: bool,
@@ -206,3 +211,20 @@ def score_benchmark(model, vocabulary, pairs_path: str | Path, units_path: str |
     summary.update(benchmark=benchmark, pairs_left_out=len(pairs) - len(scored) + len(no_audio),
                    pairs_without_audio=sorted(no_audio), utterances_without_units=no_units)
     return rows, summary
+
+
+def text_topline(model, tokenizer, pairs: list[dict], batch_size: int, device) -> tuple[list[dict], dict]:
+    """How a text LM does on the text of a benchmark's pairs: each text scored as an utterance is (the
+    mean log-probability of its tokens after BOS, EOS included), a pair counted as for speech. Pairs
+    without text are counted and left out."""
+    from slamming.genppl import mean_nlls
+
+    known = [p for p in pairs if p.get("positive_text") and p.get("negative_text")]
+    nlls = mean_nlls(model, tokenizer, [t for p in known for t in (p["positive_text"], p["negative_text"])], batch_size,
+                     device, with_eos=True)
+    rows = [{"id": p["id"], "group": p.get("group"), "positive_mean": -nlls[2 * i], "negative_mean": -nlls[2 * i + 1],
+             "correct": pair_outcome(-nlls[2 * i], -nlls[2 * i + 1])} for i, p in enumerate(known)]
+    groups = sorted({r["group"] for r in rows if r["group"]})
+    return rows, {"pairs": len(rows), "pairs_without_text": len(pairs) - len(known),
+                  "accuracy": float(np.mean([r["correct"] for r in rows])) if rows else None,
+                  "accuracy_by_group": {g: float(np.mean([r["correct"] for r in rows if r["group"] == g])) for g in groups}}

@@ -187,9 +187,13 @@ def check_references(document: dict, origin: str) -> None:
     for name, voice in voices.items():
         need(voice["model"], sources, "sources", f"voices.{name}.model")
     tokenisers = document.get("tokenisers", {})
+    for name, source in sources.items():
+        if "demo" in source:
+            need(source["demo"]["corpus"], corpora, "corpora", f"sources.{name}.demo.corpus")
     for name, tokeniser in tokenisers.items():
-        if tokeniser["encoder"] != "demo_encoder":
-            need(tokeniser["encoder"], sources, "sources", f"tokenisers.{name}.encoder")
+        for kind in ("hubert", "whisper"):
+            if kind in tokeniser["encoder"]:
+                need(tokeniser["encoder"][kind], sources, "sources", f"tokenisers.{name}.encoder.{kind}")
         if "source" in tokeniser["kmeans"]:
             need(tokeniser["kmeans"]["source"], sources, "sources", f"tokenisers.{name}.kmeans.source")
             if "sha256" not in sources[tokeniser["kmeans"]["source"]]:
@@ -247,8 +251,13 @@ def unresolved_run_references(document: dict) -> list[str]:
                         f"not the run's {document['run']['tokeniser']}")
     if evaluation["asr"] not in document.get("asr_models", {}):
         problems.append(f"evaluation.asr: no asr_models entry named {evaluation['asr']!r}")
-    if evaluation["scorer"] != "demo_text_lm" and evaluation["scorer"] not in document.get("sources", {}):
-        problems.append(f"evaluation.scorer: {evaluation['scorer']!r} is neither demo_text_lm nor a source")
+    for key in ("scorer", "text_topline"):
+        name = evaluation.get(key)
+        if name and name != "demo_text_lm" and name not in document.get("sources", {}):
+            problems.append(f"evaluation.{key}: {name!r} is neither demo_text_lm nor a source")
+    base = document["run"]["pretrain"]["base_model"]
+    if base != "demo_text_lm" and base not in document.get("sources", {}):
+        problems.append(f"pretrain.base_model: {base!r} is neither demo_text_lm nor a source")
     named = [(f"data.pretrain.{name}", name) for name, weight in data["pretrain"].items() if weight > 0]
     if data.get("dpo"):
         named.append(("data.dpo", data["dpo"]))

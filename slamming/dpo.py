@@ -58,7 +58,7 @@ def load_triples(units_path: str | Path, pairs_path: str | Path, vocabulary, con
             dropped["prompt_too_long"] += 1
             continue
         room = context - len(prompt)
-        triples.append({"id": pair["id"], "prompt_ids": prompt,
+        triples.append({"id": pair["id"], "split": pair.get("split") or "train", "prompt_ids": prompt,
                         "chosen_ids": [*vocabulary.tokens(units[ids["chosen"]]).tolist(), vocabulary.eos_id][:room],
                         "rejected_ids": [*vocabulary.tokens(units[ids["rejected"]]).tolist(), vocabulary.eos_id][:room]})
     return triples, {"pairs": len(pairs), "kept": len(triples), "dropped": dropped}
@@ -95,7 +95,7 @@ def dpo_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejecte
 
 @torch.no_grad()
 def reference_logps(model, triples: list[dict], batch_size: int, pad_id: int, device, precision) -> np.ndarray:
-    """(pairs, 2) completion log-probabilities of the starting model: the DPO reference."""
+    """(pairs, 2) summed completion log-probabilities of a model: of the starting one, the DPO reference."""
     from tqdm import tqdm
 
     model.eval()
@@ -155,16 +155,42 @@ class PreferenceTask:
         return losses.sum(), {"reward_accuracy": (chosen > rejected).sum(), "reward_margin": (chosen - rejected).sum()}
 
 
+def preference(logps: np.ndarray, triples: list[dict]) -> dict:
+    """How often a model prefers the chosen completion: by the mean log-probability per completion
+    token (as the likelihood benchmarks score) and by the sum (what the DPO loss sees)."""
+    lengths = np.array([[len(t["chosen_ids"]), len(t["rejected_ids"])] for t in triples], dtype=np.float64)
+    means = logps / lengths
+    return {"pairs": len(triples), "preference": float(np.mean(means[:, 0] > means[:, 1])),
+            "preference_sum": float(np.mean(logps[:, 0] > logps[:, 1]))}
+
+
 def train_dpo(init: Path, units: Path, pairs: Path, settings: dict, seed: int, out: Path, work: Path, **engine_options) -> dict:
+    """DPO on the train triples; the valid ones (a demo's held-out share) measure the model's preference
+    before and after."""
     from slamming.engine import Engine
 
     engine = Engine(settings, seed, [init, units, pairs], out, work, log, **engine_options)
     vocabulary = load_vocabulary(init)
     triples, report = load_triples(units, pairs, vocabulary, settings["context_length"], settings["max_auto_bleu"])
+    held_out = [t for t in triples if t["split"] != "train"]
+    triples = [t for t in triples if t["split"] == "train"]
     if not triples:
         raise StageError(f"no preference pairs left in {pairs} ({report}); check the DPO corpus")
-    log.info("%d of %d pairs kept; dropped: %s", report["kept"], report["pairs"], report["dropped"])
+    log.info("%d of %d pairs kept, %d of them held out; dropped: %s", report["kept"], report["pairs"], len(held_out),
+             report["dropped"])
     model = engine.load_model(init)
     reference = cached_reference(model, triples, settings, [init, units, pairs], work, vocabulary.pad_id, engine)
     task = PreferenceTask(triples, reference, settings["beta"], vocabulary.pad_id)
-    return engine.fit(model, task, init, summary={"data": report})
+    batch = settings["per_device_batch_size"] * 2
+    before = preference(reference_logps(model, held_out, batch, vocabulary.pad_id, engine.device, engine.precision), held_out) \
+        if held_out else None
+
+    def held_out_preference(trained) -> dict:
+        if not held_out:
+            return {}
+        after = preference(reference_logps(trained, held_out, batch, vocabulary.pad_id, engine.device, engine.precision), held_out)
+        log.info("held-out preference (mean log-probability): %.3f before DPO, %.3f after, on %d triples", before["preference"],
+                 after["preference"], len(held_out))
+        return {"held_out": {"before": before, "after": after}}
+
+    return engine.fit(model, task, init, summary={"data": report}, finish=held_out_preference)

@@ -1,27 +1,34 @@
-"""The speech encoder: a transformers HubertModel loaded from a folder, and batch-invariant features.
+"""Speech encoders: what turns 16 kHz audio into frames of features that k-means makes units of.
 
-One loading path serves the real ``slprl/mhubert-base-25hz`` (materialised from the hub) and the
-demo's small randomly initialised HuBERT with the same 25 Hz geometry (``build_demo_encoder``), both
-``save_pretrained`` folders.
+Every kind implements one small interface (``SpeechEncoder``): ``frame_rate`` (frames per second,
+25 for every kind here, as the paper's tokeniser), ``dim``, and ``encode`` - features (frames x dim,
+float32 on the CPU) for each wave of a batch, each the same as the wave would get alone. A tokeniser
+names its kind in ``encoder`` (config), ``load_encoder`` makes it; another encoder is one class and
+one line in ``KINDS``.
 
-Why features are computed the way they are (``encode``):
-
-* HuBERT-base's convolutional front end ends in a GroupNorm that normalises each channel over the
-  whole input, padding included. A zero-padded batch therefore changes a file's features - the
-  reference code's batches do. Here the front end runs on each file alone (it is the cheap part).
-* The frames are then padded into a batch for the transformer, with an attention mask; the encoder
-  zeroes padded frames before its positional convolution, so a file's frames see exactly what they
-  would see alone.
-* Like the reference, each file is padded with 40 zero samples on both sides, which makes the 25 Hz
-  geometry (receptive field 720, stride 640) give exactly floor(samples / 640) frames.
-* Only the layers up to ``layer`` are kept: the rest would be computed and thrown away.
+* ``hubert``: a transformers HubertModel from a folder - the paper's ``slprl/mhubert-base-25hz``, the
+  hidden state of one layer. Why its features are computed the way they are: HuBERT-base's
+  convolutional front end ends in a GroupNorm that normalises each channel over the whole input,
+  padding included, so a zero-padded batch changes a file's features (the reference code's batches
+  do); here the front end runs on each file alone (it is the cheap part), and the transformer on the
+  padded frames with an attention mask (padded frames are zeroed before its positional convolution).
+  Like the reference, each file is padded with 40 zero samples on both sides, which makes the 25 Hz
+  geometry (receptive field 720, stride 640) give floor(samples / 640) frames; only the layers up to
+  ``layer`` are kept.
+* ``whisper``: the encoder of a Whisper model in CTranslate2 format (faster-whisper's folders, such as
+  the tiny.en that ships in a dependency), its 50 Hz output averaged in pairs to 25 Hz. Its units
+  carry words: the same sentence spoken twice gets far closer units than two sentences.
+* ``mfcc``: mel-frequency cepstral coefficients (Whisper's log-mel front end, then a DCT), four 10 ms
+  frames stacked into one 25 Hz frame. No model at all, and fast: the demo's encoder.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 import torch
 
 SAMPLE_RATE = 16000  # HuBERT models take 16 kHz audio
@@ -48,7 +55,7 @@ def build_demo_encoder(settings: dict, out_dir: str | Path) -> None:
     model.save_pretrained(out_dir, safe_serialization=True)
 
 
-class SpeechEncoder:
+class HubertEncoder:
     """Features of layer ``layer`` (1-based, as fairseq and ``hidden_states[layer]``) of a HuBERT folder."""
 
     def __init__(self, folder: str | Path, layer: int, device: str = "cpu", dtype: torch.dtype = torch.float32):
@@ -104,9 +111,112 @@ class SpeechEncoder:
         return [output[i, :n].float().cpu() for i, n in enumerate(lengths)]
 
 
-def frame_rate_of(folder: str | Path) -> float:
-    """Frames per second of a HuBERT folder, from its config alone (no weights loaded)."""
+class WhisperEncoder:
+    """The output of a Whisper encoder (CTranslate2 format), frames averaged in pairs to 25 Hz."""
+
+    frame_rate = 25.0
+
+    def __init__(self, folder: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32, threads: int = 0):
+        from faster_whisper import WhisperModel
+
+        compute_type = ("float16" if dtype != torch.float32 else "float32") if device.startswith("cuda") else \
+            ("int8" if dtype != torch.float32 else "float32")
+        self.model = WhisperModel(str(folder), device="cuda" if device.startswith("cuda") else "cpu", compute_type=compute_type,
+                                  cpu_threads=threads or torch.get_num_threads())
+        self.dim = 0  # the model says its width only through an output: encode a second of silence
+        self.dim = int(self._encode(np.zeros(SAMPLE_RATE, np.float32)).shape[1])
+
+    def _encode(self, wave: np.ndarray) -> np.ndarray:
+        import ctranslate2
+
+        hop = self.model.feature_extractor.hop_length
+        mel = self.model.feature_extractor(wave)[:, : len(wave) // hop]
+        mel = mel[:, : mel.shape[1] // 4 * 4]  # whole 25 Hz frames: 4 mel frames, 2 encoder frames
+        if mel.shape[1] == 0:
+            return np.zeros((0, self.dim or 1), np.float32)
+        output = np.array(self.model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None])),
+                                                  to_cpu=True))[0]
+        return output.reshape(-1, 2, output.shape[1]).mean(axis=1).astype(np.float32)
+
+    def encode(self, waves: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Features of each wave alone (Whisper's encoder sees one file at a time, unpadded)."""
+        return [torch.from_numpy(self._encode(np.asarray(w, dtype=np.float32))) for w in waves]
+
+
+class MfccEncoder:
+    """Mel-frequency cepstral coefficients of Whisper's log-mel front end, four 10 ms frames stacked."""
+
+    frame_rate = 25.0
+
+    def __init__(self, coefficients: int = 20, mels: int = 80):
+        from faster_whisper.feature_extractor import FeatureExtractor
+
+        self.features = FeatureExtractor(feature_size=mels)
+        self.coefficients = coefficients
+        self.dim = 4 * coefficients
+
+    def _encode(self, wave: np.ndarray) -> np.ndarray:
+        from scipy.fft import dct
+
+        hop = self.features.hop_length
+        mel = self.features(wave)[:, : len(wave) // hop]  # Whisper's normalised log-mel, 100 frames per second
+        mel = mel[:, : mel.shape[1] // 4 * 4].T
+        cepstra = dct(mel, type=2, norm="ortho", axis=1)[:, : self.coefficients]
+        return cepstra.reshape(-1, self.dim).astype(np.float32)
+
+    def encode(self, waves: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [torch.from_numpy(self._encode(np.asarray(w, dtype=np.float32))) for w in waves]
+
+
+class SpeechEncoder(Protocol):
+    """What every encoder kind offers."""
+
+    frame_rate: float
+    dim: int
+
+    def encode(self, waves: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Features (frames x dim, float32 on the CPU) of each 16 kHz mono wave, independent of the batch."""
+
+
+KINDS = ("hubert", "whisper", "mfcc")
+
+
+def encoder_kind(spec: dict) -> str:
+    """Which kind a tokeniser's ``encoder`` section names (its one key of ``KINDS``)."""
+    kinds = [kind for kind in KINDS if kind in spec]
+    if len(kinds) != 1:
+        raise ValueError(f"an encoder is exactly one of {', '.join(KINDS)}: {spec}")
+    return kinds[0]
+
+
+def load_encoder(spec: dict, folder: str | Path | None, device: str = "cpu", dtype: torch.dtype = torch.float32) -> SpeechEncoder:
+    """The encoder of a tokeniser's ``encoder`` section; ``folder`` holds its model (none for mfcc)."""
+    kind = encoder_kind(spec)
+    if kind == "hubert":
+        return HubertEncoder(folder, spec["layer"], device=device, dtype=dtype)
+    if kind == "whisper":
+        return WhisperEncoder(folder, device=device, dtype=dtype)
+    return MfccEncoder(**(spec["mfcc"] or {}))
+
+
+def frame_rate_of(spec: dict, folder: str | Path | None) -> float:
+    """Frames per second of an encoder, from its settings and config alone (no weights loaded)."""
     import json
 
+    if encoder_kind(spec) != "hubert":
+        return 25.0
     config = json.loads((Path(folder) / "config.json").read_text())
     return SAMPLE_RATE / math.prod(config["conv_stride"])
+
+
+def add_encoder_arguments(parser) -> None:
+    """The command-line options of a stage that encodes audio with a tokeniser's encoder."""
+    parser.add_argument("--encoder", required=True, help='the tokeniser\'s encoder section as JSON, e.g. {"hubert": "mhubert", "layer": 11}')
+    parser.add_argument("--encoder-dir", help="the folder of its model (none for mfcc)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="the encoder's precision")
+
+
+def encoder_from_arguments(args, device: str) -> SpeechEncoder:
+    import json
+
+    return load_encoder(json.loads(args.encoder), args.encoder_dir, device=device, dtype=getattr(torch, args.dtype))

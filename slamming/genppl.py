@@ -27,11 +27,13 @@ log = logging.getLogger("genppl")
 
 
 @torch.no_grad()
-def mean_nlls(model, tokenizer, texts: list[str], batch_size: int, device) -> list[float | None]:
+def mean_nlls(model, tokenizer, texts: list[str], batch_size: int, device, with_eos: bool = False) -> list[float | None]:
     """Mean negative log-likelihood per token of each text after the scorer's BOS token, the text
-    tokenised as it is (a leading space included); None for a text with no words."""
+    tokenised as it is (a leading space included), and its EOS with ``with_eos``; None for a text with
+    no words."""
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    encoded = [[bos, *tokenizer(t, add_special_tokens=False)["input_ids"]] if t.strip() else None for t in texts]
+    end = [tokenizer.eos_token_id] if with_eos else []
+    encoded = [[bos, *tokenizer(t, add_special_tokens=False)["input_ids"], *end] if t.strip() else None for t in texts]
     out: list[float | None] = [None] * len(texts)
     todo = [i for i, e in enumerate(encoded) if e is not None and len(e) > 1]
     for first in range(0, len(todo), batch_size):

@@ -44,18 +44,26 @@ def compute_used(benchmark_files: list[str]) -> dict:
 
 
 def collect(run: str, description: str, data: str | None, likelihood_files: list[str], generation: str | None,
-            judge: str | None, vocoder: str | None, training_files: list[str], benchmark_files: list[str]) -> dict:
+            judge: str | None, vocoder: str | None, training_files: list[str], benchmark_files: list[str],
+            topline_files: list[str] = ()) -> dict:
     """metrics.json of a run from the summaries its jobs wrote."""
     likelihood = {}
     for path in likelihood_files:
         result = json.loads(Path(path).read_text())
         likelihood[result["benchmark"]] = {k: result[k] for k in ("accuracy", "accuracy_mean", "accuracy_sum", "pairs",
-                                                                   "pairs_left_out", "aggregation")}
+                                                                   "pairs_left_out", "aggregation", "accuracy_by_group")}
+    for path in topline_files:  # beside each speech accuracy, what a text LM does on the same pairs' text
+        result = json.loads(Path(path).read_text())
+        likelihood[result["benchmark"]].update(text_topline=result["accuracy"], text_topline_pairs=result["pairs"],
+                                               text_topline_model=result["model"])
     training = {}
     for path in training_files:
         summary = json.loads(Path(path).read_text())
         training[Path(path).parent.name] = {k: summary.get(k) for k in ("steps", "tokens", "training_seconds", "valid_loss",
-                                                                          "parameters", "epochs", "device", "processes")}
+                                                                          "parameters", "epochs", "device", "processes")
+                                            if summary.get(k) is not None}
+        if "held_out" in summary:  # DPO: preference on held-out triples before and after
+            training[Path(path).parent.name]["held_out"] = summary["held_out"]
     generation = json.loads(Path(generation).read_text()) if generation else None
     judged = json.loads(Path(judge).read_text()) if judge else {"gpt_score": None, "not_run": "evaluation.judge is null in the recipe"}
     data = json.loads(Path(data).read_text()) if data else None

@@ -41,7 +41,7 @@ class SourceUnavailable(StageError):
 
 
 def origin_of(spec: dict) -> str:
-    for kind in ("hub", "url", "local", "package"):
+    for kind in ("hub", "url", "local", "package", "demo"):
         if kind in spec:
             return kind
     raise ValueError(f"source has no origin: {spec}")
@@ -55,6 +55,8 @@ def describe(name: str, spec: dict) -> str:
         return spec["url"]
     if kind == "local":
         return spec["local"]
+    if kind == "demo":
+        return f"the workflow, from the demo corpus {spec['demo']['corpus']}"
     return f"the Python package {spec['package']}"
 
 
@@ -73,8 +75,10 @@ def materialise(name: str, spec: dict, root: str | Path) -> dict:
         record.update(_from_local(name, spec, dest))
     elif kind == "url":
         record.update(_from_url(name, spec, dest))
-    else:
+    elif kind == "hub":
         record.update(_from_hub(name, spec, dest))
+    else:
+        raise SourceUnavailable(f"source {name!r} is built by the workflow (rule build_demo_source), not fetched")
     return record
 
 

@@ -65,7 +65,7 @@ def test_scaled_recipes_change_only_what_the_paper_changes(runs):
 
 
 def test_a_recipe_data_mix_replaces_its_base_mix(runs):
-    assert runs["demo"]["run"]["data"]["pretrain"] == {"demo_stories": 1.0}
+    assert runs["demo"]["run"]["data"]["pretrain"] == {"demo_librilight": 1.0, "demo_tinystories": 1.0, "demo_grammar": 1.0}
     assert runs["twist_350m"]["run"]["data"]["pretrain"] == {"librilight": 1.0, "librispeech": 1.0}
 
 

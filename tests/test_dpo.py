@@ -74,7 +74,7 @@ def test_pairs_are_filtered_and_encoded(tmp_path):
     pq.write_table(pa.Table.from_pylist(rows, schema=UNITS_SCHEMA), tmp_path / "units.parquet")
     triples, report = load_triples(tmp_path / "units.parquet", tmp_path / "pairs.parquet", VOCABULARY, context=8, max_auto_bleu=0.3)
     assert report == {"pairs": 4, "kept": 1, "dropped": {"repetitive": 1, "missing_audio": 1, "prompt_too_long": 1}}
-    assert triples == [{"id": "p0", "prompt_ids": [1, 5, 6], "chosen_ids": [7, 8, 9, 1], "rejected_ids": [10, 1]}]
+    assert triples == [{"id": "p0", "split": "train", "prompt_ids": [1, 5, 6], "chosen_ids": [7, 8, 9, 1], "rejected_ids": [10, 1]}]
     short, _ = load_triples(tmp_path / "units.parquet", tmp_path / "pairs.parquet", VOCABULARY, context=5, max_auto_bleu=0.3)
     assert short[0]["chosen_ids"] == [7, 8]  # the completion is cut to the context, the prompt kept
 
@@ -128,3 +128,61 @@ def test_a_changed_starting_model_never_reuses_a_stale_reference(tmp_path):
     model.save_pretrained(tmp_path / "pretrained")
     assert first_loss("b") == pytest.approx(math.log(2), abs=1e-6)
     assert len(list((tmp_path / "dpo.work").glob("reference_logps-*.npy"))) == 1
+
+
+def test_a_dpo_run_killed_and_resumed_ends_with_the_weights_of_an_unbroken_run(tmp_path):
+    """The engine's resume holds for DPO as for pretraining: the same steps, the same data order, the same weights."""
+    import json
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from safetensors.torch import load_file
+
+    from slamming.speech_lm import build_speech_lm, save_speech_lm
+
+    tiny_model(0).save_pretrained(tmp_path / "text")
+    save_speech_lm(build_speech_lm(tmp_path / "text", VOCABULARY, dropout=0.0), VOCABULARY, tmp_path / "pretrained")
+    pairs = [{"id": f"p{i}", "prompt": f"Tom went to place {i}.", "chosen": f"He ran home {i}.", "rejected": f"It flew away {i}."}
+             for i in range(16)]
+    pq.write_table(pa.Table.from_pylist(pairs), tmp_path / "pairs.parquet")
+    rows = [{"id": f"p{i}_{part}", "split": "train", "units": [(i * 3 + k + len(part)) % 30 for k in range(4 + i % 5)],
+             "durations": [1] * (4 + i % 5), "num_frames": 4 + i % 5} for i in range(16) for part in ("prompt", "chosen", "rejected")]
+    pq.write_table(pa.Table.from_pylist(rows, schema=UNITS_SCHEMA), tmp_path / "units.parquet")
+    settings = {"beta": 0.1, "max_auto_bleu": 0.3, "context_length": 64, "per_device_batch_size": 2, "global_batch_size": 4,
+                "learning_rate": 1e-2, "lr_scheduler": "inverse_sqrt", "warmup_steps": 5, "max_grad_norm": 1.0,
+                "dtype": "float32", "optimizer": "adamw", "budget": {"max_steps": 150}}
+
+    def run(out):
+        return subprocess.Popen([sys.executable, "-m", "workflow_scripts.dpo", "--init", str(tmp_path / "pretrained"),
+                                 "--units", str(tmp_path / "units.parquet"), "--pairs", str(tmp_path / "pairs.parquet"),
+                                 "--settings", json.dumps(settings), "--out", str(tmp_path / out), "--threads", "1",
+                                 "--checkpoint-every-steps", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    unbroken = run("unbroken")
+    assert unbroken.wait(timeout=600) == 0, unbroken.stdout.read()
+    state_file = tmp_path / "killed.work" / "checkpoint" / "trainer_state.pt"
+    killed = run("killed")
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if state_file.exists():
+            try:
+                if torch.load(state_file, weights_only=True)["state"]["step"] >= 20:
+                    break
+            except (RuntimeError, EOFError, FileNotFoundError):
+                pass  # caught between the write and the swap
+        time.sleep(0.02)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "killed" / "model.safetensors").exists(), "the run finished before it could be killed"
+
+    resumed = run("killed")
+    output = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 0, output
+    assert int(re.search(r"resumed from step (\d+)", output)[1]) >= 20
+    expected, actual = load_file(tmp_path / "unbroken" / "model.safetensors"), load_file(tmp_path / "killed" / "model.safetensors")
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name

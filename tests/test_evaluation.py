@@ -53,10 +53,12 @@ def test_pairs_come_from_ids_never_from_file_order(tmp_path):
     # The manifest lists files in an order where sorting names would pair them wrongly, and x3 lost one side.
     manifest = [{"id": "x2_bad", "path": "a.flac"}, {"id": "x1_good", "path": "z.flac"}, {"id": "x2_good", "path": "b.flac"},
                 {"id": "x1_bad", "path": "c.flac"}, {"id": "x3_good", "path": "d.flac"}]
+    manifest = [{**row, "text": f"the words of {row['id']}"} for row in manifest]  # a manifest's text: the topline's
     pq.write_table(pa.Table.from_pylist(items), tmp_path / "items.parquet")
     pq.write_table(pa.Table.from_pylist(manifest), tmp_path / "manifest.parquet")
     pairs, missing = make_pairs(tmp_path / "items.parquet", "good", "bad", tmp_path / "manifest.parquet")
     assert [(p["id"], p["positive_path"], p["negative_path"]) for p in pairs] == [("x1", "z.flac", "c.flac"), ("x2", "b.flac", "a.flac")]
+    assert (pairs[0]["positive_text"], pairs[0]["negative_text"]) == ("the words of x1_good", "the words of x1_bad")
     assert missing == {"x3": ["x3_bad"]}
 
 

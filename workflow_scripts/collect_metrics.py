@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--description", required=True)
     parser.add_argument("--data", help="the run's data.json")
     parser.add_argument("--likelihood", nargs="*", default=[])
+    parser.add_argument("--text-topline", nargs="*", default=[], help="the benchmarks' text toplines, when the recipe has one")
     parser.add_argument("--generation")
     parser.add_argument("--judge", help="the judge's judge.json, when the recipe sets one")
     parser.add_argument("--vocoder", help="the vocoder's resynthesis.json, when the workflow trained it")
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     metrics = collect(args.run, args.description, args.data, args.likelihood, args.generation, args.judge, args.vocoder,
-                      args.training, args.benchmarks)
+                      args.training, args.benchmarks, args.text_topline)
     Path(args.out).write_text(json.dumps(metrics, indent=2) + "\n")
     print(Path(args.out).read_text())
     return 0

@@ -7,9 +7,9 @@ that cannot be used goes to the rejected table beside the output, with the reaso
 Command line::
 
     python -m workflow_scripts.extract_units_shard --manifest results/corpora/demo_stories/manifest.parquet \\
-        --shard 0 --shards 2 --encoder results/models/demo_encoder --layer 2 \\
-        --centroids results/units/demo_hubert_km100/centroids.npy --tokeniser demo_hubert_km100 \\
-        --out results/units/demo_hubert_km100/demo_stories/shards/0.parquet
+        --shard 0 --shards 2 --encoder '{"mfcc": {"coefficients": 20}}' \\
+        --centroids results/units/demo_mfcc_km100/centroids.npy --tokeniser demo_mfcc_km100 \\
+        --out results/units/demo_mfcc_km100/demo_stories/shards/0.parquet
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ import json
 import logging
 import time
 
-import torch
-
 from slamming.artifacts import load_npy, read_parquet
 from slamming.audio import AudioChecks
-from slamming.encoder import SpeechEncoder
+from slamming.encoder import add_encoder_arguments, encoder_from_arguments
 from slamming.extraction import extract, pick_device, write_units
 from slamming.kmeans import NearestCentroid
 from slamming.logs import run_stage, setup_stage
@@ -38,10 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--shard", type=int, default=0)
     parser.add_argument("--shards", type=int, default=1)
-    parser.add_argument("--encoder", required=True, help="HuBERT save_pretrained folder")
-    parser.add_argument("--layer", type=int, required=True)
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
-                        help="the encoder's precision (bfloat16: under autocast)")
+    add_encoder_arguments(parser)
     parser.add_argument("--centroids", required=True, help="centroids.npy")
     parser.add_argument("--tokeniser", required=True, help="name recorded in the table's metadata")
     parser.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio per batch")
@@ -56,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_parquet(args.manifest).to_pylist()
     rows = rows[shard_slice(len(rows), args.shard, args.shards)]
     device = pick_device(args.device)
-    encoder = SpeechEncoder(args.encoder, args.layer, device=device, dtype=getattr(torch, args.dtype))
+    encoder = encoder_from_arguments(args, device)
     assign = NearestCentroid(load_npy(args.centroids), device=device)
     start = time.perf_counter()
     units, rejected, seconds = extract(rows, encoder, assign, AudioChecks.from_config(json.loads(args.checks)),

@@ -8,8 +8,8 @@ tokeniser's encoder and layer, and a seeded share of each one's frames is kept u
 Command line::
 
     python -m workflow_scripts.fit_kmeans --manifests results/corpora/demo_stories/manifest.parquet \\
-        --encoder results/models/demo_encoder --layer 2 --k 100 --max-frames 50000 --seed 0 \\
-        --tokeniser demo_hubert_km100 --out-dir results/units/demo_hubert_km100
+        --encoder '{"mfcc": {"coefficients": 20}}' --k 100 --max-frames 50000 --seed 0 \\
+        --tokeniser demo_mfcc_km100 --out-dir results/units/demo_mfcc_km100
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from slamming.audio import AudioChecks
-from slamming.encoder import SpeechEncoder
+from slamming.encoder import add_encoder_arguments, encoder_from_arguments
 from slamming.kmeans import fit_centroids, sample_frames
 from slamming.logs import run_stage, setup_stage
 from slamming.units import SpeechVocabulary
@@ -34,9 +34,7 @@ log = logging.getLogger("fit_kmeans")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifests", nargs="+", required=True)
-    parser.add_argument("--encoder", required=True, help="HuBERT save_pretrained folder")
-    parser.add_argument("--layer", type=int, required=True)
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="the encoder's precision")
+    add_encoder_arguments(parser)
     parser.add_argument("--k", type=int, required=True)
     parser.add_argument("--max-frames", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
@@ -49,8 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_stage(args.log_file, args.threads)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    encoder = SpeechEncoder(args.encoder, args.layer, device="cuda" if torch.cuda.is_available() else "cpu",
-                            dtype=getattr(torch, args.dtype))
+    encoder = encoder_from_arguments(args, "cuda" if torch.cuda.is_available() else "cpu")
     frames = sample_frames(args.manifests, encoder, args.max_frames, args.seed, AudioChecks.from_config(json.loads(args.checks)))
     centroids, inertia = fit_centroids(frames, args.k, args.seed)
     log.info("fitted k=%d on %d frames of dim %d: inertia %.4f per frame", args.k, len(frames), frames.shape[1], inertia)

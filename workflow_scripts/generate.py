@@ -9,7 +9,7 @@ the continuation's and both units together, and the cut prompts as audio with th
 Command line::
 
     python -m workflow_scripts.generate --model results/models/demo/dpo --pairs results/benchmarks/.../pairs.parquet \\
-        --encoder results/models/demo_encoder --layer 2 --centroids results/units/demo_hubert_km100/centroids.npy \\
+        --encoder '{"mfcc": {"coefficients": 20}}' --centroids results/units/demo_mfcc_km100/centroids.npy \\
         --settings '{"temperature": 0.8, ...}' --seed 0 --out results/demo/generation/units.parquet \\
         --prompt-dir results/demo/generation/prompts --prompt-manifest results/demo/generation/prompts.parquet
 """
@@ -28,7 +28,7 @@ import torch
 
 from slamming.artifacts import load_npy, read_parquet
 from slamming.audio import write_flac
-from slamming.encoder import SAMPLE_RATE, SpeechEncoder
+from slamming.encoder import SAMPLE_RATE, add_encoder_arguments, encoder_from_arguments
 from slamming.generation import prompt_units, sample_continuations
 from slamming.kmeans import NearestCentroid
 from slamming.logs import run_stage, setup_stage
@@ -42,9 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="the speech LM (save_pretrained folder)")
     parser.add_argument("--pairs", required=True, help="pair manifest whose positive utterances are the prompts")
-    parser.add_argument("--encoder", required=True)
-    parser.add_argument("--layer", type=int, required=True)
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="the encoder's precision")
+    add_encoder_arguments(parser)
     parser.add_argument("--centroids", required=True)
     parser.add_argument("--settings", required=True, help="the recipe's generation section as JSON")
     parser.add_argument("--seed", type=int, default=0)
@@ -60,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = json.loads(args.settings)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     pairs = read_parquet(args.pairs).to_pylist()[: settings["num_prompts"]]
-    encoder = SpeechEncoder(args.encoder, args.layer, device=device, dtype=getattr(torch, args.dtype))
+    encoder = encoder_from_arguments(args, device)
     waves, prompts = prompt_units([p["positive_path"] for p in pairs], settings["prompt_seconds"], encoder,
                                   NearestCentroid(load_npy(args.centroids), device=device))
     del encoder
