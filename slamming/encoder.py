@@ -39,7 +39,7 @@ CONV_KERNEL_25HZ = (10, 3, 3, 3, 3, 2, 2, 2)
 CONV_STRIDE_25HZ = (5, 2, 2, 2, 2, 2, 2, 2)
 
 
-def build_demo_encoder(settings: dict, out_dir: str | Path) -> None:
+def build_random_hubert(settings: dict, out_dir: str | Path) -> None:
     """Save a small random HuBERT with the 25 Hz geometry, in the format of the real one."""
     from transformers import HubertConfig, HubertModel
 

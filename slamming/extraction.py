@@ -6,7 +6,7 @@ sorted by length and batched up to ``batch_seconds`` of padded audio, so little 
 padding; audio is read by DataLoader workers while the encoder runs. A file's units do not depend on
 its batch (see ``encoder.py``). The encoder runs in float32, as the reference extracts units; a
 tokeniser with ``dtype: bfloat16`` runs it under bfloat16 autocast instead (faster on a GPU, and some
-units differ: ``benchmark_units`` measures how many), and its units are stored under another key.
+units differ: ``python -m benchmarking.units`` measures how many), and its units are stored under another key.
 
 Audio that cannot be used goes to the rejected table beside the output, with the reason.
 """

@@ -10,7 +10,7 @@ from pathlib import Path
 
 # Folders under results/ that hold artifacts shared by runs, not a run's own results.
 SHARED_RESULTS = {"text", "corpora", "units", "packed", "models", "benchmarks", "vocoders", "metrics.csv"}
-SHARED_MODELS = {"demo_text_lm", "demo_encoder"}
+SHARED_MODELS = {"demo_text_lm"}
 
 
 def unknown_run(targets, runs) -> str | None:

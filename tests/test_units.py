@@ -10,19 +10,19 @@ import pytest
 import torch
 from sklearn.cluster import KMeans
 
-from slamming.encoder import HubertEncoder, build_demo_encoder, load_encoder
+from slamming.encoder import HubertEncoder, build_random_hubert, load_encoder
 from slamming.kmeans import ChecksumMismatch, NearestCentroid, centroids_from_pickle, sha256_of
 from slamming.packing import Documents, mix_order, pack, read_documents, reference_fill_ratio
 from slamming.units import UNITS_SCHEMA, SpeechVocabulary, deduplicate
 
-DEMO_ENCODER = {"seed": 0, "hidden_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4,
+SMALL_HUBERT = {"seed": 0, "hidden_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4,
                 "intermediate_size": 96, "conv_dim": 32}
 
 
 @pytest.fixture(scope="module")
 def encoder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("encoder")
-    build_demo_encoder(DEMO_ENCODER, folder)  # a random HuBERT with the real one's 25 Hz geometry: the loading path
+    build_random_hubert(SMALL_HUBERT, folder)  # a random HuBERT with the real one's 25 Hz geometry: the loading path
     return HubertEncoder(folder, layer=2)
 
 
@@ -36,7 +36,7 @@ def speech_like(samples: int, seed: int) -> torch.Tensor:
 @pytest.mark.parametrize("samples", [640, 1279, 16000, 16000 * 3 + 321, 640 * 101])
 def test_frames_are_floor_of_samples_over_640(encoder, samples):
     features = encoder.encode([speech_like(samples, samples)])[0]
-    assert features.shape == (samples // 640, DEMO_ENCODER["hidden_size"])
+    assert features.shape == (samples // 640, SMALL_HUBERT["hidden_size"])
     assert encoder.num_frames(samples) == samples // 640 and encoder.frame_rate == 25.0
 
 
