@@ -83,3 +83,23 @@ def snakemake(workdir: Path, *args: str, configfiles: list[Path] = (), check: bo
 @pytest.fixture
 def tiny_config(tmp_path: Path) -> Path:
     return write_tiny_config(tmp_path)
+
+
+def kill_at_checkpoint(process: subprocess.Popen, state_file: Path, step: int, timeout: float = 300) -> None:
+    """SIGKILL a training process once the checkpoint in ``state_file`` has reached ``step``."""
+    import signal
+    import time
+
+    import torch
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if state_file.exists():
+            try:
+                if torch.load(state_file, weights_only=True)["state"]["step"] >= step:
+                    break
+            except (RuntimeError, EOFError, FileNotFoundError):
+                pass  # caught between the write and the swap
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from conftest import kill_at_checkpoint
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
 
 from slamming.dpo import collate, completion_logps, dpo_loss, load_triples
@@ -134,10 +135,8 @@ def test_a_dpo_run_killed_and_resumed_ends_with_the_weights_of_an_unbroken_run(t
     """The engine's resume holds for DPO as for pretraining: the same steps, the same data order, the same weights."""
     import json
     import re
-    import signal
     import subprocess
     import sys
-    import time
 
     from safetensors.torch import load_file
 
@@ -164,18 +163,7 @@ def test_a_dpo_run_killed_and_resumed_ends_with_the_weights_of_an_unbroken_run(t
     unbroken = run("unbroken")
     assert unbroken.wait(timeout=600) == 0, unbroken.stdout.read()
     state_file = tmp_path / "killed.work" / "checkpoint" / "trainer_state.pt"
-    killed = run("killed")
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if state_file.exists():
-            try:
-                if torch.load(state_file, weights_only=True)["state"]["step"] >= 20:
-                    break
-            except (RuntimeError, EOFError, FileNotFoundError):
-                pass  # caught between the write and the swap
-        time.sleep(0.02)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    kill_at_checkpoint(run("killed"), state_file, step=20)
     assert not (tmp_path / "killed" / "model.safetensors").exists(), "the run finished before it could be killed"
 
     resumed = run("killed")

@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import kill_at_checkpoint
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, OPTConfig, Qwen2Config
 
@@ -139,18 +140,7 @@ def test_a_run_killed_and_resumed_ends_with_the_weights_of_an_unbroken_run(tmp_p
     assert unbroken.wait(timeout=600) == 0, unbroken.stdout.read()
 
     state_file = tmp_path / "killed.work" / "checkpoint" / "trainer_state.pt"
-    killed = run_pretrain(init, data, tmp_path / "killed", settings, "--checkpoint-every-steps", "1")
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if state_file.exists():
-            try:
-                if torch.load(state_file, weights_only=True)["state"]["step"] >= 20:
-                    break
-            except (RuntimeError, EOFError, FileNotFoundError):
-                pass  # caught between the write and the swap
-        time.sleep(0.02)
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
+    kill_at_checkpoint(run_pretrain(init, data, tmp_path / "killed", settings, "--checkpoint-every-steps", "1"), state_file, step=20)
     assert not (tmp_path / "killed" / "model.safetensors").exists(), "the run finished before it could be killed"
 
     resumed = run_pretrain(init, data, tmp_path / "killed", settings, "--checkpoint-every-steps", "1")
