@@ -1,9 +1,9 @@
 """Benchmark: this workflow's training engine against the official code's approach, fairly.
 
-The same model (same initial weights, same shape), the same documents, the same machine; each way runs
-in a process of its own, and the ways take turns (A B A B ...), so that a machine that warms up or
-slows down does not favour one. Each run trains ``--warmup`` optimiser steps (compilation, allocator
-warm-up), then ``--steps`` measured ones, and reports:
+The same model (same initial weights, same shape), the same documents, the same machine, the same
+precision; each way runs in a process of its own, and the ways take turns (A B A B ...), so that a
+machine that warms up or slows down does not favour one. Each run trains ``--warmup`` optimiser steps
+(compilation, allocator warm-up), then ``--steps`` measured ones, and reports:
 
 * real (non-padding) tokens per second of training, and tokens per optimiser step;
 * MFU: 6 FLOPs per parameter and real token plus attention inside the documents (12 x hidden per
@@ -14,21 +14,36 @@ The ways:
 
 * ``engine``: this workflow's engine (``slamming.pretraining.train_on_windows``): documents packed
   end to end into full windows, attention kept inside each document by the fastest kernel the machine
-  has (``attention: auto``), the transformer blocks compiled on a GPU, bf16 autocast;
+  has (``attention: auto``), the transformer blocks compiled on a GPU;
 * ``engine_eager``: the same without torch.compile, to show what compiling buys;
 * ``official``: the official code's approach - Hugging Face ``Trainer`` with ``DataCollatorWithFlattening``
   over chunks (each document cut to the context, each micro-batch's chunks laid into one row with
-  restarting positions), bf16 autocast, attention per document by the same kernel family: flash-attn's
+  restarting positions), attention per document by the same kernel family: flash-attn's
   varlen kernels where installed, else Hugging Face's FlexAttention (on a GPU) or SDPA with a document
   mask (on a CPU), both of which it builds from the positions.
 
 Both take the recipe's step: the official 8 x 16 chunks per step (about 60 % full), the engine the
 whole windows that carry about as many tokens.
 
+Both train at the same precision (``--precision``), each in its own terms:
+
+* ``pure`` (the default where the hardware computes in bfloat16: a GPU, or a CPU with bfloat16
+  instructions): weights and AdamW states in bfloat16, as the official code trains - the engine's
+  ``dtype: bfloat16, precision: pure``; the official way's model loaded in bfloat16, ``bf16=True``;
+* ``mixed``: bfloat16 autocast over float32 weights and AdamW states - the engine's
+  ``dtype: bfloat16, precision: mixed``; the official way's model in float32, ``bf16=True``;
+* ``float32`` (the default on a CPU without bfloat16 instructions, which would emulate bfloat16 at
+  several times float32's cost): the engine's ``dtype: float32``; the official way's model in
+  float32, ``bf16=False``.
+
+The header names the device, the precision and whether the CPU has bfloat16 instructions; each way's
+row, the precision its run reports.
+
 Command line::
 
     python -m benchmarking.training                   # CPU, a tiny model: a minute
     python -m benchmarking.training --gpu             # one GPU, Qwen2.5-0.5B's shape: about 5 minutes on an H100
+    python -m benchmarking.training --gpu --precision mixed   # the same under bfloat16 autocast
 """
 
 from __future__ import annotations
@@ -37,6 +52,7 @@ import argparse
 import json
 import logging
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -49,11 +65,74 @@ import torch
 LOG = logging.getLogger("benchmark_training")
 
 SIZES = {  # Qwen2 shapes; slam is Qwen2.5-0.5B's (358M parameters with the speech vocabulary)
-    "tiny": dict(hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
-    "small": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2),
-    "slam": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14, num_key_value_heads=2),
+    "tiny": {"hidden_size": 64, "intermediate_size": 192, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2},
+    "small": {"hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 4, "num_attention_heads": 4,
+              "num_key_value_heads": 2},
+    "slam": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
+             "num_key_value_heads": 2},
 }
 WAYS = ("engine", "engine_eager", "official")
+PRECISIONS = ("pure", "mixed", "float32")
+BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 (AVX-512 BF16, AMX), AArch64 (FEAT_BF16)
+
+
+def cpu_bfloat16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU computes in bfloat16 in hardware: x86's ``avx512_bf16`` or ``amx_bf16`` flag,
+    AArch64's ``bf16`` feature, as Linux lists them in /proc/cpuinfo (``cpuinfo``, its text, for a
+    test); on macOS, the ``hw.optional.arm.FEAT_BF16`` sysctl. Without them PyTorch emulates bfloat16
+    on a CPU, converting to and from float32 around each operation: several times slower than float32
+    itself, so a bfloat16 run there measures the emulation, not the training."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            if platform.system() != "Darwin":
+                return False
+            found = subprocess.run(["sysctl", "-n", "hw.optional.arm.FEAT_BF16"], capture_output=True, text=True, check=False)
+            return found.returncode == 0 and found.stdout.strip() == "1"
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features") and BF16_CPU_FLAGS & set(value.split()):
+            return True
+    return False
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as /proc/cpuinfo or the platform gives it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def default_precision(cuda: bool, cuda_bfloat16: bool, cpu_has_bfloat16: bool) -> str:
+    """The official recipe's pure bfloat16 where the device computes in bfloat16; float32 elsewhere
+    (a GPU without bfloat16, a CPU without bfloat16 instructions)."""
+    return "pure" if (cuda_bfloat16 if cuda else cpu_has_bfloat16) else "float32"
+
+
+def engine_precision(precision: str) -> dict:
+    """The engine's settings for a precision (see ``slamming.engine.Precision``)."""
+    if precision == "float32":
+        return {"dtype": "float32"}
+    return {"dtype": "bfloat16", "precision": precision}
+
+
+def official_precision(precision: str) -> tuple[torch.dtype, bool]:
+    """The official way's precision: the dtype its model is loaded in (which its AdamW states take)
+    and ``TrainingArguments.bf16`` (bfloat16 autocast)."""
+    return {"pure": (torch.bfloat16, True), "mixed": (torch.float32, True), "float32": (torch.float32, False)}[precision]
+
+
+def describe_precision(weights: torch.dtype, autocast: bool) -> str:
+    """A precision in the engine's words (``Precision.describe``)."""
+    weights_name = str(weights).replace("torch.", "")
+    return f"bfloat16 autocast over {weights_name} weights" if autocast else weights_name
 
 
 def synthetic_documents(n: int, mean_tokens: float, seed: int) -> list[np.ndarray]:
@@ -95,13 +174,14 @@ def run_engine(init: Path, documents: list[np.ndarray], settings: dict, work: Pa
     summary = train_on_windows(init, data, run, 0, work / "out", work / "work", LOG, log_every_steps=1)
     import csv
 
-    rows = [r for r in csv.DictReader(open(work / "out" / "training_log.csv")) if r["split"] == "train"]
+    with open(work / "out" / "training_log.csv") as log:
+        rows = [r for r in csv.DictReader(log) if r["split"] == "train"]
     measured = rows[settings["warmup"]:]
     seconds = float(measured[-1]["elapsed_seconds"]) - float(rows[settings["warmup"] - 1]["elapsed_seconds"])
     real_per_step = settings["global_batch_size"] * context * stats["fill_ratio"]
     mfus = [float(r["mfu"]) for r in measured if r["mfu"]]
     return {"seconds": seconds, "steps": len(measured), "real_tokens_per_step": real_per_step,
-            "mfu": float(np.mean(mfus)) if mfus else None, "attention": summary["attention"]}
+            "mfu": float(np.mean(mfus)) if mfus else None, "attention": summary["attention"], "precision": summary["precision"]}
 
 
 def run_official(init: Path, documents: list[np.ndarray], settings: dict, work: Path) -> dict:
@@ -113,14 +193,15 @@ def run_official(init: Path, documents: list[np.ndarray], settings: dict, work: 
     context, cuda = settings["context_length"], torch.cuda.is_available()
     chunks = [d[start:start + context].tolist() for d in documents for start in range(0, len(d), context)]
     attention = "flash_attention_2" if cuda and importlib.util.find_spec("flash_attn") else ("flex_attention" if cuda else "sdpa")
-    model = AutoModelForCausalLM.from_pretrained(init, dtype=torch.float32, attn_implementation=attention)
+    weights, bf16 = official_precision(settings["benchmark_precision"])
+    model = AutoModelForCausalLM.from_pretrained(init, dtype=weights, attn_implementation=attention)
     steps, warmup = settings["steps"], settings["warmup"]
     accumulation = settings["official_chunks_per_step"] // settings["per_device_batch_size"]
     args = TrainingArguments(output_dir=str(work / "trainer"), per_device_train_batch_size=settings["per_device_batch_size"],
                              gradient_accumulation_steps=accumulation, max_steps=warmup + steps,
                              learning_rate=settings["learning_rate"], lr_scheduler_type="cosine_with_min_lr",
                              lr_scheduler_kwargs={"min_lr": settings["min_learning_rate"]}, warmup_steps=0.01,
-                             max_grad_norm=settings["max_grad_norm"], bf16=cuda, use_cpu=not cuda, report_to=[],
+                             max_grad_norm=settings["max_grad_norm"], bf16=bf16, use_cpu=not cuda, report_to=[],
                              save_strategy="no", logging_steps=10**9, dataloader_num_workers=0, disable_tqdm=True, seed=0)
 
     class StepClock(TrainerCallback):
@@ -141,6 +222,10 @@ def run_official(init: Path, documents: list[np.ndarray], settings: dict, work: 
     trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"input_ids": chunks}),
                       data_collator=DataCollatorWithFlattening(), callbacks=[StepClock()])
     trainer.train()
+    # What it really trained at: the weights' dtype (and so the AdamW states') and the autocast it ran under.
+    states = [s["exp_avg"].dtype for s in trainer.optimizer.state.values() if "exp_avg" in s]
+    assert all(dtype == weights for dtype in states) and next(model.parameters()).dtype == weights, (states, weights)
+    autocast = trainer.accelerator.mixed_precision == "bf16"
     lengths = np.array([len(c) for c in chunks])
     real_per_step = float(lengths.mean()) * settings["official_chunks_per_step"]
     peak, config = peak_flops(), model.config
@@ -150,7 +235,7 @@ def run_official(init: Path, documents: list[np.ndarray], settings: dict, work: 
         per_token = 6 * parameters + attention_flops(lengths, config.num_hidden_layers, config.hidden_size) / lengths.sum()
         mfu = per_token * real_per_step * steps / StepClock.seconds / peak
     return {"seconds": StepClock.seconds, "steps": steps, "real_tokens_per_step": real_per_step, "mfu": mfu,
-            "attention": attention}
+            "attention": attention, "precision": describe_precision(weights, autocast)}
 
 
 def worker(args) -> int:
@@ -185,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ways", nargs="+", choices=WAYS, help="default all three on a GPU, engine and official on a CPU")
     parser.add_argument("--mean-tokens", type=float, default=400.0, help="mean document length (20 s of speech)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="both ways' precision: pure (bfloat16 weights and AdamW states, the official recipe's), "
+                             "mixed (bfloat16 autocast over float32) or float32; default pure on a GPU and on a CPU with "
+                             "bfloat16 instructions, float32 on other CPUs")
     parser.add_argument("--worker", choices=WAYS, help=argparse.SUPPRESS)
     parser.add_argument("--init", help=argparse.SUPPRESS)
     parser.add_argument("--documents", help=argparse.SUPPRESS)
@@ -204,14 +293,19 @@ def main(argv: list[str] | None = None) -> int:
     official_chunks = args.official_chunks or (128 if args.gpu else 16)
     steps = args.steps or (8 if args.gpu else 6)
     ways = args.ways or (list(WAYS) if args.gpu else ["engine", "official"])
+    cuda = torch.cuda.is_available()
+    cuda_bfloat16, cpu_has_bfloat16 = cuda and torch.cuda.is_bf16_supported(), cpu_bfloat16()
+    precision = args.precision or default_precision(cuda, cuda_bfloat16, cpu_has_bfloat16)
+    if cuda and not cuda_bfloat16 and precision != "float32":
+        parser.error(f"--precision {precision}: this GPU has no bfloat16; use float32")
     documents = synthetic_documents(4 * (args.warmup + steps) * official_chunks, args.mean_tokens, seed=0)
     # The engine's step: whole windows carrying about what the official step's chunks carry.
     chunk_fill = np.mean([min(len(d) - s, context) for d in documents for s in range(0, len(d), context)]) / context
     windows = max(1, round(official_chunks * chunk_fill / per_device)) * per_device
     settings = {"learning_rate": 1e-3, "min_learning_rate": 5e-5, "lr_scheduler": "cosine", "warmup_ratio": 0.01,
                 "per_device_batch_size": per_device, "global_batch_size": windows, "official_chunks_per_step": official_chunks,
-                "max_grad_norm": 0.5, "dtype": "bfloat16", "optimizer": "adamw", "context_length": context,
-                "attention": "auto", "steps": steps, "warmup": args.warmup}
+                "max_grad_norm": 0.5, "optimizer": "adamw", "context_length": context, "attention": "auto",
+                "steps": steps, "warmup": args.warmup, "benchmark_precision": precision, **engine_precision(precision)}
     from transformers import AutoModelForCausalLM, Qwen2Config
 
     results: dict[str, list[dict]] = {way: [] for way in ways}
@@ -229,18 +323,21 @@ def main(argv: list[str] | None = None) -> int:
                            "--documents", str(tmp / "documents.json"), "--settings", json.dumps(settings), "--out", str(out),
                            "--threads", str(args.threads)]
                 started = time.perf_counter()
-                finished = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+                finished = subprocess.run(command, capture_output=True, text=True, check=False,
+                                          env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
                 if finished.returncode != 0:
                     print(finished.stderr[-4000:], file=sys.stderr)
                     raise SystemExit(f"error: the {way} run failed (above)")
                 results[way].append(json.loads(out.read_text()))
                 print(f"run {repeat + 1}/{args.repeats} {way}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU, {args.threads} threads"
+    device = torch.cuda.get_device_name() if cuda else f"CPU ({cpu_name()}), {args.threads} threads"
     parameters = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
     print(f"{size} Qwen2 model ({parameters / 1e6:.2f}M parameters), context {context}, on {device}; {steps} measured optimiser "
           f"steps after {args.warmup} per run, {args.repeats} runs per way taken in turns")
-    print(f"{'way':14s} {'tokens/s':>18s} {'tokens/step':>12s} {'MFU':>8s} {'peak GB':>8s}  attention")
+    emulated = " (emulated: slow)" if not cuda and precision != "float32" and not cpu_has_bfloat16 else ""
+    print(f"precision, both ways: {precision}{emulated}; CPU bfloat16 instructions: {'yes' if cpu_has_bfloat16 else 'no'}")
+    print(f"{'way':14s} {'tokens/s':>18s} {'tokens/step':>12s} {'MFU':>8s} {'peak GB':>8s}  {'attention':18s} precision")
     summary = {}
     for way, runs in results.items():
         speeds = [r["real_tokens_per_step"] * r["steps"] / r["seconds"] for r in runs]
@@ -249,16 +346,16 @@ def main(argv: list[str] | None = None) -> int:
                         "tokens_per_step": float(np.mean([r["real_tokens_per_step"] for r in runs])),
                         "mfu": float(np.mean(mfus)) if mfus else None,
                         "peak_memory_gb": max((r["peak_memory_gb"] or 0) for r in runs) or None,
-                        "attention": runs[0].get("attention")}
+                        "attention": runs[0].get("attention"), "precision": runs[0].get("precision")}
         row = summary[way]
         mfu = f"{row['mfu']:.1%}" if row["mfu"] is not None else "-"
         memory = f"{row['peak_memory_gb']:.1f}" if row["peak_memory_gb"] else "-"
         print(f"{way:14s} {row['tokens_per_second']:10.0f} +-{row['spread'] / 2:6.0f} {row['tokens_per_step']:12.0f} {mfu:>8s} "
-              f"{memory:>8s}  {row['attention']}")
+              f"{memory:>8s}  {row['attention']:18s} {row['precision']}")
     if "engine" in summary and "official" in summary:
         print(f"engine / official: {summary['engine']['tokens_per_second'] / summary['official']['tokens_per_second']:.2f}x tokens "
               f"per second")
-    print(json.dumps(summary))
+    print(json.dumps({"device": device, "precision": precision, "cpu_bfloat16": cpu_has_bfloat16, "ways": summary}))
     return 0
 
 

@@ -9,7 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from slamming.config import ConfigError, load_runs
+from slamming.config import ConfigError, corpus_audio_checks, load_runs
 from slamming.preflight import clear_stale_lock, folder_listing, unknown_run
 from slamming.sources import reachability_problems
 
@@ -123,10 +123,11 @@ def text_table(corpus):
 
 
 def synthesis_settings(corpus):
-    """All that decides a synthesised corpus's audio: its section, its voices, the audio checks."""
+    """All that decides a synthesised corpus's audio: its section and its voices (not the audio checks,
+    which run afterwards on what was spoken)."""
     section = synthesis(corpus)
     voices = {name: config["voices"][name] for name in section["voices"]}
-    return as_json({"synthesise": section, "voices": voices, "audio_checks": json.loads(corpus_checks(corpus))})
+    return as_json({"synthesise": section, "voices": voices})
 
 
 def voice_sources(corpus):
@@ -146,9 +147,8 @@ def audio_folder_listing(corpus):
 
 
 def corpus_checks(corpus):
-    """The audio checks a corpus's files must pass. A benchmark's audio is only read, never rejected
-    for its length or clipping: each of its pairs must be scored as published."""
-    return as_json({} if "benchmark_pairs" in config["corpora"][corpus] else config["audio_checks"])
+    """The audio checks a corpus's files must pass (none for a benchmark's)."""
+    return as_json(corpus_audio_checks(config, corpus))
 
 
 def corpus_shards(corpus):
@@ -266,13 +266,14 @@ def units_shards(corpus):
 
 
 def mix_settings(run):
-    """All that decides a run's packed windows; runs that agree on it share them."""
+    """All that decides a run's packed windows or chunks; runs that agree on it share them."""
     document = RUNS[run]["run"]
     return {
         "tokeniser": tokeniser_key(document["tokeniser"]),
         "corpora": {c: w for c, w in sorted(document["data"]["pretrain"].items()) if w > 0},
         "context": document["pretrain"]["context_length"],
         "seed": document["seed"],
+        "packing": document["pretrain"]["packing"],  # official (pack_chunks) or windows (pack_windows)
     }
 
 

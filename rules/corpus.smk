@@ -15,7 +15,7 @@ rule demo_text:
     log:
         "logs/text/demo_{set}.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.demo_text {wildcards.set} --settings {params.settings:q}"
         " --out-dir results/text/demo --log-file {log}"
@@ -40,7 +40,7 @@ rule synthesise_shard:
     priority: corpus_priority
     threads: 1
     conda:
-        "../envs/synthesis.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.synthesise_shard --text {input.text} --settings {params.settings:q}"
         " --sources resources/sources --corpus {wildcards.corpus} --shard {wildcards.shard}"
@@ -52,15 +52,15 @@ rule merge_corpus_shards:
         shards=lambda wc: corpus_shards(wc.corpus),
         rejected_before=lambda wc: rejected_before_shards(wc.corpus),
     output:
-        manifest="results/corpora/{corpus}/manifest.parquet",
-        rejected="results/corpora/{corpus}/rejected.parquet",
+        manifest="results/corpora/{corpus}/candidates.parquet",
+        rejected="results/corpora/{corpus}/candidates.rejected.parquet",
     wildcard_constraints:
         corpus=one_of(SHARDED),
     log:
         "logs/corpora/{corpus}_merge.log",
     priority: corpus_priority
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.merge_corpus_shards --shards {input.shards} --rejected-before {input.rejected_before}"
         " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
@@ -70,8 +70,8 @@ rule scan_audio_folder:
     input:
         lambda wc: source_record(config["corpora"][wc.corpus]["audio_folder"]["source"]),
     output:
-        manifest="results/corpora/{corpus}/manifest.parquet",
-        rejected="results/corpora/{corpus}/rejected.parquet",
+        manifest="results/corpora/{corpus}/candidates.parquet",
+        rejected="results/corpora/{corpus}/candidates.rejected.parquet",
     wildcard_constraints:
         corpus=one_of(AUDIO_FOLDERS),
     params:
@@ -80,16 +80,36 @@ rule scan_audio_folder:
         # Not passed to the job: what the folder holds now, so that a changed, added or deleted file
         # makes the manifest again (and what depends on it), never a stale one.
         listing=lambda wc: audio_folder_listing(wc.corpus),
-        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}_scan.log",
     benchmark:
         "benchmarks/corpora/{corpus}_scan.tsv"
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.scan_audio_folder --folder {params.folder} --corpus {wildcards.corpus}"
-        " --settings {params.settings:q} --checks {params.checks:q}"
+        " --settings {params.settings:q}"
+        " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
+
+
+rule apply_audio_checks:
+    input:
+        candidates="results/corpora/{corpus}/candidates.parquet",
+        rejected="results/corpora/{corpus}/candidates.rejected.parquet",
+    output:
+        manifest="results/corpora/{corpus}/manifest.parquet",
+        rejected="results/corpora/{corpus}/rejected.parquet",
+    params:
+        # the corpus's checks alone: a changed check re-runs this, never what made the audio
+        checks=lambda wc: corpus_checks(wc.corpus),
+    log:
+        "logs/corpora/{corpus}_checks.log",
+    priority: corpus_priority
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.apply_audio_checks --candidates {input.candidates} --rejected {input.rejected}"
+        " --checks {params.checks:q} --corpus {wildcards.corpus}"
         " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
@@ -102,7 +122,7 @@ rule corpus_stats:
     log:
         "logs/corpora/{corpus}_stats.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.corpus_stats --corpus {wildcards.corpus}"
         " --manifest {input.manifest} --rejected {input.rejected} --out {output} > {log} 2>&1"
@@ -116,7 +136,7 @@ rule units_stats:
     log:
         "logs/units/{tokeniser}/{corpus}/stats.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.units_stats --corpus {wildcards.corpus} --units {input}"
         " --out {output} > {log} 2>&1"
@@ -133,7 +153,7 @@ rule run_corpora_table:
     log:
         "logs/{run}/corpora.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.run_corpora_table --stats {input.stats} --tokens {input.tokens}"
         " --out {output} > {log} 2>&1"
@@ -146,23 +166,22 @@ rule librispeech_manifest:
     input:
         lambda wc: [source_record(s) for split in ("train", "valid") for s in corpus_section(wc.corpus, "librispeech")[split]],
     output:
-        manifest="results/corpora/{corpus}/manifest.parquet",
-        rejected="results/corpora/{corpus}/rejected.parquet",
+        manifest="results/corpora/{corpus}/candidates.parquet",
+        rejected="results/corpora/{corpus}/candidates.rejected.parquet",
     wildcard_constraints:
         corpus=one_of(corpora_of_kind("librispeech")),
     params:
         train=lambda wc: [source_dir(s) for s in corpus_section(wc.corpus, "librispeech")["train"]],
         valid=lambda wc: [source_dir(s) for s in corpus_section(wc.corpus, "librispeech")["valid"]],
-        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}_manifest.log",
     benchmark:
         "benchmarks/corpora/{corpus}_manifest.tsv"
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.librispeech_manifest --train {params.train} --valid {params.valid}"
-        " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
+        " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
 rule librilight_recordings:
@@ -180,7 +199,7 @@ rule librilight_recordings:
     log:
         "logs/corpora/{corpus}_recordings.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.librilight_recordings --roots {params.roots}"
         " --valid-fraction {params.valid_fraction} --seed {params.seed}"
@@ -201,16 +220,15 @@ rule vad_chunk_shard:
         vad=lambda wc: source_dir(corpus_section(wc.corpus, "librilight")["vad_model"]),
         settings=lambda wc: as_json(corpus_section(wc.corpus, "librilight")["vad"]),
         shards=lambda wc: corpus_section(wc.corpus, "librilight")["shards"],
-        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}/vad_{shard}.log",
     benchmark:
         "benchmarks/corpora/{corpus}/vad_{shard}.tsv"
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.vad_chunk_shard --manifest {input.recordings} --shard {wildcards.shard}"
-        " --shards {params.shards} --vad {params.vad} --settings {params.settings:q} --checks {params.checks:q}"
+        " --shards {params.shards} --vad {params.vad} --settings {params.settings:q}"
         " --out {output.manifest} --audio-dir {output.audio} --log-file {log}"
 
 
@@ -227,17 +245,16 @@ rule hub_audio_shard:
         folder=lambda wc: source_dir(corpus_section(wc.corpus, "hub_audio")["source"]),
         settings=lambda wc: as_json(corpus_section(wc.corpus, "hub_audio")),
         shards=lambda wc: corpus_section(wc.corpus, "hub_audio")["shards"],
-        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}/hub_{shard}.log",
     benchmark:
         "benchmarks/corpora/{corpus}/hub_{shard}.tsv"
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.hub_audio_shard --folder {params.folder} --settings {params.settings:q}"
         " --shard {wildcards.shard} --shards {params.shards} --audio-dir {output.audio} --corpus {wildcards.corpus}"
-        " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
+        " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
 rule hub_triples_shard:
@@ -254,15 +271,14 @@ rule hub_triples_shard:
         folder=lambda wc: source_dir(corpus_section(wc.corpus, "hub_triples")["source"]),
         settings=lambda wc: as_json(corpus_section(wc.corpus, "hub_triples")),
         shards=lambda wc: corpus_section(wc.corpus, "hub_triples")["shards"],
-        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}/hub_{shard}.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.hub_triples_shard --folder {params.folder} --settings {params.settings:q}"
         " --shard {wildcards.shard} --shards {params.shards} --audio-dir {output.audio} --corpus {wildcards.corpus}"
-        " --pairs-out {output.pairs} --checks {params.checks:q} --out {output.manifest}"
+        " --pairs-out {output.pairs} --out {output.manifest}"
         " --rejected-out {output.rejected} --log-file {log}"
 
 
@@ -276,7 +292,7 @@ rule merge_preference_triples:
     log:
         "logs/corpora/{corpus}_pairs.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.merge_preference_triples --tables {input} --out {output} --log-file {log}"
 
@@ -285,8 +301,8 @@ rule hub_pairs_corpus:
     input:
         lambda wc: source_record(corpus_section(wc.corpus, "hub_pairs")["source"]),
     output:
-        manifest="results/corpora/{corpus}/manifest.parquet",
-        rejected="results/corpora/{corpus}/rejected.parquet",
+        manifest="results/corpora/{corpus}/candidates.parquet",
+        rejected="results/corpora/{corpus}/candidates.rejected.parquet",
         item_table="results/text/{corpus}/items.parquet",
         audio=directory("results/corpora/{corpus}/audio"),
     wildcard_constraints:
@@ -294,15 +310,14 @@ rule hub_pairs_corpus:
     params:
         folder=lambda wc: source_dir(corpus_section(wc.corpus, "hub_pairs")["source"]),
         settings=lambda wc: as_json(corpus_section(wc.corpus, "hub_pairs")),
-        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}_hub_pairs.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.hub_pairs_corpus --folder {params.folder} --settings {params.settings:q}"
         " --audio-dir {output.audio} --corpus {wildcards.corpus} --items-out {output.item_table}"
-        " --checks {params.checks:q} --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
+        " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
 rule tinystories_text:
@@ -315,7 +330,7 @@ rule tinystories_text:
     log:
         "logs/text/tinystories.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.tinystories_text --folder {params.folder} --out {output} --log-file {log}"
 
@@ -332,7 +347,7 @@ rule swag_text:
     log:
         "logs/text/swag.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.swag_text --folder {params.folder} --seed {params.seed}"
         " --out-dir results/text/swag --log-file {log}"

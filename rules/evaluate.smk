@@ -12,7 +12,7 @@ rule benchmark_pairs:
     log:
         "logs/benchmarks/{corpus}/{benchmark}.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.benchmark_pairs {params.pairing} --benchmark {wildcards.benchmark}"
         " --manifest {input.manifest} --out {output} --log-file {log}"
@@ -37,7 +37,7 @@ rule score_likelihood:
         gpu=gpu_slot(),
         gres=gpu_gres(),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.score_likelihood --model {params.model} --units {input.units}"
         " --pairs {input.pairs} --benchmark {wildcards.benchmark} {params.official} --out-table {output.table}"
@@ -59,7 +59,7 @@ rule text_topline:
         gpu=gpu_slot(),
         gres=gpu_gres(),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.text_topline --model {params.model} --pairs {input.pairs} --benchmark {wildcards.benchmark}"
         " --batch-size {params.batch_size} --out {output} --log-file {log}"
@@ -89,7 +89,7 @@ rule train_vocoder:
         gpu=gpu_slot(),
         gres=gpu_gres(),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.train_vocoder --units {input.units} --manifest {input.manifest}"
         " --vocabulary {input.vocabulary} --settings {params.settings:q} --asr-spec {params.asr_spec:q}"
@@ -120,7 +120,7 @@ rule generate:
         gpu=gpu_slot(),
         gres=gpu_gres(),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.generate --model {params.model} --pairs {input.pairs} {params.encoder}"
         " --centroids {input.centroids} --settings {params.settings:q} --seed {params.seed}"
@@ -145,7 +145,7 @@ rule vocode_generations:
         gpu=gpu_slot(),
         gres=gpu_gres(),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.vocode_generations {params.vocoder} --units {input.units}"
         " --columns continuation_units full_units --out-dir {output.audio} --manifest {output.manifest} --log-file {log}"
@@ -169,7 +169,7 @@ rule transcribe_generations:
         gpu=gpu_slot(),
         gres=gpu_gres(),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.transcribe_generations --spec {params.spec:q} --model {params.model}"
         " --manifests {input.audio} {input.prompts} --out {output} --log-file {log}"
@@ -193,7 +193,7 @@ rule score_generations:
         gpu=gpu_slot(),
         gres=gpu_gres(),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.score_generations --transcripts {input.transcripts} --scorer {params.scorer}"
         " --batch-size {params.batch_size} --out-table {output.table} --out-json {output.summary} --log-file {log}"
@@ -214,7 +214,7 @@ rule judge_generations:
     benchmark:
         "benchmarks/{run}/judge.tsv"
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.judge_generations --transcripts {input.transcripts} --settings {params.settings:q}"
         " --cache results/{wildcards.run}/generation/judge.work --out-table {output.table} --out-json {output.summary}"
@@ -240,7 +240,7 @@ rule collect_metrics:
     log:
         "logs/{run}/metrics.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.collect_metrics --run {wildcards.run} --description {params.description:q}"
         " --data {input.data} --likelihood {input.likelihood} --text-topline {input.toplines} --generation {input.generation}"
@@ -256,7 +256,7 @@ rule metrics_table:
     log:
         "logs/metrics_table.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.metrics_table --metrics {input} --out {output} > {log} 2>&1"
 
@@ -271,7 +271,7 @@ rule training_curves:
     log:
         "logs/{run}/training_curves.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.training_curves --logs {input.logs} --names {params.names}"
         " --out {output} > {log} 2>&1"
@@ -292,7 +292,7 @@ rule report_samples:
     log:
         "logs/{run}/report_samples.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.report_samples --manifest {input.audio} --count {params.samples}"
         " --out-dir {output} > {log} 2>&1"

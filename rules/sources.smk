@@ -11,7 +11,7 @@ rule materialise_source:
     log:
         "logs/sources/{source}.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.materialise_source {wildcards.source} --spec {params.spec:q}"
         " --root resources/sources --record {output.record} --log-file {log}"
@@ -33,7 +33,7 @@ rule build_demo_source:
     log:
         "logs/sources/{source}.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.build_demo_source {wildcards.source} --layout {params.layout} --manifest {input.manifest}"
         " {params.table} --settings {params.settings:q} --root resources/sources --log-file {log}"

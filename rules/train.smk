@@ -20,7 +20,7 @@ rule train_demo_text_lm:
         gpu=gpu_slot(),
         gres=gpu_gres(),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.train_demo_text_lm --stories {input.stories} --settings {params.settings:q}"
         " --seed {params.seed} --threads {threads} --out results/models/demo_text_lm --log-file {log}"
@@ -39,7 +39,7 @@ rule init_speech_lm:
     log:
         "logs/{run}/init_speech_lm.log",
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.init_speech_lm --base {params.base} --vocabulary {input.vocabulary}"
         " {params.options} --out results/models/{wildcards.run}/init --log-file {log}"
@@ -69,7 +69,7 @@ rule pretrain:
         gres=lambda wc: gpu_gres(run_config(wc.run)["pretrain"]["gpus"]),
         runtime=lambda wc: training_runtime(wc.run, "pretrain"),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "{params.launcher} workflow_scripts.pretrain --init results/models/{wildcards.run}/init"
         " --data {params.data} --settings {params.settings:q} --seed {params.seed} --threads {threads}"
@@ -100,7 +100,7 @@ rule dpo:
         gres=lambda wc: gpu_gres(run_config(wc.run)["dpo"]["gpus"]),
         runtime=lambda wc: training_runtime(wc.run, "dpo"),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "{params.launcher} workflow_scripts.dpo --init results/models/{wildcards.run}/pretrained"
         " --units {input.units} --pairs {input.pairs} --settings {params.settings:q} --seed {params.seed}"
@@ -118,6 +118,6 @@ rule allocation_report:
         gpu=lambda wc: gpu_slot(run_config(wc.run)["pretrain"]["gpus"]),
         gres=lambda wc: gpu_gres(run_config(wc.run)["pretrain"]["gpus"]),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.allocation_report --out {output} > {log} 2>&1"

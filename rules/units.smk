@@ -16,7 +16,6 @@ rule fit_kmeans:
     params:
         encoder=lambda wc: encoder_options(wc.tokeniser),
         fit=lambda wc: kmeans_settings(wc.tokeniser)["fit"],
-        checks=as_json(config["audio_checks"]),
     log:
         "logs/units/{tokeniser}/kmeans.log",
     benchmark:
@@ -27,11 +26,11 @@ rule fit_kmeans:
         gpu=gpu_slot(),
         gres=gpu_gres(),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.fit_kmeans --manifests {input.manifests} {params.encoder}"
         " --k {params.fit[k]} --max-frames {params.fit[max_frames]} --seed {params.fit[seed]}"
-        " --checks {params.checks:q} --threads {threads} --tokeniser {wildcards.tokeniser}"
+        " --threads {threads} --tokeniser {wildcards.tokeniser}"
         " --out-dir results/units/{wildcards.tokeniser} --log-file {log}"
 
 
@@ -51,7 +50,7 @@ rule import_kmeans:
     log:
         "logs/units/{tokeniser}/kmeans.log",
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.import_kmeans --pickle {params.pickle} --sha256 {params.sha256}"
         " {params.encoder} --tokeniser {wildcards.tokeniser}"
@@ -70,7 +69,6 @@ rule extract_units_shard:
         encoder=lambda wc: encoder_options(wc.tokeniser),
         batch_seconds=lambda wc: tokeniser_settings(wc.tokeniser)["batch_seconds"],
         shards=lambda wc: units_shards(wc.corpus),
-        checks=lambda wc: corpus_checks(wc.corpus),
     log:
         "logs/units/{tokeniser}/{corpus}/{shard}.log",
     benchmark:
@@ -81,12 +79,12 @@ rule extract_units_shard:
         gpu=gpu_slot(),
         gres=gpu_gres(),
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.extract_units_shard --manifest {input.manifest}"
         " --shard {wildcards.shard} --shards {params.shards} {params.encoder}"
         " --centroids {input.centroids} --tokeniser {wildcards.tokeniser} --batch-seconds {params.batch_seconds}"
-        " --checks {params.checks:q} --threads {threads} --out {output.units} --log-file {log}"
+        " --threads {threads} --out {output.units} --log-file {log}"
 
 
 rule merge_units:
@@ -102,12 +100,14 @@ rule merge_units:
         "logs/units/{tokeniser}/{corpus}/merge.log",
     priority: corpus_priority
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.merge_units --shards {input} --out {output.units}"
         " --rejected-out {output.rejected} --log-file {log}"
 
 
+# A mix is packed by its run's pretrain.packing: into full windows (pack_windows) or into the official
+# code's chunks (pack_chunks); the packing is part of the mix's key, so each mix has one rule.
 rule pack_windows:
     input:
         units=lambda wc: [
@@ -118,6 +118,8 @@ rule pack_windows:
         report="results/packed/{tokeniser}/{mix}/packing.json",
         windows=multiext("results/packed/{tokeniser}/{mix}/", "train_tokens.npy", "train_segments.npy",
                          "train_continued.npy", "valid_tokens.npy", "valid_segments.npy", "valid_continued.npy"),
+    wildcard_constraints:
+        mix=one_of([key for key, mix in MIXES.items() if mix["packing"] == "windows"]),
     params:
         mix=lambda wc: as_json(mix_units(wc.tokeniser, wc.mix)),
         context=lambda wc: MIXES[wc.mix]["context"],
@@ -127,11 +129,39 @@ rule pack_windows:
     benchmark:
         "benchmarks/packed/{tokeniser}/{mix}.tsv"
     conda:
-        "../envs/units.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.pack_windows --mix {params.mix:q} --vocabulary {input.vocabulary}"
-        " --context {params.context} --seed {params.seed} --out-dir results/packed/{wildcards.tokeniser}/{wildcards.mix}"
-        " --log-file {log}"
+        " --context {params.context} --seed {params.seed} --packing windows"
+        " --out-dir results/packed/{wildcards.tokeniser}/{wildcards.mix} --log-file {log}"
+
+
+rule pack_chunks:
+    input:
+        units=lambda wc: [
+            units_table(wc.tokeniser, corpus) for corpus in MIXES[wc.mix]["corpora"]
+        ],
+        vocabulary="results/units/{tokeniser}/tokeniser.json",
+    output:
+        report="results/packed/{tokeniser}/{mix}/packing.json",
+        chunks=multiext("results/packed/{tokeniser}/{mix}/", "train_chunk_tokens.npy", "train_chunk_offsets.npy",
+                        "valid_chunk_tokens.npy", "valid_chunk_offsets.npy"),
+    wildcard_constraints:
+        mix=one_of([key for key, mix in MIXES.items() if mix["packing"] == "official"]),
+    params:
+        mix=lambda wc: as_json(mix_units(wc.tokeniser, wc.mix)),
+        context=lambda wc: MIXES[wc.mix]["context"],
+        seed=lambda wc: MIXES[wc.mix]["seed"],
+    log:
+        "logs/packed/{tokeniser}/{mix}.log",
+    benchmark:
+        "benchmarks/packed/{tokeniser}/{mix}.tsv"
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.pack_windows --mix {params.mix:q} --vocabulary {input.vocabulary}"
+        " --context {params.context} --seed {params.seed} --packing official"
+        " --out-dir results/packed/{wildcards.tokeniser}/{wildcards.mix} --log-file {log}"
 
 
 rule run_data:
@@ -143,7 +173,7 @@ rule run_data:
     log:
         "logs/{run}/data.log",
     conda:
-        "../envs/workflow.yaml"
+        "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.run_data --corpora {input.corpora} --packing {input.packing}"
         " --out {output} > {log} 2>&1"

@@ -4,16 +4,18 @@ Every stage that reads audio goes through ``read_audio`` (or ``prepare_audio`` f
 memory), so an odd file is treated the same everywhere:
 
 * stereo and multi-channel audio is averaged to mono;
-* any sample rate is resampled (polyphase, scipy) to the rate asked for;
+* any sample rate is resampled to the rate asked for by torchaudio's sinc resampler (Hann window, 6
+  zero crossings, roll-off 0.99), written in torch because torchaudio cannot be installed beside the
+  torch pin;
 * 8-, 16-, 24-bit integer and float files all become float32 in [-1, 1];
-* unreadable, empty, non-finite, too short, too long and clipped audio raises ``AudioRejected``,
-  whose ``reason`` goes into the corpus's rejected table.
+* unreadable, empty and non-finite audio raises ``AudioRejected``, whose ``reason`` goes into the
+  corpus's rejected table; too short, too long, clipped or silent audio only when the corpus's
+  checks (``AudioChecks``) say so.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -35,15 +37,45 @@ class AudioRejected(Exception):
 
 @dataclass(frozen=True)
 class AudioChecks:
-    """Bounds an audio file must meet (config key audio_checks)."""
+    """What a corpus keeps of its audio (a corpus's ``audio_checks``); ``None`` is no bound.
 
-    min_seconds: float = 0.0
-    max_seconds: float = float("inf")
-    max_clipped_fraction: float = 1.0
+    A file's facts (duration, share of clipped samples, silence) are measured where it is made and
+    stored in the corpus's candidates table; the checks are applied to those facts afterwards, so a
+    changed check re-runs only the check, never the synthesis or the VAD that made the files.
+    """
+
+    min_seconds: float | None = None
+    max_seconds: float | None = None
+    max_clipped_fraction: float | None = None
+    reject_silent: bool = False
 
     @classmethod
     def from_config(cls, section: dict) -> "AudioChecks":
         return cls(**section)
+
+    @property
+    def needs_samples(self) -> bool:
+        """Whether a check looks at the samples, not only at the duration a header gives."""
+        return self.max_clipped_fraction is not None or self.reject_silent
+
+    def problem(self, duration: float, clipped_fraction: float | None = None, silent: bool | None = None) -> str | None:
+        """Why a file with these facts is not kept, or None when it is."""
+        if self.min_seconds is not None and duration < self.min_seconds:
+            return f"too short: {duration:.2f} s < {self.min_seconds} s"
+        if self.max_seconds is not None and duration > self.max_seconds:
+            return f"too long: {duration:.1f} s > {self.max_seconds} s (chunk it with VAD first)"
+        if self.max_clipped_fraction is not None and clipped_fraction is not None and clipped_fraction > self.max_clipped_fraction:
+            return f"clipped: {clipped_fraction:.2%} of samples at full scale"
+        if self.reject_silent and silent:
+            return "silent: every sample is zero"
+        return None
+
+
+def audio_facts(samples: np.ndarray) -> dict:
+    """What the checks look at, measured once on mono or (frames, channels) samples."""
+    samples = np.asarray(samples)
+    return {"clipped_fraction": float(np.mean(np.abs(samples) >= FULL_SCALE)) if samples.size else 0.0,
+            "silent": not bool(np.any(samples))}
 
 
 @dataclass(frozen=True)
@@ -79,7 +111,11 @@ def read_audio(path: str | Path, sample_rate: int, checks: AudioChecks | None = 
 
 
 def prepare_audio(data: np.ndarray, rate: int, sample_rate: int, checks: AudioChecks | None = None) -> np.ndarray:
-    """Check, downmix and resample samples shaped (frames,) or (frames, channels)."""
+    """Check, downmix and resample samples shaped (frames,) or (frames, channels).
+
+    Empty and non-finite audio is always rejected (nothing can be made of it); the rest only when
+    ``checks`` say so.
+    """
     data = np.asarray(data, dtype=np.float32)
     if data.ndim == 1:
         data = data[:, None]
@@ -87,29 +123,22 @@ def prepare_audio(data: np.ndarray, rate: int, sample_rate: int, checks: AudioCh
         raise AudioRejected("empty: no samples")
     if not np.isfinite(data).all():
         raise AudioRejected("corrupt: samples that are not finite numbers")
-    checks = checks or AudioChecks()
-    seconds = data.shape[0] / rate
-    if seconds < checks.min_seconds:
-        raise AudioRejected(f"too short: {seconds:.2f} s < {checks.min_seconds} s")
-    if seconds > checks.max_seconds:
-        raise AudioRejected(f"too long: {seconds:.1f} s > {checks.max_seconds} s (chunk it with VAD first)")
-    clipped = float(np.mean(np.abs(data) >= FULL_SCALE))
-    if clipped > checks.max_clipped_fraction:
-        raise AudioRejected(f"clipped: {clipped:.2%} of samples at full scale")
+    if checks is not None:
+        facts = audio_facts(data) if checks.needs_samples else {}
+        problem = checks.problem(data.shape[0] / rate, **facts)
+        if problem:
+            raise AudioRejected(problem)
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if not np.any(mono):
-        raise AudioRejected("silent: every sample is zero")
     return resample(mono, rate, sample_rate)
 
 
 def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling (exact rational ratio), float32 out."""
+    """torchaudio's default sinc resampling (as the official code does), float32 out."""
     if rate == target_rate:
         return np.ascontiguousarray(samples, dtype=np.float32)
-    from scipy.signal import resample_poly
+    from slamming.resampling import resample as sinc_resample
 
-    common = gcd(int(rate), int(target_rate))
-    out = resample_poly(samples.astype(np.float64), target_rate // common, rate // common)
+    out = sinc_resample(samples, int(rate), int(target_rate))
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 

@@ -234,6 +234,39 @@ def check_references(document: dict, origin: str) -> None:
             need(corpus["librilight"]["vad_model"], sources, "sources", f"corpora.{name}.librilight.vad_model")
 
 
+# The methods that make a corpus: each corpus has exactly one.
+CORPUS_KINDS = ("synthesise", "audio_folder", "librispeech", "librilight", "hub_audio", "hub_triples", "hub_pairs")
+# Corpus kinds whose manifest reads file headers only (too large to decode twice): their samples are
+# not measured, so a check on the samples cannot run there.
+HEADER_ONLY_KINDS = ("librispeech",)
+
+
+def corpus_kind(corpus: dict) -> str:
+    """The method that makes a corpus (a key of its config entry)."""
+    return next(kind for kind in CORPUS_KINDS if kind in corpus)
+
+
+def corpus_audio_checks(config: dict, name: str) -> dict:
+    """The audio checks of corpus ``name``: its kind's, with its own merged over them. A benchmark's
+    audio is never checked: each of its pairs must be scored as published."""
+    corpus = config["corpora"][name]
+    if "benchmark_pairs" in corpus:
+        return {}
+    return {**config["audio_checks"][corpus_kind(corpus)], **corpus.get("audio_checks", {})}
+
+
+def check_audio_checks(config: dict, origin: str) -> None:
+    for name, corpus in config.get("corpora", {}).items():
+        if "benchmark_pairs" in corpus and "audio_checks" in corpus:
+            raise ConfigError(f"config error in {origin}: corpora.{name}.audio_checks: a benchmark's audio is never checked "
+                              "(every pair is scored as published); remove audio_checks")
+        checks = corpus_audio_checks(config, name)
+        if corpus_kind(corpus) in HEADER_ONLY_KINDS and (checks.get("max_clipped_fraction") is not None or checks.get("reject_silent")):
+            raise ConfigError(f"config error in {origin}: corpora.{name}.audio_checks: max_clipped_fraction and reject_silent "
+                              f"need every file decoded, and a {corpus_kind(corpus)} manifest reads headers only; set them "
+                              "null and false")
+
+
 def unresolved_run_references(document: dict) -> list[str]:
     """What a run names that the configuration does not define."""
     corpora = document.get("corpora", {})
@@ -299,6 +332,7 @@ def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None
         base_schema["$defs"][name] = _without_required(schema["$defs"][name])
     validate(config, base_schema, "config/config.yaml (with any --configfile/--config)")
     check_references(config, "config/config.yaml (with any --configfile/--config)")
+    check_audio_checks(config, "config/config.yaml (with any --configfile/--config)")
 
     recipes_dir = Path(config["recipes_dir"])
     if not recipes_dir.is_absolute():

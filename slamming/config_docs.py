@@ -35,9 +35,10 @@ default is what the paper's official code does, and the other way is a setting: 
 and whitespace (`asr_models.<name>.language`, `.strip`), whether a benchmark must be scored whole
 (`corpora.<name>.benchmark_pairs.<name>.official`), the precision of unit extraction
 (`tokenisers.<name>.dtype`), Hugging Face's `inverse_sqrt` (`run.dpo.lr_scheduler`, `warmup_steps`),
-and a budget in the paper's optimiser steps (`run.pretrain.budget.max_steps`). Training precision is
-the one default that is ours (`run.pretrain.precision: mixed`; `pure` is the official code's). The
-main README's section "Where we differ from the official code, and why" says why for each.
+training precision (`run.pretrain.precision: pure`; `mixed` is bfloat16 autocast over float32 weights),
+what a corpus keeps of its audio (`audio_checks.<kind>`), and a budget in the paper's optimiser steps
+(`run.pretrain.budget.max_steps`, the run `slam_paper_steps`). The main README's section "Where we
+differ from the official code, and why" says why for each.
 
 | key | type | description |
 |---|---|---|

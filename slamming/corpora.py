@@ -7,8 +7,8 @@
 * ``librilight``: Libri-Light's ``<subset>/<speaker>/<book>/<file>.flac`` (each with a ``.json`` of
   metadata, which is not needed). One row per recording, to be cut by ``vad_chunk``; a seeded 1 % of
   the recordings (``valid_fraction``) form the valid split, as the paper. A recording is only checked
-  to be readable here, whatever its length (they average 16 minutes): the audio checks apply to each
-  VAD chunk.
+  to be readable here, whatever its length (they average 16 minutes): the corpus's audio checks apply
+  to each VAD chunk.
 * ``hub-audio``: Parquet files in the hub's ``datasets.Audio`` schema (an audio struct with the
   encoded file's ``bytes`` and ``path``), like ``slprl/sTinyStories``: each row's audio is written out
   as the file it was (no re-encoding) and listed with its text.
@@ -33,13 +33,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slamming.artifacts import read_parquet
-from slamming.audio import AudioChecks
 from slamming.manifests import scan_audio_files
 
 log = logging.getLogger("prepare_corpus")
 
 
-def librispeech(folders: dict[str, list[Path]], checks: AudioChecks, decode: bool = False):
+def librispeech(folders: dict[str, list[Path]], decode: bool = False):
     """Manifest and rejected rows of LibriSpeech subsets, by split: {"train": [...], "valid": [...]}."""
     files, texts, split_of, rejected = [], {}, {}, []
     for split, roots in folders.items():
@@ -63,7 +62,7 @@ def librispeech(folders: dict[str, list[Path]], checks: AudioChecks, decode: boo
                     texts[utt_id], split_of[utt_id] = text, split
             for audio in sorted(set(Path(root).rglob("*.flac")) - listed):
                 rejected.append({"id": audio.stem, "path": str(audio), "reason": "no transcript line", "source": "librispeech"})
-    rows, bad = scan_audio_files(files, split_of=split_of.get, source="librispeech", checks=checks, decode=decode, texts=texts)
+    rows, bad = scan_audio_files(files, split_of=split_of.get, source="librispeech", decode=decode, texts=texts)
     return rows, rejected + bad
 
 
@@ -78,9 +77,8 @@ def librilight(roots: list[Path], valid_fraction: float, seed: int):
         raise FileNotFoundError(f"no .flac below {', '.join(map(str, roots))}; are the Libri-Light archives unpacked?")
     ids = sorted(i for i, _ in files)
     valid = set(random.Random(seed).sample(ids, round(valid_fraction * len(ids))))
-    # Header checks only, no bounds: the files are long; the VAD stage reads each in full and checks its chunks.
-    return scan_audio_files(files, split_of=lambda i: "valid" if i in valid else "train", source="librilight",
-                            checks=AudioChecks(), decode=False)
+    # Headers only: the files are long; the VAD stage reads each in full and measures its chunks.
+    return scan_audio_files(files, split_of=lambda i: "valid" if i in valid else "train", source="librilight", decode=False)
 
 
 def _audio_suffix(struct: dict) -> str:
@@ -112,7 +110,7 @@ def parquet_files(folder: Path, split: str) -> list[Path]:
 
 
 def hub_audio(folder: Path, splits: dict[str, str], audio_column: str, text_column: str | None, id_column: str | None,
-              shard: int, shards: int, audio_dir: Path, checks: AudioChecks, source: str):
+              shard: int, shards: int, audio_dir: Path, source: str):
     """Rows of this shard's Parquet files (files i, i + shards, ...), audio written to ``audio_dir``."""
     audio_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(f, ours) for theirs, ours in splits.items() for f in parquet_files(folder, theirs)]
@@ -127,12 +125,12 @@ def hub_audio(folder: Path, splits: dict[str, str], audio_column: str, text_colu
                 continue
             files.append((utt_id, written))
             texts[utt_id], split_of[utt_id] = (row.get(text_column) if text_column else None), split
-    rows, rejected = scan_audio_files(files, split_of=split_of.get, source=source, checks=checks, texts=texts)
+    rows, rejected = scan_audio_files(files, split_of=split_of.get, source=source, texts=texts)
     return rows, no_audio + rejected
 
 
 def hub_triples(folder: Path, split: str, columns: dict[str, str], shard: int, shards: int, audio_dir: Path,
-                checks: AudioChecks, source: str):
+                source: str):
     """Rows of prompt/chosen/rejected recordings and the triples table, for this shard's Parquet files."""
     audio_dir.mkdir(parents=True, exist_ok=True)
     files, texts, triples, no_audio = [], {}, [], []
@@ -152,11 +150,11 @@ def hub_triples(folder: Path, split: str, columns: dict[str, str], shard: int, s
                     files.append((utt_id, written))
                     texts[utt_id] = text
             triples.append(pair)
-    rows, rejected = scan_audio_files(files, split_of=lambda i: "train", source=source, checks=checks, texts=texts)
+    rows, rejected = scan_audio_files(files, split_of=lambda i: "train", source=source, texts=texts)
     return rows, no_audio + rejected, triples
 
 
-def hub_pairs(folder: Path, columns: dict[str, str], audio_dir: Path, checks: AudioChecks, source: str):
+def hub_pairs(folder: Path, columns: dict[str, str], audio_dir: Path, source: str):
     """Rows of positive/negative recordings and the items table, from every Parquet file below ``folder``
     (the group of an item is the folder its file is in: SALMon's part)."""
     audio_dir.mkdir(parents=True, exist_ok=True)
@@ -172,7 +170,7 @@ def hub_pairs(folder: Path, columns: dict[str, str], audio_dir: Path, checks: Au
                 else:
                     files.append((f"{item}_{side}", written))
             items.append({"id": item, "group": group})
-    rows, rejected = scan_audio_files(files, split_of=lambda i: "test", source=source, checks=checks)
+    rows, rejected = scan_audio_files(files, split_of=lambda i: "test", source=source)
     return rows, no_audio + rejected, items
 
 

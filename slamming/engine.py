@@ -219,9 +219,9 @@ def slowest(seconds: float, processes: Processes, device: torch.device) -> float
 class Precision:
     """How a model trains: the dtype of its weights and AdamW states, and the autocast dtype, if any.
 
-    ``precision: mixed`` (the default) is bfloat16 autocast over float32 weights and AdamW states;
-    ``pure`` keeps weights and AdamW states in bfloat16 too, as the paper's official code does
-    (less memory, less exact updates). ``dtype: float32``, or a GPU without bfloat16, is float32."""
+    ``precision: pure`` (the default) keeps weights and AdamW states in bfloat16, as the paper's
+    official code does (less memory, less exact updates); ``mixed`` is bfloat16 autocast over float32
+    weights and AdamW states. ``dtype: float32``, or a GPU without bfloat16, is float32."""
 
     weights: torch.dtype = torch.float32
     autocast: torch.dtype | None = None
@@ -231,7 +231,7 @@ class Precision:
         wanted = settings.get("dtype", "float32")
         if wanted == "float32" or (device.type == "cuda" and not torch.cuda.is_bf16_supported()):
             return cls()
-        if settings.get("precision", "mixed") == "pure":
+        if settings.get("precision", "pure") == "pure":
             return cls(weights=torch.bfloat16)
         return cls(autocast=torch.bfloat16)
 

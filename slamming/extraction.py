@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from slamming.audio import AudioChecks, AudioRejected, read_audio
+from slamming.audio import AudioRejected, read_audio
 from slamming.encoder import SAMPLE_RATE, SpeechEncoder
 from slamming.kmeans import NearestCentroid
 from slamming.units import UNITS_SCHEMA, deduplicate, table_metadata
@@ -48,8 +48,8 @@ def length_sorted_batches(lengths: list[float], budget: float) -> list[list[int]
 class AudioBatches(torch.utils.data.Dataset):
     """Batch ``i`` of the manifest rows: (row, wave or None, rejection reason or None) per item."""
 
-    def __init__(self, rows: list[dict], batches: list[list[int]], checks: AudioChecks):
-        self.rows, self.batches, self.checks = rows, batches, checks
+    def __init__(self, rows: list[dict], batches: list[list[int]]):
+        self.rows, self.batches = rows, batches
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -59,19 +59,18 @@ class AudioBatches(torch.utils.data.Dataset):
         for j in self.batches[i]:
             row = self.rows[j]
             try:
-                items.append((row, torch.from_numpy(read_audio(row["path"], SAMPLE_RATE, self.checks)), None))
+                items.append((row, torch.from_numpy(read_audio(row["path"], SAMPLE_RATE)), None))
             except AudioRejected as e:
                 items.append((row, None, e.reason))
         return items
 
 
-def extract(rows: list[dict], encoder: SpeechEncoder, assign: NearestCentroid, checks: AudioChecks,
-            batch_seconds: float, workers: int = 0):
+def extract(rows: list[dict], encoder: SpeechEncoder, assign: NearestCentroid, batch_seconds: float, workers: int = 0):
     """(units rows, rejected rows, seconds of audio) for manifest ``rows``."""
     from tqdm import tqdm
 
     batches = length_sorted_batches([r["duration"] for r in rows], batch_seconds)
-    loader = torch.utils.data.DataLoader(AudioBatches(rows, batches, checks), batch_size=None, shuffle=False,
+    loader = torch.utils.data.DataLoader(AudioBatches(rows, batches), batch_size=None, shuffle=False,
                                          num_workers=workers, collate_fn=lambda items: items)
     out, rejected, seconds = {}, [], 0.0
     with tqdm(total=len(rows), desc="extract units", unit="utt", file=sys.stderr) as bar:

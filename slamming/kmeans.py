@@ -80,7 +80,7 @@ class NearestCentroid:
         return torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
 
 
-def sample_frames(manifests: list[str], encoder, max_frames: int, seed: int, checks, batch_seconds: float = 60.0) -> np.ndarray:
+def sample_frames(manifests: list[str], encoder, max_frames: int, seed: int, batch_seconds: float = 60.0) -> np.ndarray:
     """Up to ``max_frames`` encoder frames from a seeded sample of train utterances."""
     import torch
     from tqdm import tqdm
@@ -102,7 +102,7 @@ def sample_frames(manifests: list[str], encoder, max_frames: int, seed: int, che
     with tqdm(total=max_frames, desc="k-means sample", unit="frame", file=sys.stderr) as bar:
         for row in rows:
             try:
-                wave = torch.from_numpy(read_audio(row["path"], SAMPLE_RATE, checks))
+                wave = torch.from_numpy(read_audio(row["path"], SAMPLE_RATE))
             except AudioRejected:
                 continue
             features = encoder.encode([wave])[0].numpy()

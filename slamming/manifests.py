@@ -12,11 +12,12 @@ import random
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slamming.artifacts import read_parquet
-from slamming.audio import AudioChecks, AudioRejected, is_audio_file, probe_audio, read_audio
+from slamming.audio import AudioChecks, AudioRejected, audio_facts, is_audio_file, probe_audio
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,10 @@ MANIFEST_SCHEMA = pa.schema([
     ("split", pa.string()),          # train, valid, test ...
     ("text", pa.string()),           # transcript where known, else null
     ("source", pa.string()),         # where the audio came from (a TTS voice, a folder, a data set)
+    # What the corpus's audio checks look at, measured where the file was made (null where only
+    # the header was read): the checks then run on these, never by decoding again.
+    ("clipped_fraction", pa.float64()),   # share of samples at full scale
+    ("silent", pa.bool_()),               # every sample zero
 ])
 
 REJECTED_SCHEMA = pa.schema([
@@ -76,33 +81,42 @@ def merge_shards(shards: list[str | Path], out: str | Path, schema: pa.Schema, u
     return table.num_rows
 
 
-def scan_audio_files(files: list[tuple[str, Path]], *, split_of, source: str, checks: AudioChecks,
-                     decode: bool = True, texts: dict[str, str] | None = None):
+def scan_audio_files(files: list[tuple[str, Path]], *, split_of, source: str, decode: bool = True,
+                     texts: dict[str, str] | None = None):
     """Manifest and rejected rows for ``files`` given as (id, path).
 
-    With ``decode`` every file is decoded and checked in full (clipping, non-finite samples); without
-    it only the header is read, which is what very large corpora can afford.
+    With ``decode`` every file is decoded in full: unreadable and non-finite files are rejected, and
+    the share of clipped samples and silence are measured for the corpus's checks. Without it only
+    the header is read (what very large corpora can afford): those facts stay unknown (null).
     """
+    import soundfile as sf
     from tqdm import tqdm
 
     rows, rejected = [], []
     for utt_id, path in tqdm(files, desc=f"scan {source}", unit="file", file=sys.stderr):
+        facts = {"clipped_fraction": None, "silent": None}
         try:
             info = probe_audio(path)
             if decode:
-                read_audio(path, info.sample_rate, checks)
-            elif not checks.min_seconds <= info.duration <= checks.max_seconds:
-                raise AudioRejected(f"duration {info.duration:.2f} s outside [{checks.min_seconds}, {checks.max_seconds}] s")
+                try:
+                    data, _ = sf.read(str(path), dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError, OSError, ValueError) as e:
+                    raise AudioRejected(f"unreadable: {' '.join(str(e).split())[:160]}") from None
+                if data.size == 0:
+                    raise AudioRejected("empty: no samples")
+                if not np.isfinite(data).all():
+                    raise AudioRejected("corrupt: samples that are not finite numbers")
+                facts = audio_facts(data)
         except AudioRejected as e:
             rejected.append({"id": utt_id, "path": str(path), "reason": e.reason, "source": source})
             continue
         rows.append({"id": utt_id, "path": str(path), "duration": info.duration, "sample_rate": info.sample_rate,
                      "num_samples": info.num_samples, "split": split_of(utt_id),
-                     "text": (texts or {}).get(utt_id), "source": source})
+                     "text": (texts or {}).get(utt_id), "source": source, **facts})
     return rows, rejected
 
 
-def scan_folder(folder: Path, corpus: str, settings: dict, checks: AudioChecks):
+def scan_folder(folder: Path, corpus: str, settings: dict):
     """Manifest rows for an ``audio_folder`` corpus: ids are paths inside the folder, '/' made '__'.
 
     A transcript, where there is one, is a .txt file beside the audio with the same stem.
@@ -123,7 +137,7 @@ def scan_folder(folder: Path, corpus: str, settings: dict, checks: AudioChecks):
     valid = set(random.Random(0).sample(ids, round(valid_fraction * len(ids)))) if ids else set()
     default_split = settings.get("split", "train")
     rows, rejected = scan_audio_files(files, split_of=lambda i: "valid" if i in valid else default_split,
-                                      source=f"folder:{corpus}", checks=checks, texts=texts)
+                                      source=f"folder:{corpus}", texts=texts)
     rejected += [{"id": str(p.relative_to(folder)), "path": str(p), "reason": f"not audio: extension {p.suffix or '(none)'}",
                   "source": f"folder:{corpus}"} for p in ignored]
     return rows, rejected
@@ -142,3 +156,19 @@ def write_manifest(rows: list[dict], rejected: list[dict], out: str | Path, reje
     for row in rejected:
         log.warning("rejected %s: %s", row["path"], row["reason"])
     log.info("%s: %d files (%.2f h), %d rejected", out, len(rows), sum(r["duration"] for r in rows) / 3600, len(rejected))
+
+
+def apply_checks(candidates: pa.Table, checks: AudioChecks, source: str = "audio_checks") -> tuple[pa.Table, list[dict]]:
+    """The rows of ``candidates`` that pass ``checks``, and a rejected row (with the reason) for each other."""
+    if checks.needs_samples and candidates.num_rows and candidates["clipped_fraction"].null_count:
+        unknown = candidates.filter(candidates["clipped_fraction"].is_null())["path"][0].as_py()
+        raise ValueError(f"{unknown}: its samples were not read (the corpus is scanned by its headers), so "
+                         "max_clipped_fraction and reject_silent cannot be checked; leave them null for this corpus")
+    keep, rejected = [], []
+    columns = candidates.select(["id", "path", "duration", "clipped_fraction", "silent"]).to_pydict()
+    for i in range(candidates.num_rows):
+        problem = checks.problem(columns["duration"][i], columns["clipped_fraction"][i], columns["silent"][i])
+        keep.append(problem is None)
+        if problem:
+            rejected.append({"id": columns["id"][i], "path": columns["path"][i], "reason": problem, "source": source})
+    return candidates.filter(pa.array(keep, type=pa.bool_())), rejected

@@ -1,21 +1,27 @@
-"""Pack units into training windows: every window full, document boundaries recorded.
+"""Pack units for training, in one of two ways (``pretrain.packing``).
 
 Each utterance becomes a document ``BOS units EOS``. The documents of a data mix (corpora with
-weights: 1 uses a corpus once, 2 twice, 0.5 a seeded half) are shuffled with a seed and laid end to
-end; the stream is cut into windows of the context length. A document that does not fit the rest of
-a window continues at the start of the next one. Only the last window has padding.
+weights: 1 uses a corpus once, 2 twice, 0.5 a seeded half) are shuffled with a seed (``mix_order``)
+and then either
 
-Beside each window's tokens is its ``segments`` row: 1 for the first (piece of a) document in the
-window, 2 for the next and so on, 0 for padding; and a flag per window that says whether its first
-segment continues the last document of the window before (BOS and EOS are one token, so a piece
-starting with it does not tell). Attention stays inside a segment, and positions
-restart at each segment, so a window trains like its documents one by one, without the waste of
-padding them. (The reference code concatenates each batch of chunks instead, and fills about 60 %.)
+* ``windows``: laid end to end and cut into windows of the context length (``pack``). A document that
+  does not fit the rest of a window continues at the start of the next one. Only the last window has
+  padding. Beside each window's tokens is its ``segments`` row: 1 for the first (piece of a) document
+  in the window, 2 for the next and so on, 0 for padding; and a flag per window that says whether its
+  first segment continues the last document of the window before (BOS and EOS are one token, so a
+  piece starting with it does not tell). Attention stays inside a segment, and positions restart at
+  each segment, so a window trains like its documents one by one, without the waste of padding them.
+  Outputs: ``<split>_tokens.npy`` and ``<split>_segments.npy`` (uint16, windows x context,
+  memory-mapped by training), ``<split>_continued.npy`` (bool, one per window).
+* ``official``: cut into chunks as the official code does (``chunk``): each document into chunks of
+  the context length from its start, its last chunk shorter; a chunk never holds two documents.
+  Training lays each micro-batch's chunks end to end in one row (``pretraining.PackedChunks``), as the
+  official code's collator does, so that a row of ``per_device_batch_size`` chunks is ~60 % full
+  at Slam's sizes. Outputs: ``<split>_chunk_tokens.npy`` (uint16, the documents end to end, in mix
+  order) and ``<split>_chunk_offsets.npy`` (int64: chunk i is tokens[offsets[i]:offsets[i+1]]).
 
-Outputs, for the train and valid splits of the manifests: ``<split>_tokens.npy`` and
-``<split>_segments.npy`` (uint16, windows x context, memory-mapped by training),
-``<split>_continued.npy`` (bool, one per window) and ``packing.json`` with the counts and the fill
-ratio.
+Either way ``packing.json`` has the counts and the fill ratio (for chunks, the fill of a row of
+context x batch: real tokens over chunks x context).
 """
 
 from __future__ import annotations
@@ -115,23 +121,59 @@ def pack(corpora: list[Documents], order: np.ndarray, context: int, tokens_out: 
     flat_segments[position:] = 0
     continued_out[window + 1:] = False
     windows = tokens_out.shape[0]
-    return {"documents": int(len(order)), "tokens": int(position), "windows": int(windows),
+    return {"documents": len(order), "tokens": int(position), "windows": int(windows),
             "fill_ratio": position / max(windows * context, 1), "documents_split_across_windows": split_documents}
+
+
+def chunk_offsets(lengths: np.ndarray, context: int) -> np.ndarray:
+    """Chunk boundaries in documents of ``lengths`` laid end to end: each document cut into chunks of
+    ``context`` tokens from its start, the last one shorter. Chunk i is [offsets[i], offsets[i+1])."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    counts = -(-lengths // context)
+    starts = np.cumsum(lengths) - lengths
+    first_chunk = np.cumsum(counts) - counts  # of each document
+    within = np.arange(int(counts.sum())) - np.repeat(first_chunk, counts)
+    return np.concatenate([np.repeat(starts, counts) + within * context, [int(lengths.sum())]]).astype(np.int64)
+
+
+def chunk(corpora: list[Documents], order: np.ndarray, context: int, tokens_out: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Lay the documents of ``order`` end to end into ``tokens_out`` (flat); the offsets of their
+    chunks (``chunk_offsets``) and the counts."""
+    lengths = np.zeros(len(order), dtype=np.int64)
+    position = 0
+    for row, (corpus, index) in enumerate(order):
+        documents = corpora[corpus]
+        start, end = documents.offsets[index], documents.offsets[index + 1]
+        tokens_out[position:position + end - start] = documents.tokens[start:end]
+        lengths[row], position = end - start, position + end - start
+    offsets = chunk_offsets(lengths, context)
+    chunks = len(offsets) - 1
+    return offsets, {"documents": len(order), "tokens": int(position), "chunks": int(chunks),
+                     "mean_tokens_per_chunk": position / max(chunks, 1),
+                     # what a row of context x batch carries on average (the official code's ~60 %)
+                     "fill_ratio": position / max(chunks * context, 1),
+                     "documents_split_across_chunks": int((lengths > context).sum())}
 
 
 def reference_fill_ratio(lengths: np.ndarray, context: int, batch_size: int) -> float:
     """Fill of the reference code's contexts: documents cut into chunks of at most ``context``
     tokens, each batch of ``batch_size`` chunks concatenated into one sequence."""
-    chunks = np.concatenate([np.minimum(context, length - np.arange(0, length, context)) for length in lengths]) \
-        if len(lengths) else np.zeros(0)
+    chunks = np.diff(chunk_offsets(lengths, context))
     batches = int(np.ceil(len(chunks) / batch_size))
     return float(chunks.sum() / max(batches * batch_size * context, 1))
 
 
-def pack_split(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabulary, context: int, seed: int,
-               out_dir: Path) -> dict:
+def mixed_documents(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabulary, seed: int):
+    """The documents of each corpus of the mix and the seeded mix order over them."""
     documents = [read_documents(spec["units"], split, vocabulary) for spec in corpora.values()]
     order = mix_order([len(d) for d in documents], [spec["weight"] for spec in corpora.values()], seed)
+    return documents, order
+
+
+def pack_split(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabulary, context: int, seed: int,
+               out_dir: Path) -> dict:
+    """``windows``: the split's mix packed into full windows (see the module's docstring)."""
+    documents, order = mixed_documents(corpora, split, vocabulary, seed)
     total = sum(int(d.lengths[order[order[:, 0] == c, 1]].sum()) for c, d in enumerate(documents))
     windows = max(1, -(-total // context))
     tokens = np.lib.format.open_memmap(out_dir / f"{split}_tokens.npy.tmp", mode="w+", dtype=np.uint16, shape=(windows, context))
@@ -145,5 +187,21 @@ def pack_split(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabular
     (out_dir / f"{split}_continued.npy.tmp.npy").replace(out_dir / f"{split}_continued.npy")
     for name in ("tokens", "segments"):
         (out_dir / f"{split}_{name}.npy.tmp").replace(out_dir / f"{split}_{name}.npy")
-    per_corpus = {name: int(len(d)) for name, d in zip(corpora, documents)}
+    per_corpus = {name: len(d) for name, d in zip(corpora, documents)}
+    return {**stats, "documents_per_corpus": per_corpus}
+
+
+def chunk_split(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabulary, context: int, seed: int,
+                out_dir: Path) -> dict:
+    """``official``: the split's mix cut into the official code's chunks (see the module's docstring)."""
+    documents, order = mixed_documents(corpora, split, vocabulary, seed)
+    total = sum(int(d.lengths[order[order[:, 0] == c, 1]].sum()) for c, d in enumerate(documents))
+    tokens = np.lib.format.open_memmap(out_dir / f"{split}_chunk_tokens.npy.tmp", mode="w+", dtype=np.uint16, shape=(total,))
+    offsets, stats = chunk(documents, order, context, tokens)
+    tokens.flush()
+    del tokens
+    np.save(out_dir / f"{split}_chunk_offsets.npy.tmp.npy", offsets)
+    (out_dir / f"{split}_chunk_offsets.npy.tmp.npy").replace(out_dir / f"{split}_chunk_offsets.npy")
+    (out_dir / f"{split}_chunk_tokens.npy.tmp").replace(out_dir / f"{split}_chunk_tokens.npy")
+    per_corpus = {name: len(d) for name, d in zip(corpora, documents)}
     return {**stats, "documents_per_corpus": per_corpus}

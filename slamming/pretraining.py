@@ -1,12 +1,23 @@
-"""Pretraining on packed windows, for the engine: memory-mapped batches, the next-token loss over a
+"""Pretraining on packed data, for the engine: memory-mapped batches, the next-token loss over a
 step's predicted tokens, attention kept inside each document (``attention.py``), FLOPs for MFU, the
 validation loss. What the speech LM's pretraining and the demo's text LM both run (``train_on_windows``).
+
+The data comes packed one of two ways (``packing``, see ``packing.py``), behind one interface
+(``batch``, ``step_size``, ``computed``), so that the task and the engine do not branch:
+
+* ``windows`` (``PackedWindows``): an item is a full window of the context length; a micro-batch is
+  ``per_device_batch_size`` windows, one row each.
+* ``official`` (``PackedChunks``): an item is a chunk of a document, as the official code's; a
+  micro-batch is ``per_device_batch_size`` chunks laid end to end in ONE row, a segment each, as the
+  official code's collator (``DataCollatorWithFlattening``) lays them; the loss's normaliser, the
+  tokens of the budget and the FLOPs count the real tokens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -38,9 +49,70 @@ class PackedWindows:
         return int((np.asarray(self.segments) > 0).sum())
 
     def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens and segments, one row per window."""
         indices = np.sort(np.asarray(indices))  # memory-map reads in file order
         return (torch.from_numpy(self.tokens[indices].astype(np.int64)),
                 torch.from_numpy(self.segments[indices].astype(np.int64)))
+
+    def step_size(self, indices: np.ndarray) -> tuple[int, int]:
+        """The predicted tokens of these windows (the loss's normaliser) and their tokens, padding included."""
+        return predicted_tokens(self.segments[np.sort(indices)]), len(indices) * self.context
+
+    def computed(self, indices: np.ndarray) -> tuple[int, int]:
+        """What a step over these windows computes: tokens (padding included) and attended pairs."""
+        segments = self.segments[np.sort(indices)]
+        return segments.size, attended_pairs(segments)
+
+
+# Rows of chunks are padded at the end to a multiple of this: FlexAttention's block size, a multiple of
+# every kernel's tile. It keeps the row lengths to a few shapes (at most batch x context / 128) at a
+# cost of 64 padding tokens a row on average.
+ROW_MULTIPLE = 128
+
+
+class PackedChunks:
+    """The official code's chunks of one split, memory-mapped (see packing.py). A batch of chunks is
+    one row: the chunks end to end, a segment each (attention stays inside each chunk and positions
+    restart at each), padded at the end to a multiple of ``row_multiple`` tokens."""
+
+    def __init__(self, folder: str | Path, split: str, row_multiple: int = ROW_MULTIPLE):
+        folder = Path(folder)
+        self.tokens = load_npy(folder / f"{split}_chunk_tokens.npy", mmap_mode="r")
+        self.offsets = load_npy(folder / f"{split}_chunk_offsets.npy")
+        if len(self.offsets) == 0 or self.offsets[-1] != len(self.tokens):
+            raise unreadable(folder / f"{split}_chunk_offsets.npy",
+                             ValueError(f"its offsets do not end at its tokens' {len(self.tokens)}"))
+        self.lengths = np.diff(self.offsets)
+        self.row_multiple = row_multiple
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def real_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens and segments of one row: chunk k of the (sorted) indices is segment k + 1; padding 0."""
+        indices = np.sort(np.asarray(indices))  # memory-map reads in file order
+        lengths = self.lengths[indices]
+        real = int(lengths.sum())
+        width = max(1, -(-real // self.row_multiple)) * self.row_multiple
+        tokens = np.zeros(width, dtype=np.int64)  # padding: the pad id, 0; its labels are ignored
+        if real:
+            tokens[:real] = np.concatenate([self.tokens[self.offsets[i]:self.offsets[i + 1]] for i in indices])
+        segments = np.zeros(width, dtype=np.int64)
+        segments[:real] = np.repeat(np.arange(1, len(indices) + 1), lengths)
+        return torch.from_numpy(tokens)[None], torch.from_numpy(segments)[None]
+
+    def step_size(self, indices: np.ndarray) -> tuple[int, int]:
+        """The predicted tokens of these chunks (all but each chunk's first) and their real tokens."""
+        lengths = self.lengths[indices]
+        return int((lengths - 1).sum()), int(lengths.sum())
+
+    def computed(self, indices: np.ndarray) -> tuple[int, int]:
+        """What a step over these chunks computes: their real tokens and their attended pairs."""
+        lengths = self.lengths[indices].astype(np.int64)
+        return int(lengths.sum()), int((lengths * (lengths + 1) // 2).sum())
 
 
 def token_losses(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,21 +141,21 @@ def attended_pairs(segments: np.ndarray) -> int:
     return int((lengths * (lengths + 1) // 2).sum())
 
 
-class WindowsTask:
-    """Next-token prediction on packed windows, for the engine (pretraining and the demo's text LM)."""
+class PackedTask:
+    """Next-token prediction on packed windows or chunks, for the engine (pretraining and the demo's text LM)."""
 
-    log_columns: list[str] = []
+    log_columns: ClassVar[list[str]] = []
 
-    def __init__(self, windows: PackedWindows, attention: DocumentAttention):
-        self.windows, self.attention = windows, attention
-        self.items = len(windows)
+    def __init__(self, data: PackedWindows | PackedChunks, attention: DocumentAttention):
+        self.data, self.attention = data, attention
+        self.items = len(data)
 
     def load(self, indices: np.ndarray) -> dict:
-        return self.attention.host(*self.windows.batch(indices))
+        return self.attention.host(*self.data.batch(indices))
 
     def step_size(self, indices: np.ndarray) -> tuple[float, int]:
-        """The step's predicted tokens (the loss's normaliser) and its tokens, padding included."""
-        return predicted_tokens(self.windows.segments[np.sort(indices)]), len(indices) * self.windows.context
+        """The step's predicted tokens (the loss's normaliser) and its tokens (for the budget)."""
+        return self.data.step_size(indices)
 
     def loss(self, model, batch: dict):
         loss, _ = token_losses(model(**self.attention.inputs(batch), use_cache=False).logits, batch["labels"])
@@ -98,15 +170,16 @@ class WindowsTask:
         layers, hidden = config.num_hidden_layers, config.hidden_size
 
         def step_flops(indices: np.ndarray) -> float:
-            segments = self.windows.segments[np.sort(indices)]
-            return 6.0 * parameters * segments.size + 12.0 * layers * hidden * attended_pairs(segments)
+            tokens, pairs = self.data.computed(indices)
+            return 6.0 * parameters * tokens + 12.0 * layers * hidden * pairs
 
         return step_flops
 
 
 @torch.no_grad()
-def validation_loss(model, windows: PackedWindows, micro_batch: int, attention: DocumentAttention, processes, device) -> float | None:
-    """Mean token loss over every validation window (shared out over processes, which may get
+def validation_loss(model, windows: PackedWindows | PackedChunks, micro_batch: int, attention: DocumentAttention, processes,
+                    device) -> float | None:
+    """Mean token loss over every validation window or chunk (shared out over processes, which may get
     different numbers of batches: the forward passes go around DDP, whose forward would wait for
     the other processes)."""
     from slamming.engine import all_sum
@@ -125,9 +198,18 @@ def validation_loss(model, windows: PackedWindows, micro_batch: int, attention: 
     return total / max(count, 1)
 
 
+def packed_data(folder: Path, split: str, settings: dict, path: str) -> PackedWindows | PackedChunks:
+    """A split as ``settings["packing"]`` packed it (``windows`` when not set: the demo's text LM)."""
+    if settings.get("packing", "windows") == "windows":
+        return PackedWindows(folder, split)
+    # FlexAttention's kernel is compiled for one shape (attention.py): its rows are all of the longest length.
+    row = settings["per_device_batch_size"] * settings["context_length"] if path == "flex" else ROW_MULTIPLE
+    return PackedChunks(folder, split, row)
+
+
 def train_on_windows(init: Path, data: Path, settings: dict, seed: int, out: Path, work: Path, log, **engine_options) -> dict:
-    """Train the causal LM in ``init`` on the packed windows in ``data`` under ``settings``' budget;
-    the model is saved to ``out`` (see engine.py). What pretraining and the demo's text LM both run."""
+    """Train the causal LM in ``init`` on the packed windows or chunks in ``data`` under ``settings``'
+    budget; the model is saved to ``out`` (see engine.py). What pretraining and the demo's text LM both run."""
     from transformers import AutoConfig
 
     from slamming.engine import Engine
@@ -136,10 +218,14 @@ def train_on_windows(init: Path, data: Path, settings: dict, seed: int, out: Pat
     path = choose(settings.get("attention", "auto"), engine.device, AutoConfig.from_pretrained(init).model_type)
     model = engine.load_model(init, implementation(path))
     log.info("attention inside documents: %s", path)
-    train, valid = PackedWindows(data, "train"), PackedWindows(data, "valid")
+    train, valid = packed_data(data, "train", settings, path), packed_data(data, "valid", settings, path)
     attention = DocumentAttention(path, engine.precision.compute)
-    task = WindowsTask(train, attention)
-    micro_batch = settings["per_device_batch_size"]
+    task = PackedTask(train, attention)
+    micro_batch, global_batch = settings["per_device_batch_size"], settings["global_batch_size"]
+    if isinstance(train, PackedChunks):  # real tokens: the mean over an epoch (each step's are in the budget)
+        packing, tokens_per_step = "official", round(global_batch * train.real_tokens() / max(len(train), 1))
+    else:
+        packing, tokens_per_step = "windows", global_batch * train.context
     return engine.fit(model, task, init, flops=task.flops(model),
                       validate=lambda m: validation_loss(m, valid, micro_batch, attention, engine.processes, engine.device),
-                      summary={"attention": path, "tokens_per_step": settings["global_batch_size"] * train.context})
+                      summary={"attention": path, "packing": packing, "tokens_per_step": tokens_per_step})

@@ -43,6 +43,18 @@ def compute_used(benchmark_files: list[str]) -> dict:
     return {"wall_hours": round(wall / 3600, 4), "cpu_hours": round(cpu / 3600, 4), "jobs": per_job}
 
 
+def audio_files(corpora: list[dict]) -> dict:
+    """Per corpus: files kept and rejected, and kept files a strict check would have rejected (clipped,
+    short, silent), from the rows of corpora.csv (one per corpus and split)."""
+    files = {}
+    for row in corpora:
+        counts = files.setdefault(row["corpus"], {"kept": row.get("kept_in_corpus"), "rejected": row.get("rejected_in_corpus"),
+                                                  "clipped_kept": 0, "short_kept": 0, "silent_kept": 0})
+        for key in ("clipped_kept", "short_kept", "silent_kept"):
+            counts[key] += int(row.get(key) or 0)
+    return files
+
+
 def collect(run: str, description: str, data: str | None, likelihood_files: list[str], generation: str | None,
             judge: str | None, vocoder: str | None, training_files: list[str], benchmark_files: list[str],
             topline_files: list[str] = ()) -> dict:
@@ -59,11 +71,16 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
     training = {}
     for path in training_files:
         summary = json.loads(Path(path).read_text())
-        training[Path(path).parent.name] = {k: summary.get(k) for k in ("steps", "tokens", "training_seconds", "valid_loss",
-                                                                          "parameters", "epochs", "device", "processes")
-                                            if summary.get(k) is not None}
+        stage = {k: summary.get(k) for k in ("steps", "tokens", "training_seconds", "valid_loss", "parameters", "epochs",
+                                             "device", "processes", "precision", "budget", "tokens_per_step")
+                 if summary.get(k) is not None}
+        if "training_seconds" in stage:  # beside steps and tokens: what a budget in hours or in steps gave
+            stage["training_hours"] = round(stage["training_seconds"] / 3600, 4)
+        training[Path(path).parent.name] = stage
         if "held_out" in summary:  # DPO: preference on held-out triples before and after
-            training[Path(path).parent.name]["held_out"] = summary["held_out"]
+            stage["held_out"] = summary["held_out"]
+        if "data" in summary:  # DPO: the pairs kept (the paper's SpokenSwag keeps ~47 k) and why the rest were not
+            stage["pairs"] = summary["data"]
     generation = json.loads(Path(generation).read_text()) if generation else None
     judged = json.loads(Path(judge).read_text()) if judge else {"gpt_score": None, "not_run": "evaluation.judge is null in the recipe"}
     data = json.loads(Path(data).read_text()) if data else None
@@ -75,6 +92,7 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "data": data and {
             "hours": {f"{c['corpus']}/{c['split']}": c["hours"] for c in data["corpora"]},
+            "audio_files": audio_files(data["corpora"]),
             "pretraining_tokens": data["packing"]["train"]["tokens"],
             "fill_ratio": data["packing"]["train"]["fill_ratio"],
             "packed": data["packed_dir"],
@@ -98,15 +116,26 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
     }
 
 
-TABLE_QUERY = """
-SELECT run, recipe,
-       likelihood.sblimp.accuracy AS sblimp, likelihood.sstorycloze.accuracy AS sstorycloze,
-       likelihood.tstorycloze.accuracy AS tstorycloze, generation.genppl AS genppl,
-       generation.auto_bleu AS auto_bleu, generation.gpt_score AS gpt_score,
-       generation.empty_transcripts AS empty_transcripts, compute.wall_hours AS wall_hours, "commit"
-FROM read_json_auto($files, union_by_name = true)
-ORDER BY run
-"""
+# The columns of the table across runs: (name, where in metrics.json, type). A run that lacks one
+# (no DPO, no judge) gets an empty cell, not an error: the paths are read with json_extract.
+TABLE_COLUMNS = [
+    ("run", "$.run", "VARCHAR"), ("recipe", "$.recipe", "VARCHAR"),
+    ("sblimp", "$.likelihood.sblimp.accuracy", "DOUBLE"), ("sstorycloze", "$.likelihood.sstorycloze.accuracy", "DOUBLE"),
+    ("tstorycloze", "$.likelihood.tstorycloze.accuracy", "DOUBLE"), ("genppl", "$.generation.genppl", "DOUBLE"),
+    ("auto_bleu", "$.generation.auto_bleu", "DOUBLE"), ("gpt_score", "$.generation.gpt_score", "DOUBLE"),
+    ("empty_transcripts", "$.generation.empty_transcripts", "BIGINT"),
+    # steps, tokens and hours side by side: a day of one GPU and the paper's step counts are different runs
+    ("pretrain_steps", "$.training.pretrained.steps", "BIGINT"), ("pretrain_tokens", "$.training.pretrained.tokens", "BIGINT"),
+    ("pretrain_hours", "$.training.pretrained.training_hours", "DOUBLE"),
+    ("pretrain_precision", "$.training.pretrained.precision", "VARCHAR"),
+    ("dpo_steps", "$.training.dpo.steps", "BIGINT"), ("dpo_tokens", "$.training.dpo.tokens", "BIGINT"),
+    ("dpo_hours", "$.training.dpo.training_hours", "DOUBLE"),
+    ("device", "$.training.pretrained.device", "VARCHAR"), ("wall_hours", "$.compute.wall_hours", "DOUBLE"),
+    ("commit", "$.commit", "VARCHAR"),
+]
+TABLE_QUERY = ("SELECT " + ", ".join(f"TRY_CAST(json_extract_string(json, '{path}') AS {kind}) AS \"{name}\""
+                                     for name, path, kind in TABLE_COLUMNS)
+               + " FROM read_json_objects($files, format = 'auto') ORDER BY run")
 
 
 def table(files: list[str], out: str) -> None:

@@ -1,4 +1,5 @@
-"""Corpus statistics with DuckDB: hours, utterances and words per corpus and split (the paper's Table 8).
+"""Corpus statistics with DuckDB: hours, utterances and words per corpus and split (the paper's Table 8),
+and what each corpus kept and rejected of its audio.
 
 ``corpus`` writes one corpus's stats.csv next to its manifest, ``units`` the tokens per split of its
 units; ``table`` stacks several stats.csv files into one table with their tokens (a run's corpora,
@@ -12,9 +13,14 @@ import csv
 import json
 from pathlib import Path
 
-CORPUS_QUERY = """
+# Kept files that a strict check (a folder of your own recordings: config audio_checks.audio_folder)
+# would have turned away are counted, so that what the paper's corpora keep shows.
+COUNTED_CLIPPED_FRACTION = 0.001
+COUNTED_SHORT_SECONDS = 0.2
+
+CORPUS_QUERY = f"""
 WITH utterances AS (
-    SELECT split, duration,
+    SELECT split, duration, clipped_fraction, silent,
            CASE WHEN text IS NULL OR trim(text) = '' THEN 0
                 ELSE len(regexp_split_to_array(trim(text), '\\s+')) END AS words
     FROM read_parquet($manifest)
@@ -26,6 +32,10 @@ SELECT $corpus AS corpus, split,
        round(sum(duration) / 3600, 4) AS hours,
        sum(words) AS words,
        round(avg(duration), 2) AS mean_seconds,
+       count(*) FILTER (WHERE clipped_fraction > {COUNTED_CLIPPED_FRACTION}) AS clipped_kept,
+       count(*) FILTER (WHERE duration < {COUNTED_SHORT_SECONDS}) AS short_kept,
+       count(*) FILTER (WHERE silent) AS silent_kept,
+       (SELECT count(*) FROM utterances) AS kept_in_corpus,
        (SELECT n FROM rejected) AS rejected_in_corpus
 FROM utterances
 GROUP BY split

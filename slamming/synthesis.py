@@ -2,8 +2,10 @@
 
 Reads a table with columns id, text, split; takes its ``shard``-th contiguous slice of ``shards``;
 writes one 16-bit mono FLAC per utterance at the corpus's sample rate, a manifest shard and a table
-of the utterances that could not be made, with the reason (empty text, an engine error, audio that
-fails the audio checks). The rule synthesise_shard runs one shard per job, so ``--cores N`` speaks N
+of the utterances that could not be made, with the reason (empty text, an engine error, empty or
+non-finite audio). Each row carries what the corpus's audio checks look at (the share of clipped
+samples, silence); the checks run afterwards (rule apply_audio_checks), so changing one never
+speaks a shard again. The rule synthesise_shard runs one shard per job, so ``--cores N`` speaks N
 shards at once and a finished shard is never redone.
 
 Determinism: each utterance's voice is drawn from ``seed`` and its id (or its item) alone; each shard's engine is
@@ -20,7 +22,7 @@ import sys
 from pathlib import Path
 
 from slamming.artifacts import read_parquet
-from slamming.audio import AudioChecks, AudioRejected, prepare_audio, write_flac
+from slamming.audio import AudioRejected, audio_facts, prepare_audio, write_flac
 
 log = logging.getLogger("synthesise")
 
@@ -59,7 +61,6 @@ def synthesise_shard(rows: list[dict], *, corpus: str, settings: dict, voices: d
 
     from slamming.tts import load_voice
 
-    checks = AudioChecks.from_config(settings["audio_checks"])
     synth = settings["synthesise"]
     audio_dir.mkdir(parents=True, exist_ok=True)
     engines = {}
@@ -78,7 +79,7 @@ def synthesise_shard(rows: list[dict], *, corpus: str, settings: dict, voices: d
         engine = engines[voice_name]
         try:
             samples = engine.synthesise(text)
-            samples = prepare_audio(samples, engine.sample_rate, synth["sample_rate"], checks)
+            samples = prepare_audio(samples, engine.sample_rate, synth["sample_rate"])
         except AudioRejected as e:
             rejected.append({"id": utt_id, "path": str(path), "reason": e.reason, "source": source})
             continue
@@ -90,5 +91,5 @@ def synthesise_shard(rows: list[dict], *, corpus: str, settings: dict, voices: d
         seconds += duration
         manifest.append({"id": utt_id, "path": str(path), "duration": duration, "sample_rate": synth["sample_rate"],
                          "num_samples": len(samples), "split": row["split"], "text": text,
-                         "source": f"{source}:{engine.name}"})
+                         "source": f"{source}:{engine.name}", **audio_facts(samples)})
     return manifest, rejected, seconds

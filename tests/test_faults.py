@@ -37,7 +37,7 @@ def one_error_line(result) -> str:
 
 def test_a_target_that_names_no_run_lists_the_runs(tmp_path):
     line = one_error_line(snakemake(tmp_path, "-n", "results/nope/metrics.json", check=False))
-    assert "there is no run 'nope'" in line and "demo, slam, slam_large, slam_scaled, twist_350m" in line
+    assert "there is no run 'nope'" in line and "demo, slam, slam_large, slam_paper_steps, slam_scaled, twist_350m" in line
 
 
 def test_a_yaml_error_in_the_workflow_config_names_its_file_and_line(tmp_path):
@@ -120,7 +120,7 @@ def test_a_changed_audio_folder_makes_its_manifest_again(tmp_path):
     folder.mkdir()
     for name in ("a", "b", "c"):
         tone(1.0, folder / f"{name}.wav")
-    tone(0.05, folder / "tiny.wav")  # logged as too short: it must be in the rejected table too
+    tone(0.05, folder / "tiny.wav")  # too short for a folder's checks: it must be in the rejected table too
     config = tmp_path / "mine.yaml"
     config.write_text(MINE.format(folder=folder))
     target = "results/corpora/mine/manifest.parquet"
@@ -131,7 +131,7 @@ def test_a_changed_audio_folder_makes_its_manifest_again(tmp_path):
 
     time.sleep(0.01)
     tone(1.5, folder / "b.wav", freq=200.0)                           # changed
-    assert planned(tmp_path, [config], target) == {"scan_audio_folder": 1}
+    assert planned(tmp_path, [config], target) == {"scan_audio_folder": 1, "apply_audio_checks": 1}
     snakemake(tmp_path, "--cores", "1", target, configfiles=[config])
     assert pq.read_table(tmp_path / target).to_pylist()[1]["duration"] == 1.5
     tone(1.0, folder / "d.wav")                                       # added

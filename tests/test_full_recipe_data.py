@@ -25,8 +25,6 @@ from slamming.corpora import hub_audio, hub_pairs, hub_triples, librilight, libr
 from slamming.manifests import MANIFEST_SCHEMA, write_table
 from slamming.sources import materialise
 
-CHECKS = AudioChecks(min_seconds=0.1, max_seconds=600.0, max_clipped_fraction=0.01)
-
 
 def tone(seconds: float, freq: float = 300.0, rate: int = 16000) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
@@ -65,7 +63,7 @@ def test_librispeech_archives_become_a_manifest(tmp_path):
         materialise(f"librispeech_{subset}", spec, tmp_path / "sources")
         folders[subset] = tmp_path / "sources" / f"librispeech_{subset}"
         assert not (folders[subset] / f"{subset}.tar.gz").exists() and (folders[subset] / ".extracted").exists()
-    rows, rejected = librispeech({"train": [folders["train-clean-100"]], "valid": [folders["dev-clean"]]}, CHECKS)
+    rows, rejected = librispeech({"train": [folders["train-clean-100"]], "valid": [folders["dev-clean"]]})
     by_id = {r["id"]: r for r in rows}
     assert set(by_id) == {"19-198-0000", "19-198-0001", "84-121123-0000"}
     assert by_id["19-198-0001"]["text"] == "THIS LITTLE WORK" and by_id["19-198-0001"]["split"] == "train"
@@ -111,7 +109,7 @@ def test_a_hub_parquet_shard_with_audio_becomes_a_manifest(tmp_path):
             ("aligned_text", pa.list_(pa.struct([("word", pa.string()), ("start_time", pa.float64()), ("end_time", pa.float64())]))),
             ("split_sentence", pa.bool_())])), folder / f"data-0000{shard}-of-00002.parquet")
     manifest, rejected = hub_audio(tmp_path / "stinystories", {"data": "train"}, "audio", "text", None, shard=1, shards=2,
-                                   audio_dir=tmp_path / "audio", checks=CHECKS, source="hub:stinystories")
+                                   audio_dir=tmp_path / "audio", source="hub:stinystories")
     assert not rejected and [r["text"] for r in manifest] == ["Story 1 0.", "Story 1 1.", "Story 1 2."]
     assert [round(r["duration"]) for r in manifest] == [1, 2, 3] and all(r["split"] == "train" for r in manifest)
     assert all(Path(r["path"]).suffix == ".flac" and Path(r["path"]).exists() for r in manifest)
@@ -126,7 +124,7 @@ def test_a_hub_parquet_of_triples_becomes_recordings_and_pairs(tmp_path):
     pq.write_table(pa.Table.from_pylist(rows), folder / "train-00000-of-00001.parquet")
     columns = {"prompt_audio": "prompt", "chosen_audio": "chosen", "rejected_audio": "rejected",
                "prompt_text": "prompt_text", "chosen_text": "chosen_text", "rejected_text": "rejected_text"}
-    manifest, rejected, triples = hub_triples(tmp_path / "spokenswag", "train", columns, 0, 1, tmp_path / "audio", CHECKS, "hub:swag")
+    manifest, rejected, triples = hub_triples(tmp_path / "spokenswag", "train", columns, 0, 1, tmp_path / "audio", "hub:swag")
     assert sorted(r["id"].rsplit("_", 1)[1] for r in manifest) == ["chosen", "prompt", "rejected"]
     assert triples == [{"id": "train-00000-of-00001_000000", "prompt": "A man sits down.", "chosen": "He reads a book.",
                         "rejected": "He flies away."}]
@@ -140,7 +138,7 @@ def test_salmon_parts_become_items_with_groups(tmp_path):
         pq.write_table(pa.Table.from_pylist(rows), tmp_path / "salmon" / part / "train-00000-of-00001.parquet")
     manifest, rejected, items = hub_pairs(tmp_path / "salmon", {"positive_audio": "positive_audio",
                                                                  "negative_audio": "negative_audio", "id": "ind"},
-                                          tmp_path / "audio", CHECKS, "hub:salmon")
+                                          tmp_path / "audio", "hub:salmon")
     assert len(manifest) == 8 and not rejected
     assert {"id": "gender_consistency_1", "group": "gender_consistency"} in items
 
@@ -202,10 +200,10 @@ def speech_with_pauses(tmp_path_factory):
 
 
 def test_vad_finds_the_speech_within_100_ms(speech_with_pauses):
-    from slamming.vad import VadSettings, join_regions, load_vad, speech_regions
+    from slamming.vad import SileroSettings, join_regions, load_vad, speech_regions
 
     wave, speech, root = speech_with_pauses
-    settings = VadSettings(min_seconds=0.5, max_seconds=30.0, max_pause_seconds=1.0)
+    settings = SileroSettings(min_seconds=0.5, max_seconds=30.0, max_pause_seconds=1.0)
     segments, short = join_regions(speech_regions(wave, load_vad(root / "silero_vad"), settings), settings)
     found = [(s / 16000, e / 16000) for s, e in segments]
     # The 1.5 s pause ends a segment; the 0.4 s pause stays inside one.
@@ -216,15 +214,15 @@ def test_vad_finds_the_speech_within_100_ms(speech_with_pauses):
 
 
 def test_vad_respects_the_length_bounds(speech_with_pauses, tmp_path):
-    from slamming.vad import VadSettings, chunk_shard, load_vad
+    from slamming.vad import SileroSettings, VadSettings, chunk_shard, load_vad
 
     wave, speech, root = speech_with_pauses
     sf.write(tmp_path / "long.flac", np.concatenate([wave] * 3), 16000)
     sf.write(tmp_path / "silence.flac", np.full(32000, 1e-4, np.float32), 16000)
     rows = [{"id": "long", "path": str(tmp_path / "long.flac"), "split": "train", "source": "t"},
             {"id": "silence", "path": str(tmp_path / "silence.flac"), "split": "train", "source": "t"}]
-    settings = VadSettings(min_seconds=2.0, max_seconds=4.0, max_pause_seconds=3.0)
-    chunks, rejected, stats = chunk_shard(rows, load_vad(root / "silero_vad"), settings, tmp_path / "chunks", AudioChecks())
+    settings = VadSettings(method="silero", silero=SileroSettings(min_seconds=2.0, max_seconds=4.0, max_pause_seconds=3.0))
+    chunks, rejected, stats = chunk_shard(rows, settings, tmp_path / "chunks", lambda: load_vad(root / "silero_vad"))
     assert chunks and all(2.0 <= c["duration"] <= 4.0 for c in chunks)
     assert all(sf.info(c["path"]).samplerate == 16000 for c in chunks) and all(c["id"].startswith("long__") for c in chunks)
     assert re.fullmatch(r"t@\d+\.\d\d-\d+\.\d\d", chunks[0]["source"])
@@ -244,7 +242,7 @@ def librilight_layout(folder: Path, recordings: dict[str, np.ndarray]) -> Path:
 
 def test_a_12_minute_librilight_recording_reaches_vad_and_comes_out_as_chunks(speech_with_pauses, tmp_path):
     """Libri-Light recordings average 16 minutes: none may be turned away for its length before VAD."""
-    from slamming.vad import VadSettings, chunk_shard, load_vad
+    from slamming.vad import SileroSettings, VadSettings, chunk_shard, load_vad
 
     wave, speech, root = speech_with_pauses
     repeats = int(np.ceil(12 * 60 / (len(wave) / 16000 + 2.0)))
@@ -253,9 +251,8 @@ def test_a_12_minute_librilight_recording_reaches_vad_and_comes_out_as_chunks(sp
     folder = librilight_layout(tmp_path / "librilight", {"long": long})
     rows, rejected = librilight([folder], valid_fraction=0.0, seed=0)
     assert len(rows) == 1 and not rejected and rows[0]["duration"] >= 720
-    checks = AudioChecks(min_seconds=0.2, max_seconds=600.0, max_clipped_fraction=0.001)  # the config's audio_checks
-    settings = VadSettings(min_seconds=1.0, max_seconds=30.0, max_pause_seconds=1.0)
-    chunks, rejected, stats = chunk_shard(rows, load_vad(root / "silero_vad"), settings, tmp_path / "chunks", checks)
+    settings = VadSettings(method="silero", silero=SileroSettings(min_seconds=1.0, max_seconds=30.0, max_pause_seconds=1.0))
+    chunks, rejected, stats = chunk_shard(rows, settings, tmp_path / "chunks", lambda: load_vad(root / "silero_vad"))
     assert not rejected
     assert len(chunks) >= 2 * repeats and all(1.0 <= c["duration"] <= 30.0 for c in chunks)
     # Per copy: the first sentence, then the next two with the short pause between them (as joined by VAD).
@@ -263,8 +260,8 @@ def test_a_12_minute_librilight_recording_reaches_vad_and_comes_out_as_chunks(sp
     assert abs(sum(c["duration"] for c in chunks) - spoken) < 0.05 * spoken  # the speech, without the long silences
 
 
-def test_a_clipped_stretch_loses_its_chunk_and_keeps_the_others(speech_with_pauses, tmp_path):
-    from slamming.vad import VadSettings, chunk_shard, load_vad
+def test_a_clipped_stretch_is_measured_on_its_chunk_alone(speech_with_pauses, tmp_path):
+    from slamming.vad import SileroSettings, VadSettings, chunk_shard, load_vad
 
     wave, speech, root = speech_with_pauses
     wave = np.concatenate([wave] * 3)
@@ -273,12 +270,48 @@ def test_a_clipped_stretch_loses_its_chunk_and_keeps_the_others(speech_with_paus
     clipped[start + 4000:start + 5600] = np.sign(clipped[start + 4000:start + 5600] + 1e-6) * 0.999
     folder = librilight_layout(tmp_path / "librilight", {"clipped": clipped})
     rows, _ = librilight([folder], valid_fraction=0.0, seed=0)
-    checks = AudioChecks(min_seconds=0.2, max_seconds=600.0, max_clipped_fraction=0.001)
-    settings = VadSettings(min_seconds=1.0, max_seconds=30.0, max_pause_seconds=1.0)
-    chunks, rejected, _ = chunk_shard(rows, load_vad(root / "silero_vad"), settings, tmp_path / "chunks", checks)
-    assert len(rejected) == 1 and rejected[0]["id"].startswith("small__100__a_book_64kb_mp3__clipped__")
-    assert rejected[0]["reason"].startswith("clipped:") and "(chunk 0." in rejected[0]["reason"]
-    assert len(chunks) == 5  # the other sentence groups of the three copies
+    settings = VadSettings(method="silero", silero=SileroSettings(min_seconds=1.0, max_seconds=30.0, max_pause_seconds=1.0))
+    chunks, rejected, _ = chunk_shard(rows, settings, tmp_path / "chunks", lambda: load_vad(root / "silero_vad"))
+    # The VAD stage applies no checks: the clipped chunk is kept with its clipped_fraction, and the
+    # corpus's checks (audio_checks.librilight.max_clipped_fraction, when set) turn it away in their later step.
+    assert not rejected and len(chunks) == 6  # two sentence groups in each of the three copies
+    clipped = [c for c in chunks if c["clipped_fraction"] > 0]
+    assert [c["id"] for c in clipped] == ["small__100__a_book_64kb_mp3__clipped__0000"]
+    assert clipped[0]["clipped_fraction"] > 0.001 and clipped[0]["source"].startswith("librilight@0.")
+    assert AudioChecks(max_clipped_fraction=0.001).problem(clipped[0]["duration"], clipped[0]["clipped_fraction"]).startswith("clipped:")
+    assert all(not c["silent"] for c in chunks)
+
+
+def test_the_vad_stage_cuts_by_voice_activity_and_falls_back_to_silero(speech_with_pauses, tmp_path):
+    """The stage script end to end: one recording with its voice_activity, one whose JSON has none."""
+    from workflow_scripts import vad_chunk_shard
+
+    wave, speech, root = speech_with_pauses
+    folder = librilight_layout(tmp_path / "librilight", {"with": wave, "without": wave})
+    meta = folder / "small" / "100" / "a_book_64kb_mp3" / "with.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "voice_activity": [list(span) for span in speech]}))
+    rows, _ = librilight([folder], valid_fraction=0.0, seed=0)
+    write_table(rows, MANIFEST_SCHEMA, tmp_path / "recordings.parquet")
+    settings = {"method": "official", "target_seconds": 60.0,
+                "silero": {"min_seconds": 1.0, "max_seconds": 30.0, "max_pause_seconds": 1.0, "threshold": 0.5, "speech_pad_ms": 30}}
+    out, log_file = tmp_path / "shards" / "0.parquet", tmp_path / "vad_0.log"
+    assert vad_chunk_shard.main(["--manifest", str(tmp_path / "recordings.parquet"), "--vad", str(root / "silero_vad"),
+                                 "--settings", json.dumps(settings), "--out", str(out), "--audio-dir", str(tmp_path / "audio"),
+                                 "--log-file", str(log_file)]) == 0
+    chunks = {c["id"]: c for c in pq.read_table(out).to_pylist()}
+    assert not pq.read_table(out.with_name("0.rejected.parquet")).num_rows
+    prefix = "small__100__a_book_64kb_mp3__"
+    # Official: the three sentences, stitched into one piece without the pauses between them.
+    official = [c for i, c in chunks.items() if i.startswith(prefix + "with__")]
+    assert [c["id"] for c in official] == [prefix + "with__0000"]
+    assert official[0]["num_samples"] == sum(int(e * 16000) - int(s * 16000) for s, e in speech)
+    # Silero, the fallback: two segments, the 1.5 s pause kept out and the 0.4 s one kept in.
+    fallback = [c for i, c in chunks.items() if i.startswith(prefix + "without__")]
+    assert len(fallback) == 2 and abs(fallback[1]["duration"] - (speech[2][1] - speech[1][0])) < 0.2
+    assert all(c["clipped_fraction"] == 0.0 and c["silent"] is False for c in chunks.values())
+    log = log_file.read_text()
+    assert "without: no voice_activity in without.json; cut by Silero VAD instead" in log
+    assert "recordings without voice_activity, cut by Silero VAD instead: 1" in log
 
 
 def jobs_of(result) -> dict[str, int]:
@@ -288,7 +321,7 @@ def jobs_of(result) -> dict[str, int]:
 
 STAGES = {"materialise_source", "librispeech_manifest", "librilight_recordings", "vad_chunk_shard", "hub_audio_shard",
           "hub_triples_shard", "merge_corpus_shards", "scan_audio_folder", "benchmark_pairs", "import_kmeans",
-          "extract_units_shard", "merge_units", "pack_windows", "init_speech_lm", "pretrain", "score_likelihood",
+          "extract_units_shard", "merge_units", "pack_chunks", "init_speech_lm", "pretrain", "score_likelihood",
           "generate", "vocode_generations", "transcribe_generations", "score_generations", "collect_metrics"}
 
 
@@ -299,17 +332,22 @@ def test_the_whole_dag_of_each_paper_recipe_is_planned(tmp_path, run):
     expected = STAGES - {"hub_audio_shard", "hub_triples_shard"} if run == "twist_350m" else STAGES
     assert expected <= set(jobs), expected - set(jobs)
     assert ("dpo" in jobs) == (run != "twist_350m")
-    assert jobs["vad_chunk_shard"] == 1024 and jobs["pack_windows"] == 1
+    assert jobs["vad_chunk_shard"] == 1024 and jobs["pack_chunks"] == 1
 
 
 def test_runs_share_what_they_have_in_common(tmp_path):
     one = jobs_of(snakemake(tmp_path, "-n", "results/slam/metrics.json"))
     both = jobs_of(snakemake(tmp_path, "-n", "results/slam/metrics.json", "results/slam_scaled/metrics.json"))
-    for shared in ("materialise_source", "vad_chunk_shard", "extract_units_shard", "merge_units", "pack_windows"):
+    for shared in ("materialise_source", "vad_chunk_shard", "extract_units_shard", "merge_units", "pack_chunks"):
         assert both[shared] == one[shared], shared  # same tokeniser, same mix and context: one set
     assert both["pretrain"] == 2 and both["collect_metrics"] == 2
+    # the paper's step counts are another training of the same data
+    with_steps = jobs_of(snakemake(tmp_path, "-n", "results/slam/metrics.json", "results/slam_paper_steps/metrics.json"))
+    for shared in ("vad_chunk_shard", "extract_units_shard", "pack_chunks"):
+        assert with_steps[shared] == one[shared], shared
+    assert with_steps["pretrain"] == 2 and with_steps["dpo"] == 2 and with_steps["collect_metrics"] == 2
     with_twist = jobs_of(snakemake(tmp_path, "-n", "results/slam/metrics.json", "results/twist_350m/metrics.json"))
-    assert with_twist["pack_windows"] == 2 and with_twist["extract_units_shard"] == one["extract_units_shard"]
+    assert with_twist["pack_chunks"] == 2 and with_twist["extract_units_shard"] == one["extract_units_shard"]
 
 
 def test_offline_the_full_recipe_stops_at_once_with_one_line_per_missing_source(tmp_path, monkeypatch):

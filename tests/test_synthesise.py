@@ -11,7 +11,6 @@ from slamming.synthesis import shard_slice, synthesise_shard, voice_for
 
 SETTINGS = {
     "synthesise": {"text": "x/y", "voices": ["joe"], "seed": 0, "shards": 1, "sample_rate": 16000},
-    "audio_checks": {"min_seconds": 0.2, "max_seconds": 600.0, "max_clipped_fraction": 0.001},
 }
 VOICES = {"joe": {"backend": "piper", "model": "piper_joe", "noise_scale": 0.667, "volume": 0.9}}
 ROWS = [{"id": "a", "text": "The little fox found a red ball.", "split": "train"},

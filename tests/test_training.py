@@ -207,19 +207,32 @@ def test_max_steps_stops_at_that_step_with_the_schedule_at_its_end(tmp_path):
     assert [float(r["learning_rate"]) for r in rows] == pytest.approx([0.0, 1.5e-3, 3e-3, 3e-3 * (2 / 3) ** 0.5, 3e-3 * 0.5 ** 0.5])
 
 
-@pytest.mark.parametrize("precision, weights_dtype, autocast", [("mixed", torch.float32, torch.bfloat16),
-                                                                ("pure", torch.bfloat16, None)])
-def test_precision_is_mixed_by_default_and_pure_bf16_as_the_official_code_on_request(tmp_path, precision, weights_dtype, autocast):
+@pytest.mark.parametrize("precision, weights_dtype, autocast", [("pure", torch.bfloat16, None),
+                                                                ("mixed", torch.float32, torch.bfloat16)])
+def test_precision_is_pure_bf16_as_the_official_code_by_default_and_mixed_on_request(tmp_path, monkeypatch, precision, weights_dtype,
+                                                                                      autocast):
+    from slamming import engine
     from slamming.engine import Precision
 
     chosen = Precision.of({"dtype": "bfloat16", "precision": precision}, torch.device("cpu"))
     assert (chosen.weights, chosen.autocast) == (weights_dtype, autocast)
+    assert Precision.of({"dtype": "bfloat16"}, torch.device("cpu")).weights == torch.bfloat16  # the default is the official code's
     assert Precision.of({"dtype": "float32", "precision": precision}, torch.device("cpu")) == Precision()
+    # What a step leaves in the optimiser: seen at each checkpoint, as a resumed run would read it.
+    state_dtypes = []
+    save = engine.save_checkpoint
+
+    def recording_save(folder, model, optimizer, state, key):
+        state_dtypes.append({t.dtype for s in optimizer.state_dict()["state"].values() for n, t in s.items() if n != "step"})
+        save(folder, model, optimizer, state, key)
+
+    monkeypatch.setattr(engine, "save_checkpoint", recording_save)
     init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows")
     settings = {**SETTINGS, "dtype": "bfloat16", "precision": precision, "budget": {"max_steps": 3}}
     summary = train_on_windows(init, data, settings, 0, tmp_path / "out", tmp_path / "work", LOG, checkpoint_every_steps=1)
     assert summary["steps"] == 3 and summary["precision"] == chosen.describe()
     assert {t.dtype for t in weights(tmp_path / "out").values()} == {weights_dtype}
+    assert state_dtypes and all(dtypes == {weights_dtype} for dtypes in state_dtypes)  # AdamW's moments in the weights' dtype
     assert not (tmp_path / "work" / "checkpoint").exists()  # a finished training leaves no checkpoint to resume
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import soundfile as sf
 from conftest import snakemake, write_tiny_config
 from transformers import AutoModelForCausalLM
 
@@ -64,17 +65,22 @@ def copy_recipes(tmp_path: Path, **changes: tuple[str, str]) -> Path:
 def test_the_corpora_are_made_in_the_full_recipes_layouts(demo):
     workdir, _ = demo
     table = (workdir / "results/tiny/corpora.csv").read_text().splitlines()
-    assert table[0] == "corpus,split,utterances,hours,words,mean_seconds,rejected_in_corpus,tokens"
+    assert table[0] == ("corpus,split,utterances,hours,words,mean_seconds,clipped_kept,short_kept,silent_kept,kept_in_corpus,"
+                        "rejected_in_corpus,tokens")
     assert {line.split(",")[0] for line in table[1:]} == {"demo_librilight", "demo_tinystories", "demo_grammar", "demo_swag",
                                                           "demo_sblimp", "demo_sstorycloze", "demo_tstorycloze"}
     stories = pq.read_table(workdir / "results/corpora/demo_stories/manifest.parquet").to_pylist()
     assert [r["split"] for r in stories].count("train") == 12 and len(stories) == 16
     assert all((workdir / r["path"]).exists() and r["sample_rate"] == 16000 for r in stories)
-    # Libri-Light's layout: long recordings with their JSON, then cut by VAD into chunks of 1 to 30 s.
+    # Libri-Light's layout: long recordings with their JSON, cut as Libri-Light's cut_by_vad.py cuts by
+    # their voice_activity: speech stitched into pieces of up to 60 s (a story is shorter), pauses removed.
     recordings = sorted((workdir / "resources/sources/demo_librilight_audio/small").rglob("*.flac"))
-    assert recordings and all(r.with_suffix(".json").exists() for r in recordings)
+    assert recordings and all("voice_activity" in json.loads(r.with_suffix(".json").read_text()) for r in recordings)
     chunks = pq.read_table(workdir / "results/corpora/demo_librilight/manifest.parquet").to_pylist()
-    assert len(chunks) >= 6 and all(1.0 <= c["duration"] <= 30.0 and c["id"].startswith("small__1000__") for c in chunks)
+    assert len(chunks) >= len(recordings) and all(1.0 <= c["duration"] <= 60.0 and c["id"].startswith("small__1000__")
+                                                  for c in chunks)
+    recorded = sum(sf.info(str(r)).duration for r in recordings)
+    assert sum(c["duration"] for c in chunks) < recorded - 1.0  # the pauses between stories are gone
     # Hub Parquet with audio (sTinyStories' schema) for the other half and the validation stories.
     hub = pq.read_table(workdir / "results/corpora/demo_tinystories/manifest.parquet").to_pylist()
     assert [r["split"] for r in hub].count("train") == 6 and [r["split"] for r in hub].count("valid") == 4
@@ -97,8 +103,10 @@ def test_units_and_windows_are_made(demo):
     assert np.load(units_dir / "centroids.npy").shape == (100, 80)
     data = json.loads((workdir / TARGET).read_text())
     packed = workdir / data["packed_dir"]
-    tokens = np.load(packed / "train_tokens.npy", mmap_mode="r")
-    assert tokens.shape[1] == 512 and tokens.dtype == np.uint16
+    tokens = np.load(packed / "train_chunk_tokens.npy", mmap_mode="r")  # the official code's chunks (packing: official)
+    offsets = np.load(packed / "train_chunk_offsets.npy")
+    assert tokens.dtype == np.uint16 and offsets[0] == 0 and offsets[-1] == len(tokens) == data["packing"]["train"]["tokens"]
+    assert 0 < np.diff(offsets).max() <= 512
     train_units = [r for corpus in ("demo_librilight", "demo_tinystories", "demo_grammar")
                    for r in pq.read_table(units_dir / corpus / "units.parquet").to_pylist() if r["split"] == "train"]
     assert data["packing"]["train"]["tokens"] == sum(len(r["units"]) + 2 for r in train_units)
@@ -125,11 +133,18 @@ def test_metrics_json_has_every_metric(demo):
     assert generation["gpt_score"] is None and "judge" in generation["gpt_score_not_run"]
     assert metrics["tokens_seen"]["pretrained"] > 0 and metrics["tokens_seen"]["dpo"] > 0
     assert set(metrics["training"]["dpo"]["held_out"]) == {"before", "after"}
+    assert metrics["training"]["dpo"]["pairs"]["kept"] == 12  # a SpokenSwag smaller than the paper's would show here
+    for stage in ("pretrained", "dpo"):  # steps, tokens and hours side by side, and the precision trained in
+        assert {"steps", "tokens", "training_hours", "precision", "budget"} <= set(metrics["training"][stage])
+    files = metrics["data"]["audio_files"]
+    assert files["demo_grammar"]["kept"] > 0 and files["demo_grammar"]["rejected"] == 0
+    assert {"clipped_kept", "short_kept", "silent_kept"} <= set(files["demo_librilight"])
     assert metrics["compute"]["wall_hours"] > 0 and "benchmarks/tiny/pretrain" in metrics["compute"]["jobs"]
     assert metrics["data"]["pretraining_tokens"] > 0 and metrics["data"]["hours"]["demo_tinystories/train"] > 0
     assert metrics["vocoder"]["held_out"] == 4 and 0.0 <= metrics["vocoder"]["resynthesis_wer"]
     table = (workdir / "results/metrics.csv").read_text().splitlines()
     assert table[0].startswith("run,recipe,sblimp,sstorycloze,tstorycloze,genppl") and table[1].startswith("tiny,")
+    assert "pretrain_steps,pretrain_tokens,pretrain_hours,pretrain_precision,dpo_steps,dpo_tokens,dpo_hours" in table[0]
     pairs = pq.read_table(workdir / "results/tiny/eval/sblimp.parquet").to_pylist()
     assert len(pairs) == 10 and all(p["group"] for p in pairs)
 
@@ -197,12 +212,21 @@ def test_a_tts_setting_resynthesises_what_uses_it(demo):
     assert "build_demo_source" not in jobs
 
 
+def test_a_changed_audio_check_reruns_the_check_and_what_follows_not_the_synthesis(demo):
+    workdir, config = demo
+    stricter = override(workdir, "stricter.yaml", "audio_checks:\n  synthesise:\n    min_seconds: 0.5\n")
+    jobs = planned(workdir, [config, stricter])
+    assert jobs["apply_audio_checks"] == 5  # the synthesised corpora: each checked again
+    assert "synthesise_shard" not in jobs and "merge_corpus_shards" not in jobs and "demo_text" not in jobs
+    assert jobs["extract_units_shard"] >= 1  # what follows a changed manifest
+
+
 def test_an_unrelated_setting_does_not(demo, tmp_path):
     workdir, config = demo
     more_blimp = override(workdir, "blimp.yaml", "demo_text:\n  blimp: 11\n")
     jobs = planned(workdir, [config, more_blimp])
     assert jobs["demo_text"] == 1 and jobs["synthesise_shard"] == 1  # the BLIMP set and its one shard
-    assert "pack_windows" not in jobs  # not a pretraining corpus
+    assert "pack_chunks" not in jobs  # not a pretraining corpus
 
     recipes = copy_recipes(tmp_path, tiny=("budget: {max_steps: 30}", "budget: {max_steps: 31}"))  # the pretraining budget
     other_recipe = override(workdir, "recipes.yaml", f"recipes_dir: {recipes}\n")
@@ -214,7 +238,7 @@ def test_a_new_context_length_repacks_without_new_units(demo, tmp_path):
     workdir, config = demo
     recipes = copy_recipes(tmp_path, tiny=("pretrain:\n", "pretrain:\n  context_length: 256\n"))
     jobs = planned(workdir, [config, override(workdir, "recipes.yaml", f"recipes_dir: {recipes}\n")])
-    assert jobs == {"pack_windows": 1, "run_data": 1}
+    assert jobs == {"pack_chunks": 1, "run_data": 1}
 
 
 def test_two_runs_with_one_tokeniser_share_units_and_windows(demo, tmp_path):

@@ -15,12 +15,10 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 
 from slamming.artifacts import load_npy, read_parquet
-from slamming.audio import AudioChecks
 from slamming.encoder import add_encoder_arguments, encoder_from_arguments
 from slamming.extraction import extract, pick_device, write_units
 from slamming.kmeans import NearestCentroid
@@ -40,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--centroids", required=True, help="centroids.npy")
     parser.add_argument("--tokeniser", required=True, help="name recorded in the table's metadata")
     parser.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio per batch")
-    parser.add_argument("--checks", default="{}", help="the audio_checks config section as JSON")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads: torch's, plus audio-reading workers")
     parser.add_argument("--out", required=True)
@@ -54,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     encoder = encoder_from_arguments(args, device)
     assign = NearestCentroid(load_npy(args.centroids), device=device)
     start = time.perf_counter()
-    units, rejected, seconds = extract(rows, encoder, assign, AudioChecks.from_config(json.loads(args.checks)),
-                                       args.batch_seconds, workers=max(0, args.threads - 1))
+    units, rejected, seconds = extract(rows, encoder, assign, args.batch_seconds, workers=max(0, args.threads - 1))
     elapsed = time.perf_counter() - start
     write_table(rejected, REJECTED_SCHEMA, rejected_path(args.out))
     write_units(units, args.out, args.tokeniser, encoder.frame_rate)

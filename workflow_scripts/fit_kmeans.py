@@ -15,14 +15,12 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from slamming.audio import AudioChecks
 from slamming.encoder import add_encoder_arguments, encoder_from_arguments
 from slamming.kmeans import fit_centroids, sample_frames
 from slamming.logs import run_stage, setup_stage
@@ -38,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, required=True)
     parser.add_argument("--max-frames", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--checks", default="{}", help="the audio checks as JSON")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tokeniser", required=True)
     parser.add_argument("--out-dir", required=True)
@@ -48,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     encoder = encoder_from_arguments(args, "cuda" if torch.cuda.is_available() else "cpu")
-    frames = sample_frames(args.manifests, encoder, args.max_frames, args.seed, AudioChecks.from_config(json.loads(args.checks)))
+    frames = sample_frames(args.manifests, encoder, args.max_frames, args.seed)
     centroids, inertia = fit_centroids(frames, args.k, args.seed)
     log.info("fitted k=%d on %d frames of dim %d: inertia %.4f per frame", args.k, len(frames), frames.shape[1], inertia)
     np.save(out / "centroids.npy", centroids)

@@ -16,7 +16,6 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.audio import AudioChecks
 from slamming.corpora import hub_audio
 from slamming.logs import run_stage, setup_logging
 from slamming.manifests import write_manifest
@@ -32,7 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--audio-dir", required=True)
-    parser.add_argument("--checks", default="{}", help="the audio checks as JSON")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
     parser.add_argument("--log-file", help="also write the log here")
@@ -41,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = json.loads(args.settings)
     rows, rejected = hub_audio(Path(args.folder), settings["splits"], settings.get("audio_column", "audio"),
                                settings.get("text_column"), settings.get("id_column"), args.shard, args.shards,
-                               Path(args.audio_dir), AudioChecks.from_config(json.loads(args.checks)), source=f"hub:{args.corpus}")
+                               Path(args.audio_dir), source=f"hub:{args.corpus}")
     write_manifest(rows, rejected, args.out, args.rejected_out, log)
     return 0
 

@@ -16,7 +16,6 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.audio import AudioChecks
 from slamming.corpora import ITEMS_SCHEMA, hub_pairs, write_rows
 from slamming.logs import run_stage, setup_logging
 from slamming.manifests import write_manifest
@@ -31,14 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--audio-dir", required=True)
     parser.add_argument("--items-out", required=True)
-    parser.add_argument("--checks", default="{}", help="the audio checks as JSON")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
     parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     rows, rejected, items = hub_pairs(Path(args.folder), json.loads(args.settings)["columns"], Path(args.audio_dir),
-                                      AudioChecks.from_config(json.loads(args.checks)), source=f"hub:{args.corpus}")
+                                      source=f"hub:{args.corpus}")
     write_rows(items, ITEMS_SCHEMA, args.items_out)
     write_manifest(rows, rejected, args.out, args.rejected_out, log)
     return 0

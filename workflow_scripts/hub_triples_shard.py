@@ -17,7 +17,6 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.audio import AudioChecks
 from slamming.corpora import TRIPLES_SCHEMA, hub_triples, write_rows
 from slamming.logs import run_stage, setup_logging
 from slamming.manifests import write_manifest
@@ -34,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--audio-dir", required=True)
     parser.add_argument("--pairs-out", required=True)
-    parser.add_argument("--checks", default="{}", help="the audio checks as JSON")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
     parser.add_argument("--log-file", help="also write the log here")
@@ -42,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_file)
     settings = json.loads(args.settings)
     rows, rejected, triples = hub_triples(Path(args.folder), settings.get("split", "train"), settings["columns"], args.shard,
-                                          args.shards, Path(args.audio_dir), AudioChecks.from_config(json.loads(args.checks)),
-                                          source=f"hub:{args.corpus}")
+                                          args.shards, Path(args.audio_dir), source=f"hub:{args.corpus}")
     write_rows(triples, TRIPLES_SCHEMA, args.pairs_out)
     write_manifest(rows, rejected, args.out, args.rejected_out, log)
     return 0

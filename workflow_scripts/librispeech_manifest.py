@@ -4,18 +4,16 @@ the train subsets are the train split, dev-clean and dev-other the valid split, 
 Command line::
 
     python -m workflow_scripts.librispeech_manifest --train resources/sources/librispeech_train_clean_100 ... \\
-        --valid resources/sources/librispeech_dev_clean ... --checks '{...}' \\
+        --valid resources/sources/librispeech_dev_clean ... \\
         --out results/corpora/librispeech/manifest.parquet --rejected-out results/corpora/librispeech/rejected.parquet
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
-from slamming.audio import AudioChecks
 from slamming.corpora import librispeech
 from slamming.logs import run_stage, setup_logging
 from slamming.manifests import write_manifest
@@ -27,14 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", nargs="*", default=[], help="unpacked train subsets")
     parser.add_argument("--valid", nargs="*", default=[], help="unpacked dev subsets")
-    parser.add_argument("--checks", default="{}", help="the audio checks as JSON")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
     parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
-    rows, rejected = librispeech({"train": [Path(p) for p in args.train], "valid": [Path(p) for p in args.valid]},
-                                 AudioChecks.from_config(json.loads(args.checks)))
+    rows, rejected = librispeech({"train": [Path(p) for p in args.train], "valid": [Path(p) for p in args.valid]})
     write_manifest(rows, rejected, args.out, args.rejected_out, log)
     return 0
 

@@ -1,11 +1,15 @@
-"""Rule pack_windows: pack a run's data mix into full training windows with their document boundaries
-(``slamming.packing``): ``<split>_tokens.npy``, ``<split>_segments.npy``, ``<split>_continued.npy`` and
-``packing.json`` with the counts and the fill ratio.
+"""Rules pack_windows and pack_chunks: pack a run's data mix for training (``slamming.packing``), by its
+``pretrain.packing``: ``windows`` - full training windows with their document boundaries
+(``<split>_tokens.npy``, ``<split>_segments.npy``, ``<split>_continued.npy``); ``official`` - each
+document cut into chunks of the context length from its start, as the official code does
+(``<split>_chunk_tokens.npy``, ``<split>_chunk_offsets.npy``). Either way ``packing.json`` has the
+counts and the fill ratio.
 
 Command line::
 
     python -m workflow_scripts.pack_windows --mix '{"demo_stories": {"units": "results/units/.../units.parquet", "weight": 1.0}}' \\
-        --vocabulary results/units/demo_hubert_km100/tokeniser.json --context 256 --seed 0 --out-dir results/packed/...
+        --vocabulary results/units/demo_hubert_km100/tokeniser.json --context 256 --seed 0 --packing official \\
+        --out-dir results/packed/...
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from slamming.logs import StageError, run_stage, setup_logging
-from slamming.packing import SPLITS, pack_split
+from slamming.packing import SPLITS, chunk_split, pack_split
 from slamming.units import SpeechVocabulary
 
 log = logging.getLogger("pack_windows")
@@ -30,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocabulary", required=True, help="the tokeniser's tokeniser.json")
     parser.add_argument("--context", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--packing", choices=["windows", "official"], default="windows",
+                        help="full windows, or the official code's chunks (pretrain.packing)")
     parser.add_argument("--out-dir", required=True)
     parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
@@ -41,13 +47,21 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = {"tokeniser": vocabulary.tokeniser, "context": args.context, "seed": args.seed,
-              "mix": {name: spec["weight"] for name, spec in corpora.items()}, "vocabulary": vocabulary.vocab_size}
+              "mix": {name: spec["weight"] for name, spec in corpora.items()}, "vocabulary": vocabulary.vocab_size,
+              "packing": args.packing}
     for split in SPLITS:
-        stats = pack_split(corpora, split, vocabulary, args.context, args.seed, out)
+        if args.packing == "windows":
+            stats = pack_split(corpora, split, vocabulary, args.context, args.seed, out)
+            log.info("%s: %d documents, %d tokens in %d windows of %d: fill ratio %.4f (%d documents split across windows)",
+                     split, stats["documents"], stats["tokens"], stats["windows"], args.context, stats["fill_ratio"],
+                     stats["documents_split_across_windows"])
+        else:
+            stats = chunk_split(corpora, split, vocabulary, args.context, args.seed, out)
+            log.info("%s: %d documents, %d tokens in %d chunks of at most %d, %.1f tokens a chunk: a row of %d x batch "
+                     "is %.4f full (%d documents longer than a chunk)", split, stats["documents"], stats["tokens"],
+                     stats["chunks"], args.context, stats["mean_tokens_per_chunk"], args.context, stats["fill_ratio"],
+                     stats["documents_split_across_chunks"])
         report[split] = stats
-        log.info("%s: %d documents, %d tokens in %d windows of %d: fill ratio %.4f (%d documents split across windows)",
-                 split, stats["documents"], stats["tokens"], stats["windows"], args.context, stats["fill_ratio"],
-                 stats["documents_split_across_windows"])
     (out / "packing.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0
 

@@ -1,10 +1,11 @@
-"""Rule pretrain: the speech LM on a run's packed windows under its budget (Slam, the paper's Table 4).
+"""Rule pretrain: the speech LM on a run's packed data under its budget (Slam, the paper's Table 4).
 
 The loop is the engine's (``slamming/engine.py``): the learning rate from the share of the budget used,
 gradient accumulation derived from the global batch, the run's precision, clipping and AdamW,
 validation and checkpoints on the clock, resume after a kill. What is pretraining's own is in
-``slamming/pretraining.py``: windows of packed documents, attention kept inside each document, the
-summed next-token loss over the step's predicted tokens.
+``slamming/pretraining.py``: the official code's chunks, laid end to end in one row per micro-batch
+(``packing: official``), or full windows of packed documents (``packing: windows``); attention kept
+inside each document or chunk, the summed next-token loss over the step's predicted tokens.
 
 Under torchrun (``torchrun --nproc_per_node N -m workflow_scripts.pretrain ...``) the same code runs
 data-parallel; the losses equal one process's with the same global batch.
@@ -31,7 +32,7 @@ log = logging.getLogger("pretrain")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--init", required=True, help="the model to start from (save_pretrained folder)")
-    parser.add_argument("--data", required=True, help="folder of packed windows (pack_windows)")
+    parser.add_argument("--data", required=True, help="folder of packed chunks or windows (pack_chunks, pack_windows)")
     parser.add_argument("--settings", required=True, help="the recipe's pretrain section as JSON")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)

@@ -1,12 +1,12 @@
 """Rule scan_audio_folder: the manifest of an ``audio_folder`` corpus (your own recordings, or a benchmark's
-files): every audio file is checked, and the ones that cannot be used are listed in the rejected
-table with the reason.
+files): every audio file is read and measured for the corpus's audio checks (which the rule
+apply_audio_checks applies), and the ones that cannot be read are listed with the reason.
 
 Command line::
 
     python -m workflow_scripts.scan_audio_folder --folder resources/sources/mine --corpus mine \\
-        --settings '{"source": "mine", "glob": "**/*.wav"}' --checks '{"min_seconds": 0.2, ...}' \\
-        --out results/corpora/mine/manifest.parquet --rejected-out results/corpora/mine/rejected.parquet
+        --settings '{"source": "mine", "glob": "**/*.wav"}' \\
+        --out results/corpora/mine/candidates.parquet --rejected-out results/corpora/mine/candidates.rejected.parquet
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.audio import AudioChecks
 from slamming.logs import StageError, run_stage, setup_logging
 from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, scan_folder, write_table
 
@@ -28,7 +27,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folder", required=True)
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--settings", required=True, help="the corpus's audio_folder section as JSON")
-    parser.add_argument("--checks", required=True, help="the audio checks as JSON")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
     parser.add_argument("--log-file", help="also write the log here")
@@ -38,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if not folder.is_dir():
         raise StageError(f"audio folder {folder} not found; check the source of corpora.{args.corpus}.audio_folder")
     settings = json.loads(args.settings)
-    rows, rejected = scan_folder(folder, args.corpus, settings, AudioChecks.from_config(json.loads(args.checks)))
+    rows, rejected = scan_folder(folder, args.corpus, settings)
     if not rows and all(r["reason"].startswith("not audio") for r in rejected):  # not one audio file
         raise StageError(f"no audio files in {folder} (glob {settings.get('glob', '**/*')!r}); put the recordings there, "
                          f"or change corpora.{args.corpus}.audio_folder")

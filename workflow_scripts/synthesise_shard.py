@@ -5,7 +5,7 @@ with the reason. The same text table, seed and shard count give the same audio.
 Command line::
 
     python -m workflow_scripts.synthesise_shard --text results/text/demo/stories_utterances.parquet --shard 0 \\
-        --settings '{"synthesise": {...}, "voices": {...}, "audio_checks": {...}}' \\
+        --settings '{"synthesise": {...}, "voices": {...}}' \\
         --sources resources/sources --corpus demo_stories \\
         --out results/corpora/demo_stories/shards/0.parquet --audio-dir results/corpora/demo_stories/audio/0
 """
@@ -28,7 +28,7 @@ log = logging.getLogger("synthesise_shard")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--text", required=True, help="text table (id, text, split) as Parquet")
-    parser.add_argument("--settings", required=True, help="JSON with the corpus's synthesise section, the voices it uses and audio_checks")
+    parser.add_argument("--settings", required=True, help="JSON with the corpus's synthesise section and the voices it uses")
     parser.add_argument("--sources", default="resources/sources", help="folder of materialised sources")
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--shard", type=int, required=True)
