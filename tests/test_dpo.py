@@ -131,6 +131,7 @@ def test_a_changed_starting_model_never_reuses_a_stale_reference(tmp_path):
     assert len(list((tmp_path / "dpo.work").glob("reference_logps-*.npy"))) == 1
 
 
+@pytest.mark.slow
 def test_a_dpo_run_killed_and_resumed_ends_with_the_weights_of_an_unbroken_run(tmp_path):
     """The engine's resume holds for DPO as for pretraining: the same steps, the same data order, the same weights."""
     import json

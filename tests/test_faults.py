@@ -115,6 +115,7 @@ def planned(workdir: Path, configs: list[Path], target: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M) if m.group(1) != "total"}
 
 
+@pytest.mark.slow
 def test_a_changed_audio_folder_makes_its_manifest_again(tmp_path):
     folder = tmp_path / "recordings"
     folder.mkdir()

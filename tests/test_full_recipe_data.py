@@ -325,6 +325,7 @@ STAGES = {"materialise_source", "librispeech_manifest", "librilight_recordings",
           "generate", "vocode_generations", "transcribe_generations", "score_generations", "collect_metrics"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", ["slam", "slam_scaled", "slam_large", "twist_350m"])
 def test_the_whole_dag_of_each_paper_recipe_is_planned(tmp_path, run):
     jobs = jobs_of(snakemake(tmp_path, "-n", f"results/{run}/metrics.json"))
@@ -335,6 +336,7 @@ def test_the_whole_dag_of_each_paper_recipe_is_planned(tmp_path, run):
     assert jobs["vad_chunk_shard"] == 1024 and jobs["pack_chunks"] == 1
 
 
+@pytest.mark.slow
 def test_runs_share_what_they_have_in_common(tmp_path):
     one = jobs_of(snakemake(tmp_path, "-n", "results/slam/metrics.json"))
     both = jobs_of(snakemake(tmp_path, "-n", "results/slam/metrics.json", "results/slam_scaled/metrics.json"))
@@ -388,6 +390,7 @@ def test_swag_triples_are_gold_and_seeded(tmp_path):
     assert [(s["text"], s["split"]) for s in stories] == [("Once upon a time.", "train"), ("Tom ran.", "train"), ("Lily sang.", "valid")]
 
 
+@pytest.mark.slow
 def test_the_scaled_recipe_asks_for_two_gpus_per_training_job(tmp_path):
     result = snakemake(tmp_path, "-n", "--profile", str(REPO / "profiles" / "slurm"), "results/slam_scaled/metrics.json")
     plan = result.stdout + result.stderr

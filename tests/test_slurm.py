@@ -22,10 +22,10 @@ import torch
 import yaml
 from conftest import REPO, snakemake, write_tiny_config
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     shutil.which("slurmctld") is None or shutil.which("munged") is None or os.geteuid() != 0,
     reason="needs root and Debian's slurm-wlm and munge (installed by .ci/run)",
-)
+)]
 
 SLURM_CONF = """\
 ClusterName=tests
@@ -112,7 +112,8 @@ def prepared(tmp_path_factory):
     config = write_tiny_config(workdir)
     demo = workdir / "recipes" / "demo.yaml"
     recipe = yaml.safe_load(demo.read_text())
-    recipe["pretrain"].update(gpus=2, validate_every_minutes=0.05, checkpoint_every_minutes=0.05,
+    # two processes of 4 chunks each: the demo's global batch of 56 is 7 micro-steps of both
+    recipe["pretrain"].update(gpus=2, per_device_batch_size=4, validate_every_minutes=0.05, checkpoint_every_minutes=0.05,
                               budget={"hours": 0.0085, "max_steps": None})
     demo.write_text(yaml.safe_dump(recipe))
     snakemake(workdir, "--cores", "2", "results/models/demo/init/model.safetensors", "results/demo/data.json", configfiles=[config])

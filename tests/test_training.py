@@ -133,6 +133,7 @@ def weights(folder):
     return load_file(folder / "model.safetensors")
 
 
+@pytest.mark.slow
 def test_a_run_killed_and_resumed_ends_with_the_weights_of_an_unbroken_run(tmp_path):
     init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows", documents=200)
     settings = {**SETTINGS, "budget": {"max_tokens": 120 * 8 * 32}}  # 120 steps, whatever the clock says
@@ -155,6 +156,7 @@ def test_a_run_killed_and_resumed_ends_with_the_weights_of_an_unbroken_run(tmp_p
     assert steps == sorted(set(steps))  # one log, no rows from before the kill repeated
 
 
+@pytest.mark.slow
 def test_two_processes_under_torchrun_give_the_losses_of_one(tmp_path):
     init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows")
     settings = {**SETTINGS, "budget": {"max_tokens": 12 * 8 * 32}}
@@ -178,6 +180,7 @@ def test_two_processes_under_torchrun_give_the_losses_of_one(tmp_path):
     assert not math.isnan(summary["valid_loss"])
 
 
+@pytest.mark.slow
 def test_two_processes_take_every_clock_decision_together(tmp_path):
     """With a time budget and frequent validation and checkpoints, processes whose clocks differ
     must still validate, checkpoint and stop at the same steps, or they wait for each other for ever."""
@@ -305,6 +308,7 @@ def test_the_training_log_has_one_final_validation_row(tmp_path):
     assert len(valid) == len(set(valid)) == 6 and valid[-1][0] == "6"  # every step validated, the last one once
 
 
+@pytest.mark.slow
 def test_a_job_killed_before_its_first_checkpoint_says_so_and_keeps_the_killed_attempts_log(tmp_path):
     init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows", documents=200)
     settings = {**SETTINGS, "budget": {"max_steps": 400}, "checkpoint_every_minutes": 60.0}
