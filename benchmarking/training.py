@@ -100,14 +100,16 @@ def cpu_bfloat16(cpuinfo: str | None = None) -> bool:
 
 def cpu_name() -> str:
     """The CPU's model name, as /proc/cpuinfo or the platform gives it."""
+    fallback = platform.processor() or platform.machine() or "unknown CPU"
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Model", "Hardware") and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: the platform's name is all there is
+        return fallback
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+            return value.strip()
+    return fallback
 
 
 def default_precision(cuda: bool, cuda_bfloat16: bool, cpu_has_bfloat16: bool) -> str:
