@@ -27,9 +27,9 @@ wildcard_constraints:
     source=one_of(config["sources"]),
     corpus=one_of(config["corpora"]),
     shard=r"\d+",
-    tokeniser=one_of(TOKENISER_OF_KEY),
+    tokeniser=one_of(PLAN.tokeniser_of_key),
     vocoder=one_of(config["vocoders"]),
-    benchmark=one_of(BENCHMARKS),
+    benchmark=one_of(PLAN.benchmarks),
     mix=r"ctx\d+-[0-9a-f]{8}",
 
 
@@ -46,9 +46,12 @@ report: "report/workflow.rst"
 onstart:
     # Before any job: every source this run still has to download must be reachable, or the
     # workflow stops now with one line per missing source, instead of failing hours in.
-    missing = sources_to_fetch(workflow.dag.needrun_jobs())
+    from slamming.sources import reachability_problems
+
+    missing = PLAN.sources_to_fetch({job.wildcards["source"] for job in workflow.dag.needrun_jobs()
+                                     if job.rule.name == "materialise_source"})
     if missing:
-        problems = reachability_problems(missing, "resources/sources")
+        problems = reachability_problems(missing, paths.SOURCES)
         if problems:
             print("\n".join(problems), file=sys.stderr)
             raise SystemExit(1)

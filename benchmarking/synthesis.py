@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from slamming.config import load_yaml
+from slamming.config import fill_defaults, load_schema, load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from slamming.demo_text import generate
     from slamming.sources import materialise
 
-    config = load_yaml(REPO / "config" / "config.yaml")
+    config = fill_defaults(load_yaml(REPO / "config" / "config.yaml"), load_schema())  # as the workflow completes it
     voice = config["voices"][args.voice]
     settings = dict(config["demo_text"], stories={"train": args.utterances, "valid": 1})
     texts = [row["text"] for row in generate("stories", settings)[1]][: args.utterances]

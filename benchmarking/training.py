@@ -16,6 +16,10 @@ The ways:
   end to end into full windows, attention kept inside each document by the fastest kernel the machine
   has (``attention: auto``), the transformer blocks compiled on a GPU;
 * ``engine_eager``: the same without torch.compile, to show what compiling buys;
+* ``engine_chunks``: this workflow's engine with ``packing: official``: the official code's chunks
+  (each document cut to the context), the official way's chunks per step, each micro-batch's chunks
+  laid end to end in one row - the same batches as ``official``, through the engine; beside
+  ``engine`` it measures what the official packing costs against full windows at about equal tokens;
 * ``official``: the official code's approach - Hugging Face ``Trainer`` with ``DataCollatorWithFlattening``
   over chunks (each document cut to the context, each micro-batch's chunks laid into one row with
   restarting positions), attention per document by the same kernel family: flash-attn's
@@ -24,6 +28,10 @@ The ways:
 
 Both take the recipe's step: the official 8 x 16 chunks per step (about 60 % full), the engine the
 whole windows that carry about as many tokens.
+
+``--attention`` runs each engine way under each attention path named (``auto``, or one of
+``slamming.attention.PATHS``), as ways of their own in the same turns, e.g. the dense mask against
+what ``auto`` takes on this machine; the row names the path (``engine_chunks/sdpa_mask``).
 
 Both train at the same precision (``--precision``), each in its own terms:
 
@@ -44,6 +52,8 @@ Command line::
     python -m benchmarking.training                   # CPU, a tiny model: a minute
     python -m benchmarking.training --gpu             # one GPU, Qwen2.5-0.5B's shape: about 5 minutes on an H100
     python -m benchmarking.training --gpu --precision mixed   # the same under bfloat16 autocast
+    # the demo's pretraining on 2 CPU cores: official packing against windows, dense mask against auto
+    python -m benchmarking.training --demo --attention sdpa_mask auto --repeats 3
 """
 
 from __future__ import annotations
@@ -65,6 +75,8 @@ import torch
 LOG = logging.getLogger("benchmark_training")
 
 SIZES = {  # Qwen2 shapes; slam is Qwen2.5-0.5B's (358M parameters with the speech vocabulary)
+    "demo": {"hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 4, "num_attention_heads": 4,
+             "num_key_value_heads": 2},  # config.yaml's demo_text_lm, the demo speech LM's shape
     "tiny": {"hidden_size": 64, "intermediate_size": 192, "num_hidden_layers": 2, "num_attention_heads": 4,
              "num_key_value_heads": 2},
     "small": {"hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 4, "num_attention_heads": 4,
@@ -72,7 +84,7 @@ SIZES = {  # Qwen2 shapes; slam is Qwen2.5-0.5B's (358M parameters with the spee
     "slam": {"hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24, "num_attention_heads": 14,
              "num_key_value_heads": 2},
 }
-WAYS = ("engine", "engine_eager", "official")
+WAYS = ("engine", "engine_eager", "engine_chunks", "official")
 PRECISIONS = ("pure", "mixed", "float32")
 BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 (AVX-512 BF16, AMX), AArch64 (FEAT_BF16)
 
@@ -157,22 +169,33 @@ def peak_flops() -> float | None:
 
 # --- one run of one way (in a process of its own) ------------------------------------------------
 
-def run_engine(init: Path, documents: list[np.ndarray], settings: dict, work: Path, compile_setting) -> dict:
-    from slamming.packing import Documents, mix_order, pack
+def run_engine(init: Path, documents: list[np.ndarray], settings: dict, work: Path, compile_setting, chunks: bool = False) -> dict:
+    """The engine on full windows, or (``chunks``) with ``packing: official`` on the official code's chunks."""
+    from slamming.packing import Documents, chunk, mix_order, pack
     from slamming.pretraining import train_on_windows
 
     context = settings["context_length"]
     docs = Documents(np.concatenate(documents).astype(np.uint16), np.concatenate([[0], np.cumsum([len(d) for d in documents])]))
-    windows = -(-int(docs.offsets[-1]) // context)
-    data = work / "windows"
+    data = work / "packed"
     data.mkdir(parents=True)
-    tokens, segments = np.zeros((windows, context), np.uint16), np.zeros((windows, context), np.uint16)
-    stats = pack([docs], mix_order([len(docs)], [1.0], 0), context, tokens, segments, np.zeros(windows, bool), 0)
-    for split in ("train", "valid"):
-        np.save(data / f"{split}_tokens.npy", tokens if split == "train" else tokens[:1])
-        np.save(data / f"{split}_segments.npy", segments if split == "train" else segments[:1])
+    if chunks:
+        tokens = np.zeros(int(docs.offsets[-1]), np.uint16)
+        offsets, stats = chunk([docs], mix_order([len(docs)], [1.0], 0), context, tokens)
+        np.save(data / "train_chunk_tokens.npy", tokens)
+        np.save(data / "train_chunk_offsets.npy", offsets)
+        np.save(data / "valid_chunk_tokens.npy", tokens[:offsets[1]])
+        np.save(data / "valid_chunk_offsets.npy", offsets[:2])
+        run = {**settings, "packing": "official", "global_batch_size": settings["official_chunks_per_step"]}
+    else:
+        windows = -(-int(docs.offsets[-1]) // context)
+        tokens, segments = np.zeros((windows, context), np.uint16), np.zeros((windows, context), np.uint16)
+        stats = pack([docs], mix_order([len(docs)], [1.0], 0), context, tokens, segments, np.zeros(windows, bool), 0)
+        for split in ("train", "valid"):
+            np.save(data / f"{split}_tokens.npy", tokens if split == "train" else tokens[:1])
+            np.save(data / f"{split}_segments.npy", segments if split == "train" else segments[:1])
+        run = {**settings, "packing": "windows"}
     steps = settings["warmup"] + settings["steps"]
-    run = {**settings, "compile": compile_setting, "budget": {"max_steps": steps}}
+    run = {**run, "compile": compile_setting, "budget": {"max_steps": steps}}
     summary = train_on_windows(init, data, run, 0, work / "out", work / "work", LOG, log_every_steps=1)
     import csv
 
@@ -180,7 +203,10 @@ def run_engine(init: Path, documents: list[np.ndarray], settings: dict, work: Pa
         rows = [r for r in csv.DictReader(log) if r["split"] == "train"]
     measured = rows[settings["warmup"]:]
     seconds = float(measured[-1]["elapsed_seconds"]) - float(rows[settings["warmup"] - 1]["elapsed_seconds"])
-    real_per_step = settings["global_batch_size"] * context * stats["fill_ratio"]
+    if chunks:  # the engine counts each step's real tokens
+        real_per_step = (int(measured[-1]["tokens"]) - int(rows[settings["warmup"] - 1]["tokens"])) / len(measured)
+    else:
+        real_per_step = settings["global_batch_size"] * context * stats["fill_ratio"]
     mfus = [float(r["mfu"]) for r in measured if r["mfu"]]
     return {"seconds": seconds, "steps": len(measured), "real_tokens_per_step": real_per_step,
             "mfu": float(np.mean(mfus)) if mfus else None, "attention": summary["attention"], "precision": summary["precision"]}
@@ -250,7 +276,9 @@ def worker(args) -> int:
         if args.worker == "official":
             result = run_official(Path(args.init), documents, settings, Path(tmp))
         else:
-            result = run_engine(Path(args.init), documents, settings, Path(tmp), compile_setting="auto" if args.worker == "engine" else False)
+            result = run_engine(Path(args.init), documents, settings, Path(tmp),
+                                compile_setting=False if args.worker == "engine_eager" else "auto",
+                                chunks=args.worker == "engine_chunks")
     result["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     Path(args.out).write_text(json.dumps(result))
     return 0
@@ -261,7 +289,10 @@ def worker(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpu", action="store_true", help="Qwen2.5-0.5B's shape at Table 4's batch, on the GPU")
-    parser.add_argument("--size", choices=sorted(SIZES), help="the model's shape (default tiny, slam with --gpu)")
+    parser.add_argument("--demo", action="store_true",
+                        help="the demo's pretraining: its model's shape, context 512, 8 chunks per device, 56 chunks (or 16 "
+                             "windows) per step, chunks of ~145 tokens; ways engine and engine_chunks")
+    parser.add_argument("--size", choices=sorted(SIZES), help="the model's shape (default tiny, slam with --gpu, demo with --demo)")
     parser.add_argument("--context", type=int, help="default 256 (1024 with --gpu)")
     parser.add_argument("--per-device-batch-size", type=int, help="default 4 (8 with --gpu)")
     parser.add_argument("--official-chunks", type=int, help="chunks per optimiser step, the official way (default 16; "
@@ -270,7 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="optimiser steps before the clock starts")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each way, taking turns")
     parser.add_argument("--ways", nargs="+", choices=WAYS, help="default all three on a GPU, engine and official on a CPU")
-    parser.add_argument("--mean-tokens", type=float, default=400.0, help="mean document length (20 s of speech)")
+    parser.add_argument("--mean-tokens", type=float, help="median document length (default 400: 20 s of speech; 125 with "
+                                                          "--demo, whose chunks then average ~145 tokens)")
+    parser.add_argument("--attention", nargs="+", default=["auto"],
+                        help="the engine ways' attention path(s): auto, or any of slamming.attention.PATHS; each a way of its own")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="both ways' precision: pure (bfloat16 weights and AdamW states, the official recipe's), "
@@ -289,28 +323,42 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         return worker(args)
 
-    size = args.size or ("slam" if args.gpu else "tiny")
-    context = args.context or (1024 if args.gpu else 256)
-    per_device = args.per_device_batch_size or (8 if args.gpu else 4)
-    official_chunks = args.official_chunks or (128 if args.gpu else 16)
+    size = args.size or ("slam" if args.gpu else "demo" if args.demo else "tiny")
+    context = args.context or (1024 if args.gpu else 512 if args.demo else 256)
+    per_device = args.per_device_batch_size or (8 if args.gpu or args.demo else 4)
+    official_chunks = args.official_chunks or (128 if args.gpu else 56 if args.demo else 16)
     steps = args.steps or (8 if args.gpu else 6)
-    ways = args.ways or (list(WAYS) if args.gpu else ["engine", "official"])
+    mean_tokens = args.mean_tokens or (125.0 if args.demo else 400.0)
+    ways = args.ways or (list(WAYS) if args.gpu else ["engine", "engine_chunks"] if args.demo else ["engine", "official"])
+    from slamming.attention import PATHS
+
+    for path in args.attention:
+        if path != "auto" and path not in PATHS:
+            parser.error(f"--attention {path}: not auto or one of {', '.join(PATHS)}")
+    # (label, worker, attention): each engine way under each attention path; the official way as it is
+    runs = [(way if len(args.attention) == 1 or way == "official" else f"{way}/{path}", way, path)
+            for way in ways for path in (["auto"] if way == "official" else args.attention)]
     cuda = torch.cuda.is_available()
     cuda_bfloat16, cpu_has_bfloat16 = cuda and torch.cuda.is_bf16_supported(), cpu_bfloat16()
     precision = args.precision or default_precision(cuda, cuda_bfloat16, cpu_has_bfloat16)
     if cuda and not cuda_bfloat16 and precision != "float32":
         parser.error(f"--precision {precision}: this GPU has no bfloat16; use float32")
-    documents = synthetic_documents(4 * (args.warmup + steps) * official_chunks, args.mean_tokens, seed=0)
+    documents = synthetic_documents(4 * (args.warmup + steps) * official_chunks, mean_tokens, seed=0)
     # The engine's step: whole windows carrying about what the official step's chunks carry.
     chunk_fill = np.mean([min(len(d) - s, context) for d in documents for s in range(0, len(d), context)]) / context
     windows = max(1, round(official_chunks * chunk_fill / per_device)) * per_device
-    settings = {"learning_rate": 1e-3, "min_learning_rate": 5e-5, "lr_scheduler": "cosine", "warmup_ratio": 0.01,
-                "per_device_batch_size": per_device, "global_batch_size": windows, "official_chunks_per_step": official_chunks,
-                "max_grad_norm": 0.5, "optimizer": "adamw", "context_length": context, "attention": "auto",
-                "steps": steps, "warmup": args.warmup, "benchmark_precision": precision, **engine_precision(precision)}
+    from slamming.config import with_defaults
+
+    # Pretraining's settings as a run has them (run_defaults), on full windows.
+    settings = with_defaults("run.pretrain", {
+        "learning_rate": 1e-3, "min_learning_rate": 5e-5, "lr_scheduler": "cosine", "warmup_ratio": 0.01,
+        "per_device_batch_size": per_device, "global_batch_size": windows, "official_chunks_per_step": official_chunks,
+        "max_grad_norm": 0.5, "optimizer": "adamw", "context_length": context, "attention": "auto", "packing": "windows",
+        "steps": steps, "warmup": args.warmup, "benchmark_precision": precision, **engine_precision(precision)})
+    settings.pop("validate_every_minutes")  # no validation inside the timed steps
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    results: dict[str, list[dict]] = {way: [] for way in ways}
+    results: dict[str, list[dict]] = {label: [] for label, _, _ in runs}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         config = Qwen2Config(vocab_size=502, max_position_embeddings=max(context, 1024), tie_word_embeddings=True,
@@ -319,19 +367,21 @@ def main(argv: list[str] | None = None) -> int:
         AutoModelForCausalLM.from_config(config).save_pretrained(tmp / "init")
         (tmp / "documents.json").write_text(json.dumps([d.tolist() for d in documents]))
         for repeat in range(args.repeats):
-            for way in ways:  # A B A B: each way's runs spread over the whole benchmark
-                out = tmp / f"{way}_{repeat}.json"
+            for label, way, path in runs:  # A B A B: each way's runs spread over the whole benchmark
+                out = tmp / f"{label.replace('/', '_')}_{repeat}.json"
                 command = [sys.executable, "-m", "benchmarking.training", "--worker", way, "--init", str(tmp / "init"),
-                           "--documents", str(tmp / "documents.json"), "--settings", json.dumps(settings), "--out", str(out),
-                           "--threads", str(args.threads)]
+                           "--documents", str(tmp / "documents.json"), "--settings", json.dumps({**settings, "attention": path}),
+                           "--out", str(out), "--threads", str(args.threads)]
                 started = time.perf_counter()
                 finished = subprocess.run(command, capture_output=True, text=True, check=False,
                                           env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
                 if finished.returncode != 0:
                     print(finished.stderr[-4000:], file=sys.stderr)
-                    raise SystemExit(f"error: the {way} run failed (above)")
-                results[way].append(json.loads(out.read_text()))
-                print(f"run {repeat + 1}/{args.repeats} {way}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+                    raise SystemExit(f"error: the {label} run failed (above)")
+                results[label].append(json.loads(out.read_text()))
+                speed = results[label][-1]["real_tokens_per_step"] * results[label][-1]["steps"] / results[label][-1]["seconds"]
+                print(f"run {repeat + 1}/{args.repeats} {label}: {time.perf_counter() - started:.0f} s, {speed:.0f} tokens/s",
+                      file=sys.stderr)
 
     device = torch.cuda.get_device_name() if cuda else f"CPU ({cpu_name()}), {args.threads} threads"
     parameters = sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
@@ -339,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
           f"steps after {args.warmup} per run, {args.repeats} runs per way taken in turns")
     emulated = " (emulated: slow)" if not cuda and precision != "float32" and not cpu_has_bfloat16 else ""
     print(f"precision, both ways: {precision}{emulated}; CPU bfloat16 instructions: {'yes' if cpu_has_bfloat16 else 'no'}")
-    print(f"{'way':14s} {'tokens/s':>18s} {'tokens/step':>12s} {'MFU':>8s} {'peak GB':>8s}  {'attention':18s} precision")
+    width = max(14, *(len(label) for label in results))
+    print(f"{'way':{width}s} {'tokens/s':>18s} {'tokens/step':>12s} {'MFU':>8s} {'peak GB':>8s}  {'attention':18s} precision")
     summary = {}
     for way, runs in results.items():
         speeds = [r["real_tokens_per_step"] * r["steps"] / r["seconds"] for r in runs]
@@ -352,8 +403,13 @@ def main(argv: list[str] | None = None) -> int:
         row = summary[way]
         mfu = f"{row['mfu']:.1%}" if row["mfu"] is not None else "-"
         memory = f"{row['peak_memory_gb']:.1f}" if row["peak_memory_gb"] else "-"
-        print(f"{way:14s} {row['tokens_per_second']:10.0f} +-{row['spread'] / 2:6.0f} {row['tokens_per_step']:12.0f} {mfu:>8s} "
+        print(f"{way:{width}s} {row['tokens_per_second']:10.0f} +-{row['spread'] / 2:6.0f} {row['tokens_per_step']:12.0f} {mfu:>8s} "
               f"{memory:>8s}  {row['attention']:18s} {row['precision']}")
+    for chunked, whole in ((label, label.replace("engine_chunks", "engine", 1)) for label in summary
+                           if label.startswith("engine_chunks")):
+        if whole in summary:
+            print(f"{chunked} / {whole}: {summary[chunked]['tokens_per_second'] / summary[whole]['tokens_per_second']:.2f}x "
+                  f"tokens per second")
     if "engine" in summary and "official" in summary:
         print(f"engine / official: {summary['engine']['tokens_per_second'] / summary['official']['tokens_per_second']:.2f}x tokens "
               f"per second")

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from slamming.config import load_yaml
+from slamming.config import fill_defaults, load_schema, load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = {
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     from slamming.units import deduplicate
 
     hf_logging.disable_progress_bar()
-    config = load_yaml(REPO / "config" / "config.yaml")
+    config = fill_defaults(load_yaml(REPO / "config" / "config.yaml"), load_schema())  # as the workflow completes it
     with tempfile.TemporaryDirectory() as tmp:
         waves = speak_stories(args.stories, config, Path(tmp))
         build_random_hubert(SIZES[args.size], Path(tmp) / "encoder")

@@ -1,61 +1,62 @@
 # Corpora: text for the demo, speech synthesis, audio folders, manifests and statistics.
 
-from slamming.demo_text import SETS as DEMO_SETS
+from slamming.demo_text import SETS as DEMO_SETS, settings_for as demo_text_settings
 
 
 rule demo_text:
     output:
-        table="results/text/demo/{set}.parquet",
-        utterances="results/text/demo/{set}_utterances.parquet",
+        table=paths.text_file("demo/{set}"),
+        utterances=paths.text_file("demo/{set}_utterances"),
     wildcard_constraints:
         set="|".join(DEMO_SETS),
     params:
         # only the part of demo_text this set depends on: a change elsewhere leaves it alone
-        settings=lambda wc: as_json(demo_text_settings(wc.set)),
+        settings=lambda wc: as_json(demo_text_settings(wc.set, config["demo_text"])),
     log:
         "logs/text/demo_{set}.log",
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.demo_text {wildcards.set} --settings {params.settings:q}"
-        " --out-dir results/text/demo --log-file {log}"
+        " --table {output.table} --utterances {output.utterances} --log-file {log}"
 
 
 rule synthesise_shard:
     input:
-        text=lambda wc: text_table(wc.corpus),
-        voices=lambda wc: voice_sources(wc.corpus),
+        text=lambda wc: PLAN.synthesis_text(wc.corpus),
+        voices=lambda wc: PLAN.voice_sources(wc.corpus),
     output:
-        manifest="results/corpora/{corpus}/shards/{shard}.parquet",
-        rejected="results/corpora/{corpus}/shards/{shard}.rejected.parquet",
-        audio=directory("results/corpora/{corpus}/audio/{shard}"),
+        manifest=paths.corpus_shard("{corpus}", "{shard}"),
+        rejected=paths.corpus_shard_rejected("{corpus}", "{shard}"),
+        audio=directory(paths.corpus_shard_audio("{corpus}", "{shard}")),
     wildcard_constraints:
-        corpus=one_of(SYNTHESISED),
+        corpus=one_of(PLAN.corpora_of_kind("synthesise")),
     params:
-        settings=lambda wc: synthesis_settings(wc.corpus),
+        settings=lambda wc: PLAN.synthesis_settings(wc.corpus),
+        sources=paths.SOURCES,
     log:
         "logs/synthesise/{corpus}/{shard}.log",
     benchmark:
-        "benchmarks/synthesise/{corpus}/{shard}.tsv"
+        paths.timings("synthesise/{corpus}/{shard}")
     priority: corpus_priority
     threads: 1
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.synthesise_shard --text {input.text} --settings {params.settings:q}"
-        " --sources resources/sources --corpus {wildcards.corpus} --shard {wildcards.shard}"
+        " --sources {params.sources} --corpus {wildcards.corpus} --shard {wildcards.shard}"
         " --out {output.manifest} --audio-dir {output.audio} --threads {threads} --log-file {log}"
 
 
 rule merge_corpus_shards:
     input:
-        shards=lambda wc: corpus_shards(wc.corpus),
-        rejected_before=lambda wc: rejected_before_shards(wc.corpus),
+        shards=lambda wc: PLAN.corpus_shards(wc.corpus),
+        rejected_before=lambda wc: PLAN.rejected_before_shards(wc.corpus),
     output:
-        manifest="results/corpora/{corpus}/candidates.parquet",
-        rejected="results/corpora/{corpus}/candidates.rejected.parquet",
+        manifest=paths.candidates("{corpus}"),
+        rejected=paths.candidates_rejected("{corpus}"),
     wildcard_constraints:
-        corpus=one_of(SHARDED),
+        corpus=one_of(PLAN.sharded),
     log:
         "logs/corpora/{corpus}_merge.log",
     priority: corpus_priority
@@ -68,22 +69,22 @@ rule merge_corpus_shards:
 
 rule scan_audio_folder:
     input:
-        lambda wc: source_record(config["corpora"][wc.corpus]["audio_folder"]["source"]),
+        lambda wc: paths.source_record(PLAN.corpus_section(wc.corpus, "audio_folder")["source"]),
     output:
-        manifest="results/corpora/{corpus}/candidates.parquet",
-        rejected="results/corpora/{corpus}/candidates.rejected.parquet",
+        manifest=paths.candidates("{corpus}"),
+        rejected=paths.candidates_rejected("{corpus}"),
     wildcard_constraints:
-        corpus=one_of(AUDIO_FOLDERS),
+        corpus=one_of(PLAN.corpora_of_kind("audio_folder")),
     params:
-        folder=lambda wc: source_dir(config["corpora"][wc.corpus]["audio_folder"]["source"]),
-        settings=lambda wc: as_json(config["corpora"][wc.corpus]["audio_folder"]),
+        folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "audio_folder")["source"]),
+        settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "audio_folder")),
         # Not passed to the job: what the folder holds now, so that a changed, added or deleted file
         # makes the manifest again (and what depends on it), never a stale one.
-        listing=lambda wc: audio_folder_listing(wc.corpus),
+        listing=audio_folder_listing,
     log:
         "logs/corpora/{corpus}_scan.log",
     benchmark:
-        "benchmarks/corpora/{corpus}_scan.tsv"
+        paths.timings("corpora/{corpus}_scan")
     conda:
         "../envs/slamming.yaml"
     shell:
@@ -94,14 +95,14 @@ rule scan_audio_folder:
 
 rule apply_audio_checks:
     input:
-        candidates="results/corpora/{corpus}/candidates.parquet",
-        rejected="results/corpora/{corpus}/candidates.rejected.parquet",
+        candidates=paths.candidates("{corpus}"),
+        rejected=paths.candidates_rejected("{corpus}"),
     output:
-        manifest="results/corpora/{corpus}/manifest.parquet",
-        rejected="results/corpora/{corpus}/rejected.parquet",
+        manifest=paths.manifest("{corpus}"),
+        rejected=paths.rejected("{corpus}"),
     params:
         # the corpus's checks alone: a changed check re-runs this, never what made the audio
-        checks=lambda wc: corpus_checks(wc.corpus),
+        checks=lambda wc: PLAN.audio_checks(wc.corpus),
     log:
         "logs/corpora/{corpus}_checks.log",
     priority: corpus_priority
@@ -115,48 +116,46 @@ rule apply_audio_checks:
 
 rule corpus_stats:
     input:
-        manifest="results/corpora/{corpus}/manifest.parquet",
-        rejected="results/corpora/{corpus}/rejected.parquet",
+        manifest=rules.apply_audio_checks.output.manifest,
+        rejected=rules.apply_audio_checks.output.rejected,
     output:
-        "results/corpora/{corpus}/stats.csv",
+        paths.corpus_stats("{corpus}"),
     log:
         "logs/corpora/{corpus}_stats.log",
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.corpus_stats --corpus {wildcards.corpus}"
-        " --manifest {input.manifest} --rejected {input.rejected} --out {output} > {log} 2>&1"
+        " --manifest {input.manifest} --rejected {input.rejected} --out {output} --log-file {log}"
 
 
 rule units_stats:
     input:
-        "results/units/{tokeniser}/{corpus}/units.parquet",
+        paths.units_table("{tokeniser}", "{corpus}"),
     output:
-        "results/units/{tokeniser}/{corpus}/stats.csv",
+        paths.units_stats("{tokeniser}", "{corpus}"),
     log:
         "logs/units/{tokeniser}/{corpus}/stats.log",
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.units_stats --corpus {wildcards.corpus} --units {input}"
-        " --out {output} > {log} 2>&1"
+        " --out {output} --log-file {log}"
 
 
 rule run_corpora_table:
     input:
-        stats=lambda wc: [f"results/corpora/{corpus}/stats.csv" for corpus in run_corpora(wc.run)],
-        tokens=lambda wc: [
-            f"{units_dir(run_tokeniser(wc.run))}/{corpus}/stats.csv" for corpus in run_corpora(wc.run)
-        ],
+        stats=lambda wc: [paths.corpus_stats(corpus) for corpus in PLAN.run_corpora(wc.run)],
+        tokens=lambda wc: [paths.units_stats(PLAN.run_tokeniser(wc.run), corpus) for corpus in PLAN.run_corpora(wc.run)],
     output:
-        "results/{run}/corpora.csv",
+        paths.run_file("{run}", "corpora.csv"),
     log:
         "logs/{run}/corpora.log",
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.run_corpora_table --stats {input.stats} --tokens {input.tokens}"
-        " --out {output} > {log} 2>&1"
+        " --out {output} --log-file {log}"
 
 
 # --- the full recipe's corpora ---------------------------------------------------------------
@@ -164,19 +163,19 @@ rule run_corpora_table:
 
 rule librispeech_manifest:
     input:
-        lambda wc: [source_record(s) for split in ("train", "valid") for s in corpus_section(wc.corpus, "librispeech")[split]],
+        lambda wc: [paths.source_record(s) for split in ("train", "valid") for s in PLAN.corpus_section(wc.corpus, "librispeech")[split]],
     output:
-        manifest="results/corpora/{corpus}/candidates.parquet",
-        rejected="results/corpora/{corpus}/candidates.rejected.parquet",
+        manifest=paths.candidates("{corpus}"),
+        rejected=paths.candidates_rejected("{corpus}"),
     wildcard_constraints:
-        corpus=one_of(corpora_of_kind("librispeech")),
+        corpus=one_of(PLAN.corpora_of_kind("librispeech")),
     params:
-        train=lambda wc: [source_dir(s) for s in corpus_section(wc.corpus, "librispeech")["train"]],
-        valid=lambda wc: [source_dir(s) for s in corpus_section(wc.corpus, "librispeech")["valid"]],
+        train=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librispeech")["train"]],
+        valid=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librispeech")["valid"]],
     log:
         "logs/corpora/{corpus}_manifest.log",
     benchmark:
-        "benchmarks/corpora/{corpus}_manifest.tsv"
+        paths.timings("corpora/{corpus}_manifest")
     conda:
         "../envs/slamming.yaml"
     shell:
@@ -186,16 +185,16 @@ rule librispeech_manifest:
 
 rule librilight_recordings:
     input:
-        lambda wc: [source_record(s) for s in corpus_section(wc.corpus, "librilight")["sources"]],
+        lambda wc: [paths.source_record(s) for s in PLAN.corpus_section(wc.corpus, "librilight")["sources"]],
     output:
-        manifest="results/corpora/{corpus}/recordings.parquet",
-        rejected="results/corpora/{corpus}/recordings.rejected.parquet",
+        manifest=paths.recordings("{corpus}"),
+        rejected=paths.recordings_rejected("{corpus}"),
     wildcard_constraints:
-        corpus=one_of(corpora_of_kind("librilight")),
+        corpus=one_of(PLAN.corpora_of_kind("librilight")),
     params:
-        roots=lambda wc: [source_dir(s) for s in corpus_section(wc.corpus, "librilight")["sources"]],
-        valid_fraction=lambda wc: corpus_section(wc.corpus, "librilight")["valid_fraction"],
-        seed=lambda wc: corpus_section(wc.corpus, "librilight")["seed"],
+        roots=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librilight")["sources"]],
+        valid_fraction=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["valid_fraction"],
+        seed=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["seed"],
     log:
         "logs/corpora/{corpus}_recordings.log",
     conda:
@@ -208,22 +207,22 @@ rule librilight_recordings:
 
 rule vad_chunk_shard:
     input:
-        recordings="results/corpora/{corpus}/recordings.parquet",
-        vad=lambda wc: source_record(corpus_section(wc.corpus, "librilight")["vad_model"]),
+        recordings=rules.librilight_recordings.output.manifest,
+        vad=lambda wc: paths.source_record(PLAN.corpus_section(wc.corpus, "librilight")["vad_model"]),
     output:
-        manifest="results/corpora/{corpus}/shards/{shard}.parquet",
-        rejected="results/corpora/{corpus}/shards/{shard}.rejected.parquet",
-        audio=directory("results/corpora/{corpus}/audio/{shard}"),
+        manifest=paths.corpus_shard("{corpus}", "{shard}"),
+        rejected=paths.corpus_shard_rejected("{corpus}", "{shard}"),
+        audio=directory(paths.corpus_shard_audio("{corpus}", "{shard}")),
     wildcard_constraints:
-        corpus=one_of(corpora_of_kind("librilight")),
+        corpus=one_of(PLAN.corpora_of_kind("librilight")),
     params:
-        vad=lambda wc: source_dir(corpus_section(wc.corpus, "librilight")["vad_model"]),
-        settings=lambda wc: as_json(corpus_section(wc.corpus, "librilight")["vad"]),
-        shards=lambda wc: corpus_section(wc.corpus, "librilight")["shards"],
+        vad=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "librilight")["vad_model"]),
+        settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "librilight")["vad"]),
+        shards=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["shards"],
     log:
         "logs/corpora/{corpus}/vad_{shard}.log",
     benchmark:
-        "benchmarks/corpora/{corpus}/vad_{shard}.tsv"
+        paths.timings("corpora/{corpus}/vad_{shard}")
     conda:
         "../envs/slamming.yaml"
     shell:
@@ -234,21 +233,21 @@ rule vad_chunk_shard:
 
 rule hub_audio_shard:
     input:
-        lambda wc: source_record(corpus_section(wc.corpus, "hub_audio")["source"]),
+        lambda wc: paths.source_record(PLAN.corpus_section(wc.corpus, "hub_audio")["source"]),
     output:
-        manifest="results/corpora/{corpus}/shards/{shard}.parquet",
-        rejected="results/corpora/{corpus}/shards/{shard}.rejected.parquet",
-        audio=directory("results/corpora/{corpus}/audio/{shard}"),
+        manifest=paths.corpus_shard("{corpus}", "{shard}"),
+        rejected=paths.corpus_shard_rejected("{corpus}", "{shard}"),
+        audio=directory(paths.corpus_shard_audio("{corpus}", "{shard}")),
     wildcard_constraints:
-        corpus=one_of(corpora_of_kind("hub_audio")),
+        corpus=one_of(PLAN.corpora_of_kind("hub_audio")),
     params:
-        folder=lambda wc: source_dir(corpus_section(wc.corpus, "hub_audio")["source"]),
-        settings=lambda wc: as_json(corpus_section(wc.corpus, "hub_audio")),
-        shards=lambda wc: corpus_section(wc.corpus, "hub_audio")["shards"],
+        folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_audio")["source"]),
+        settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_audio")),
+        shards=lambda wc: PLAN.corpus_section(wc.corpus, "hub_audio")["shards"],
     log:
         "logs/corpora/{corpus}/hub_{shard}.log",
     benchmark:
-        "benchmarks/corpora/{corpus}/hub_{shard}.tsv"
+        paths.timings("corpora/{corpus}/hub_{shard}")
     conda:
         "../envs/slamming.yaml"
     shell:
@@ -259,18 +258,18 @@ rule hub_audio_shard:
 
 rule hub_triples_shard:
     input:
-        lambda wc: source_record(corpus_section(wc.corpus, "hub_triples")["source"]),
+        lambda wc: paths.source_record(PLAN.corpus_section(wc.corpus, "hub_triples")["source"]),
     output:
-        manifest="results/corpora/{corpus}/shards/{shard}.parquet",
-        rejected="results/corpora/{corpus}/shards/{shard}.rejected.parquet",
-        pairs="results/corpora/{corpus}/shards/{shard}.pairs.parquet",
-        audio=directory("results/corpora/{corpus}/audio/{shard}"),
+        manifest=paths.corpus_shard("{corpus}", "{shard}"),
+        rejected=paths.corpus_shard_rejected("{corpus}", "{shard}"),
+        pairs=paths.corpus_shard_triples("{corpus}", "{shard}"),
+        audio=directory(paths.corpus_shard_audio("{corpus}", "{shard}")),
     wildcard_constraints:
-        corpus=one_of(corpora_of_kind("hub_triples")),
+        corpus=one_of(PLAN.corpora_of_kind("hub_triples")),
     params:
-        folder=lambda wc: source_dir(corpus_section(wc.corpus, "hub_triples")["source"]),
-        settings=lambda wc: as_json(corpus_section(wc.corpus, "hub_triples")),
-        shards=lambda wc: corpus_section(wc.corpus, "hub_triples")["shards"],
+        folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_triples")["source"]),
+        settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_triples")),
+        shards=lambda wc: PLAN.corpus_section(wc.corpus, "hub_triples")["shards"],
     log:
         "logs/corpora/{corpus}/hub_{shard}.log",
     conda:
@@ -284,11 +283,11 @@ rule hub_triples_shard:
 
 rule merge_preference_triples:
     input:
-        lambda wc: [p.replace(".parquet", ".pairs.parquet") for p in corpus_shards(wc.corpus)],
+        lambda wc: PLAN.corpus_shard_triples(wc.corpus),
     output:
-        "results/text/{corpus}/pairs.parquet",
+        paths.text_file("{corpus}/pairs"),
     wildcard_constraints:
-        corpus=one_of(corpora_of_kind("hub_triples")),
+        corpus=one_of(PLAN.corpora_of_kind("hub_triples")),
     log:
         "logs/corpora/{corpus}_pairs.log",
     conda:
@@ -299,17 +298,17 @@ rule merge_preference_triples:
 
 rule hub_pairs_corpus:
     input:
-        lambda wc: source_record(corpus_section(wc.corpus, "hub_pairs")["source"]),
+        lambda wc: paths.source_record(PLAN.corpus_section(wc.corpus, "hub_pairs")["source"]),
     output:
-        manifest="results/corpora/{corpus}/candidates.parquet",
-        rejected="results/corpora/{corpus}/candidates.rejected.parquet",
-        item_table="results/text/{corpus}/items.parquet",
-        audio=directory("results/corpora/{corpus}/audio"),
+        manifest=paths.candidates("{corpus}"),
+        rejected=paths.candidates_rejected("{corpus}"),
+        item_table=paths.text_file("{corpus}/items"),
+        audio=directory(paths.corpus_dir("{corpus}") + "/audio"),
     wildcard_constraints:
-        corpus=one_of(corpora_of_kind("hub_pairs")),
+        corpus=one_of(PLAN.corpora_of_kind("hub_pairs")),
     params:
-        folder=lambda wc: source_dir(corpus_section(wc.corpus, "hub_pairs")["source"]),
-        settings=lambda wc: as_json(corpus_section(wc.corpus, "hub_pairs")),
+        folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_pairs")["source"]),
+        settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_pairs")),
     log:
         "logs/corpora/{corpus}_hub_pairs.log",
     conda:
@@ -322,11 +321,11 @@ rule hub_pairs_corpus:
 
 rule tinystories_text:
     input:
-        source_record("tinystories_text"),
+        paths.source_record("tinystories_text"),
     output:
-        "results/text/tinystories/stories_utterances.parquet",
+        paths.text_file("tinystories/stories_utterances"),
     params:
-        folder=lambda wc, input: input[0].removesuffix(".json"),
+        folder=paths.source_dir("tinystories_text"),
     log:
         "logs/text/tinystories.log",
     conda:
@@ -337,12 +336,12 @@ rule tinystories_text:
 
 rule swag_text:
     input:
-        source_record("swag_text"),
+        paths.source_record("swag_text"),
     output:
-        triples="results/text/swag/spokenswag.parquet",
-        utterances="results/text/swag/spokenswag_utterances.parquet",
+        triples=paths.text_file("swag/spokenswag"),
+        utterances=paths.text_file("swag/spokenswag_utterances"),
     params:
-        folder=lambda wc, input: input[0].removesuffix(".json"),
+        folder=paths.source_dir("swag_text"),
         seed=config["swag_text"]["seed"],
     log:
         "logs/text/swag.log",
@@ -350,4 +349,4 @@ rule swag_text:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.swag_text --folder {params.folder} --seed {params.seed}"
-        " --out-dir results/text/swag --log-file {log}"
+        " --triples {output.triples} --utterances {output.utterances} --log-file {log}"

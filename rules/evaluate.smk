@@ -3,39 +3,39 @@
 
 rule benchmark_pairs:
     input:
-        table=lambda wc: pair_inputs(wc.corpus, wc.benchmark),
-        manifest="results/corpora/{corpus}/manifest.parquet",
+        table=lambda wc: PLAN.pair_tables(wc.corpus, wc.benchmark),
+        manifest=paths.manifest("{corpus}"),
     output:
-        "results/benchmarks/{corpus}/{benchmark}/pairs.parquet",
+        paths.pairs_file("{corpus}", "{benchmark}"),
     params:
-        pairing=lambda wc: pair_options(wc.corpus, wc.benchmark),
+        pairing=lambda wc: PLAN.pairing(wc.corpus, wc.benchmark),
     log:
         "logs/benchmarks/{corpus}/{benchmark}.log",
     conda:
         "../envs/slamming.yaml"
     shell:
-        "python -m workflow_scripts.benchmark_pairs {params.pairing} --benchmark {wildcards.benchmark}"
+        "python -m workflow_scripts.benchmark_pairs --pairing {params.pairing:q} --benchmark {wildcards.benchmark}"
         " --manifest {input.manifest} --out {output} --log-file {log}"
 
 
 rule score_likelihood:
     input:
-        model=lambda wc: f"{final_model(wc.run)}/model.safetensors",
-        units=lambda wc: units_table(run_tokeniser(wc.run), benchmark_corpus(wc.run, wc.benchmark)),
-        pairs=lambda wc: f"results/benchmarks/{benchmark_corpus(wc.run, wc.benchmark)}/{wc.benchmark}/pairs.parquet",
+        model=lambda wc: PLAN.final_model(wc.run) + "/model.safetensors",
+        units=lambda wc: paths.units_table(PLAN.run_tokeniser(wc.run), PLAN.benchmark_corpus(wc.run, wc.benchmark)),
+        pairs=lambda wc: PLAN.run_pairs(wc.run, wc.benchmark),
     output:
-        table="results/{run}/eval/{benchmark}.parquet",
-        summary="results/{run}/eval/{benchmark}.json",
+        table=paths.run_file("{run}", "eval/{benchmark}.parquet"),
+        summary=paths.likelihood_summary("{run}", "{benchmark}"),
     params:
-        model=lambda wc: final_model(wc.run),
-        official=lambda wc: official_option(benchmark_corpus(wc.run, wc.benchmark), wc.benchmark),
+        model=lambda wc: PLAN.final_model(wc.run),
+        official=lambda wc: "--official" if PLAN.is_official(PLAN.benchmark_corpus(wc.run, wc.benchmark), wc.benchmark) else "",
     log:
         "logs/{run}/eval/{benchmark}.log",
     benchmark:
-        "benchmarks/{run}/eval_{benchmark}.tsv"
+        paths.timings("{run}/eval_{benchmark}")
     resources:
-        gpu=gpu_slot(),
-        gres=gpu_gres(),
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
     conda:
         "../envs/slamming.yaml"
     shell:
@@ -46,18 +46,18 @@ rule score_likelihood:
 
 rule text_topline:
     input:
-        pairs=lambda wc: f"results/benchmarks/{benchmark_corpus(wc.run, wc.benchmark)}/{wc.benchmark}/pairs.parquet",
-        model=lambda wc: text_lm_files(run_config(wc.run)["evaluation"]["text_topline"]),
+        pairs=lambda wc: PLAN.run_pairs(wc.run, wc.benchmark),
+        model=lambda wc: PLAN.text_lm_files(PLAN.run(wc.run)["evaluation"]["text_topline"]),
     output:
-        "results/{run}/eval/{benchmark}_text.json",
+        paths.topline_summary("{run}", "{benchmark}"),
     params:
-        model=lambda wc: text_lm_dir(run_config(wc.run)["evaluation"]["text_topline"]),
-        batch_size=lambda wc: run_config(wc.run)["evaluation"]["batch_size"],
+        model=lambda wc: PLAN.text_lm_dir(PLAN.run(wc.run)["evaluation"]["text_topline"]),
+        batch_size=lambda wc: PLAN.run(wc.run)["evaluation"]["batch_size"],
     log:
         "logs/{run}/eval/{benchmark}_text.log",
     resources:
-        gpu=gpu_slot(),
-        gres=gpu_gres(),
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
     conda:
         "../envs/slamming.yaml"
     shell:
@@ -67,62 +67,60 @@ rule text_topline:
 
 rule train_vocoder:
     input:
-        units=lambda wc: vocoder_training_inputs(wc.vocoder)["units"],
-        manifest=lambda wc: vocoder_training_inputs(wc.vocoder)["manifest"],
-        vocabulary=lambda wc: vocoder_training_inputs(wc.vocoder)["vocabulary"],
-        asr=lambda wc: source_record(asr_model(vocoder_training(wc.vocoder)["asr"])["model"]),
+        unpack(lambda wc: PLAN.vocoder_training_inputs(wc.vocoder)),
     output:
-        weights="results/vocoders/{vocoder}/generator.safetensors",
-        config="results/vocoders/{vocoder}/config.json",
-        resynthesis="results/vocoders/{vocoder}/resynthesis.json",
+        weights=paths.vocoder_dir("{vocoder}") + "/generator.safetensors",
+        config=paths.vocoder_dir("{vocoder}") + "/config.json",
+        resynthesis=paths.vocoder_dir("{vocoder}") + "/resynthesis.json",
     params:
-        settings=lambda wc: as_json(vocoder_training(wc.vocoder)),
-        asr_spec=lambda wc: as_json(asr_model(vocoder_training(wc.vocoder)["asr"])),
-        asr_model=lambda wc: source_dir(asr_model(vocoder_training(wc.vocoder)["asr"])["model"]),
+        settings=lambda wc: as_json(PLAN.vocoder_training(wc.vocoder)),
+        asr_spec=lambda wc: as_json(PLAN.asr_model(PLAN.vocoder_training(wc.vocoder)["asr"])),
+        asr_model=lambda wc: paths.source_dir(PLAN.asr_model(PLAN.vocoder_training(wc.vocoder)["asr"])["model"]),
+        out=paths.vocoder_dir("{vocoder}"),
     log:
         "logs/vocoders/{vocoder}.log",
     benchmark:
-        "benchmarks/vocoders/{vocoder}.tsv"
-    priority: 1  # see EARLY_CORPORA
+        paths.timings("vocoders/{vocoder}")
+    priority: 1  # see Plan.early_corpora
     threads: 1  # beside synthesis and the other jobs of one core
     resources:
-        gpu=gpu_slot(),
-        gres=gpu_gres(),
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.train_vocoder --units {input.units} --manifest {input.manifest}"
         " --vocabulary {input.vocabulary} --settings {params.settings:q} --asr-spec {params.asr_spec:q}"
-        " --asr-model {params.asr_model} --threads {threads} --out results/vocoders/{wildcards.vocoder} --log-file {log}"
+        " --asr-model {params.asr_model} --threads {threads} --out {params.out} --log-file {log}"
 
 
 rule generate:
     input:
-        model=lambda wc: f"{final_model(wc.run)}/model.safetensors",
-        pairs=lambda wc: prompt_pairs(wc.run),
-        encoder=lambda wc: encoder_files(run_tokeniser(wc.run)),
-        centroids=lambda wc: centroids_file(run_tokeniser(wc.run)),
+        model=lambda wc: PLAN.final_model(wc.run) + "/model.safetensors",
+        pairs=lambda wc: PLAN.prompt_pairs(wc.run),
+        encoder=lambda wc: PLAN.encoder_files(PLAN.run_tokeniser(wc.run)),
+        centroids=lambda wc: paths.centroids(PLAN.run_tokeniser(wc.run)),
     output:
-        units="results/{run}/generation/units.parquet",
-        prompts="results/{run}/generation/prompts.parquet",
-        prompt_audio=directory("results/{run}/generation/prompts"),
+        units=paths.run_file("{run}", "generation/units.parquet"),
+        prompts=paths.run_file("{run}", "generation/prompts.parquet"),
+        prompt_audio=directory(paths.run_file("{run}", "generation/prompts")),
     params:
-        model=lambda wc: final_model(wc.run),
-        encoder=lambda wc: encoder_options(run_tokeniser(wc.run)),
-        settings=lambda wc: as_json(run_config(wc.run)["generation"]),
-        seed=lambda wc: run_config(wc.run)["seed"],
-        batch_size=lambda wc: run_config(wc.run)["evaluation"]["batch_size"],
+        model=lambda wc: PLAN.final_model(wc.run),
+        encoder=lambda wc: PLAN.encoder_settings(PLAN.run_tokeniser(wc.run)),
+        settings=lambda wc: as_json(PLAN.run(wc.run)["generation"]),
+        seed=lambda wc: PLAN.run(wc.run)["seed"],
+        batch_size=lambda wc: PLAN.run(wc.run)["evaluation"]["batch_size"],
     log:
         "logs/{run}/generate.log",
     benchmark:
-        "benchmarks/{run}/generate.tsv"
+        paths.timings("{run}/generate")
     resources:
-        gpu=gpu_slot(),
-        gres=gpu_gres(),
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
     conda:
         "../envs/slamming.yaml"
     shell:
-        "python -m workflow_scripts.generate --model {params.model} --pairs {input.pairs} {params.encoder}"
+        "python -m workflow_scripts.generate --model {params.model} --pairs {input.pairs} --encoder {params.encoder:q}"
         " --centroids {input.centroids} --settings {params.settings:q} --seed {params.seed}"
         " --batch-size {params.batch_size} --out {output.units} --prompt-dir {output.prompt_audio}"
         " --prompt-manifest {output.prompts} --log-file {log}"
@@ -130,44 +128,44 @@ rule generate:
 
 rule vocode_generations:
     input:
-        units="results/{run}/generation/units.parquet",
-        vocoder=lambda wc: vocoder_files(wc.run),
+        units=rules.generate.output.units,
+        vocoder=lambda wc: PLAN.vocoder_files(wc.run),
     output:
-        manifest="results/{run}/generation/audio.parquet",
-        audio=directory("results/{run}/generation/audio"),
+        manifest=paths.run_file("{run}", "generation/audio.parquet"),
+        audio=directory(paths.run_file("{run}", "generation/audio")),
     params:
-        vocoder=lambda wc: vocoder_options(wc.run),
+        vocoder=lambda wc: PLAN.vocoder_settings(wc.run),
     log:
         "logs/{run}/vocode.log",
     benchmark:
-        "benchmarks/{run}/vocode.tsv"
+        paths.timings("{run}/vocode")
     resources:
-        gpu=gpu_slot(),
-        gres=gpu_gres(),
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
     conda:
         "../envs/slamming.yaml"
     shell:
-        "python -m workflow_scripts.vocode_generations {params.vocoder} --units {input.units}"
+        "python -m workflow_scripts.vocode_generations --vocoder {params.vocoder:q} --units {input.units}"
         " --columns continuation_units full_units --out-dir {output.audio} --manifest {output.manifest} --log-file {log}"
 
 
 rule transcribe_generations:
     input:
-        audio="results/{run}/generation/audio.parquet",
-        prompts="results/{run}/generation/prompts.parquet",
-        asr=lambda wc: source_record(asr_model(run_config(wc.run)["evaluation"]["asr"])["model"]),
+        audio=rules.vocode_generations.output.manifest,
+        prompts=rules.generate.output.prompts,
+        asr=lambda wc: paths.source_record(PLAN.asr_model(PLAN.run(wc.run)["evaluation"]["asr"])["model"]),
     output:
-        "results/{run}/generation/transcripts.parquet",
+        paths.run_file("{run}", "generation/transcripts.parquet"),
     params:
-        spec=lambda wc: as_json(asr_model(run_config(wc.run)["evaluation"]["asr"])),
-        model=lambda wc: source_dir(asr_model(run_config(wc.run)["evaluation"]["asr"])["model"]),
+        spec=lambda wc: as_json(PLAN.asr_model(PLAN.run(wc.run)["evaluation"]["asr"])),
+        model=lambda wc: paths.source_dir(PLAN.asr_model(PLAN.run(wc.run)["evaluation"]["asr"])["model"]),
     log:
         "logs/{run}/transcribe.log",
     benchmark:
-        "benchmarks/{run}/transcribe.tsv"
+        paths.timings("{run}/transcribe")
     resources:
-        gpu=gpu_slot(),
-        gres=gpu_gres(),
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
     conda:
         "../envs/slamming.yaml"
     shell:
@@ -177,21 +175,21 @@ rule transcribe_generations:
 
 rule score_generations:
     input:
-        transcripts="results/{run}/generation/transcripts.parquet",
-        scorer=lambda wc: text_lm_files(run_config(wc.run)["evaluation"]["scorer"]),
+        transcripts=rules.transcribe_generations.output[0],
+        scorer=lambda wc: PLAN.text_lm_files(PLAN.run(wc.run)["evaluation"]["scorer"]),
     output:
-        table="results/{run}/generation/scores.parquet",
-        summary="results/{run}/generation/scores.json",
+        table=paths.run_file("{run}", "generation/scores.parquet"),
+        summary=paths.run_file("{run}", "generation/scores.json"),
     params:
-        scorer=lambda wc: text_lm_dir(run_config(wc.run)["evaluation"]["scorer"]),
-        batch_size=lambda wc: run_config(wc.run)["evaluation"]["batch_size"],
+        scorer=lambda wc: PLAN.text_lm_dir(PLAN.run(wc.run)["evaluation"]["scorer"]),
+        batch_size=lambda wc: PLAN.run(wc.run)["evaluation"]["batch_size"],
     log:
         "logs/{run}/score_generations.log",
     benchmark:
-        "benchmarks/{run}/score_generations.tsv"
+        paths.timings("{run}/score_generations")
     resources:
-        gpu=gpu_slot(),
-        gres=gpu_gres(),
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
     conda:
         "../envs/slamming.yaml"
     shell:
@@ -201,42 +199,40 @@ rule score_generations:
 
 rule judge_generations:
     input:
-        transcripts="results/{run}/generation/transcripts.parquet",
+        transcripts=rules.transcribe_generations.output[0],
     output:
-        table="results/{run}/generation/judge.parquet",
-        summary="results/{run}/generation/judge.json",
+        table=paths.run_file("{run}", "generation/judge.parquet"),
+        summary=paths.judge_summary("{run}"),
     params:
-        settings=lambda wc: as_json(run_config(wc.run)["evaluation"]["judge"]),
+        settings=lambda wc: as_json(PLAN.run(wc.run)["evaluation"]["judge"]),
         # Not passed to the job: a change of it (the key set after a run without it) plans the job again.
-        key_present=lambda wc: judge_key_present(wc.run),
+        key_present=lambda wc: PLAN.judge_key_present(wc.run),
+        cache=paths.run_file("{run}", "generation/judge.work"),
     log:
         "logs/{run}/judge.log",
     benchmark:
-        "benchmarks/{run}/judge.tsv"
+        paths.timings("{run}/judge")
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.judge_generations --transcripts {input.transcripts} --settings {params.settings:q}"
-        " --cache results/{wildcards.run}/generation/judge.work --out-table {output.table} --out-json {output.summary}"
-        " --log-file {log}"
+        " --cache {params.cache} --out-table {output.table} --out-json {output.summary} --log-file {log}"
 
 
 rule collect_metrics:
     input:
-        data="results/{run}/data.json",
-        likelihood=lambda wc: [f"results/{wc.run}/eval/{b}.json" for b in run_config(wc.run)["data"]["benchmarks"]],
-        generation="results/{run}/generation/scores.json",
-        judge=lambda wc: judge_outputs(wc.run),
-        toplines=lambda wc: topline_outputs(wc.run),
-        training=lambda wc: [f"results/models/{wc.run}/{stage}/training_summary.json" for stage in training_stages(wc.run)],
-        vocoder=lambda wc: trained_vocoder_report(wc.run),
-        benchmarks=lambda wc: run_benchmarks(wc.run),
+        data=rules.run_data.output[0],
+        likelihood=lambda wc: PLAN.likelihood_outputs(wc.run),
+        generation=rules.score_generations.output.summary,
+        judge=lambda wc: PLAN.judge_outputs(wc.run),
+        toplines=lambda wc: PLAN.topline_outputs(wc.run),
+        training=lambda wc: PLAN.training_summaries(wc.run),
+        vocoder=lambda wc: PLAN.trained_vocoder_report(wc.run),
+        timings=lambda wc: PLAN.run_timings(wc.run),
     output:
-        "results/{run}/metrics.json",
+        paths.metrics_file("{run}"),
     params:
-        description=lambda wc: run_config(wc.run)["description"],
-        vocoder=lambda wc: " ".join(f"--vocoder {f}" for f in trained_vocoder_report(wc.run)),
-        judge=lambda wc: " ".join(f"--judge {f}" for f in judge_outputs(wc.run)),
+        description=lambda wc: PLAN.run(wc.run)["description"],
     log:
         "logs/{run}/metrics.log",
     conda:
@@ -244,8 +240,8 @@ rule collect_metrics:
     shell:
         "python -m workflow_scripts.collect_metrics --run {wildcards.run} --description {params.description:q}"
         " --data {input.data} --likelihood {input.likelihood} --text-topline {input.toplines} --generation {input.generation}"
-        " {params.vocoder} {params.judge}"
-        " --training {input.training} --benchmarks {input.benchmarks} --out {output} > {log} 2>&1"
+        " --vocoder {input.vocoder} --judge {input.judge}"
+        " --training {input.training} --timings {input.timings} --out {output} --log-file {log}"
 
 
 rule metrics_table:
@@ -258,31 +254,31 @@ rule metrics_table:
     conda:
         "../envs/slamming.yaml"
     shell:
-        "python -m workflow_scripts.metrics_table --metrics {input} --out {output} > {log} 2>&1"
+        "python -m workflow_scripts.metrics_table --metrics {input} --out {output} --log-file {log}"
 
 
 rule training_curves:
     input:
-        logs=lambda wc: [f"results/models/{wc.run}/{stage}/training_log.csv" for stage in training_stages(wc.run)],
+        logs=lambda wc: PLAN.training_logs(wc.run),
     output:
-        report("results/{run}/report/training_curves.svg", caption="../report/training_curves.rst", category="Training"),
+        report(paths.run_file("{run}", "report/training_curves.svg"), caption="../report/training_curves.rst", category="Training"),
     params:
-        names=lambda wc: training_stages(wc.run),
+        names=lambda wc: PLAN.training_stages(wc.run),
     log:
         "logs/{run}/training_curves.log",
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.training_curves --logs {input.logs} --names {params.names}"
-        " --out {output} > {log} 2>&1"
+        " --out {output} --log-file {log}"
 
 
 rule report_samples:
     input:
-        audio="results/{run}/generation/audio.parquet",
+        audio=rules.vocode_generations.output.manifest,
     output:
         report(
-            directory("results/{run}/report/samples"),
+            directory(paths.run_file("{run}", "report/samples")),
             patterns=["{name}.flac"],
             caption="../report/samples.rst",
             category="Generated speech",
@@ -295,4 +291,4 @@ rule report_samples:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.report_samples --manifest {input.audio} --count {params.samples}"
-        " --out-dir {output} > {log} 2>&1"
+        " --out-dir {output} --log-file {log}"

@@ -3,37 +3,38 @@
 
 rule materialise_source:
     output:
-        record="resources/sources/{source}.json",
+        record=paths.source_record("{source}"),
     wildcard_constraints:
-        source=one_of(FETCHED_SOURCES),
+        source=one_of(PLAN.fetched_sources),
     params:
         spec=lambda wc: as_json(config["sources"][wc.source]),
+        root=paths.SOURCES,
     log:
         "logs/sources/{source}.log",
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.materialise_source {wildcards.source} --spec {params.spec:q}"
-        " --root resources/sources --record {output.record} --log-file {log}"
+        " --root {params.root} --record {output.record} --log-file {log}"
 
 
 rule build_demo_source:
     input:
-        manifest=lambda wc: f"results/corpora/{demo_source(wc.source)['corpus']}/manifest.parquet",
-        table=lambda wc: text_tables(demo_source(wc.source).get("table")),
+        manifest=lambda wc: paths.manifest(PLAN.demo_source(wc.source)["corpus"]),
+        table=lambda wc: PLAN.demo_source_tables(wc.source),
     output:
-        record="resources/sources/{source}.json",
-        folder=directory("resources/sources/{source}"),
+        record=paths.source_record("{source}"),
+        folder=directory(paths.source_dir("{source}")),
     wildcard_constraints:
-        source=one_of(DEMO_SOURCES),
+        source=one_of(PLAN.demo_sources),
     params:
-        layout=lambda wc: demo_source(wc.source)["layout"],
-        settings=lambda wc: as_json(demo_source(wc.source)),
-        table=lambda wc: " ".join(f"--table {t}" for t in text_tables(demo_source(wc.source).get("table"))),
+        layout=lambda wc: PLAN.demo_source(wc.source)["layout"],
+        settings=lambda wc: as_json(PLAN.demo_source(wc.source)),
+        root=paths.SOURCES,
     log:
         "logs/sources/{source}.log",
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.build_demo_source {wildcards.source} --layout {params.layout} --manifest {input.manifest}"
-        " {params.table} --settings {params.settings:q} --root resources/sources --log-file {log}"
+        " --table {input.table} --settings {params.settings:q} --root {params.root} --log-file {log}"

@@ -3,99 +3,93 @@
 
 rule fit_kmeans:
     input:
-        encoder=lambda wc: encoder_files(wc.tokeniser),
-        manifests=lambda wc: [
-            f"results/corpora/{corpus}/manifest.parquet"
-            for corpus in kmeans_settings(wc.tokeniser)["fit"]["corpora"]
-        ],
+        encoder=lambda wc: PLAN.encoder_files(wc.tokeniser),
+        manifests=lambda wc: [paths.manifest(corpus) for corpus in PLAN.tokeniser(wc.tokeniser)["kmeans"]["fit"]["corpora"]],
     output:
-        centroids="results/units/{tokeniser}/centroids.npy",
-        vocabulary="results/units/{tokeniser}/tokeniser.json",
+        centroids=paths.centroids("{tokeniser}"),
+        vocabulary=paths.vocabulary("{tokeniser}"),
     wildcard_constraints:
-        tokeniser=one_of(FITTED_TOKENISERS),
+        tokeniser=one_of(PLAN.tokenisers_with_kmeans("fit")),
     params:
-        encoder=lambda wc: encoder_options(wc.tokeniser),
-        fit=lambda wc: kmeans_settings(wc.tokeniser)["fit"],
+        encoder=lambda wc: PLAN.encoder_settings(wc.tokeniser),
+        fit=lambda wc: PLAN.tokeniser(wc.tokeniser)["kmeans"]["fit"],
     log:
         "logs/units/{tokeniser}/kmeans.log",
     benchmark:
-        "benchmarks/units/{tokeniser}/kmeans.tsv"
-    priority: 1  # see EARLY_CORPORA
+        paths.timings("units/{tokeniser}/kmeans")
+    priority: 1  # see Plan.early_corpora
     threads: 1  # one core: a job of two would wait for both to be free at once, behind every synthesis shard
     resources:
-        gpu=gpu_slot(),
-        gres=gpu_gres(),
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
     conda:
         "../envs/slamming.yaml"
     shell:
-        "python -m workflow_scripts.fit_kmeans --manifests {input.manifests} {params.encoder}"
+        "python -m workflow_scripts.fit_kmeans --manifests {input.manifests} --encoder {params.encoder:q}"
         " --k {params.fit[k]} --max-frames {params.fit[max_frames]} --seed {params.fit[seed]}"
         " --threads {threads} --tokeniser {wildcards.tokeniser}"
-        " --out-dir results/units/{wildcards.tokeniser} --log-file {log}"
+        " --centroids {output.centroids} --vocabulary {output.vocabulary} --log-file {log}"
 
 
 rule import_kmeans:
     input:
-        encoder=lambda wc: encoder_files(wc.tokeniser),
-        kmeans=lambda wc: source_record(kmeans_settings(wc.tokeniser)["source"]),
+        encoder=lambda wc: PLAN.encoder_files(wc.tokeniser),
+        kmeans=lambda wc: paths.source_record(PLAN.tokeniser(wc.tokeniser)["kmeans"]["source"]),
     output:
-        centroids="results/units/{tokeniser}/centroids.npy",
-        vocabulary="results/units/{tokeniser}/tokeniser.json",
+        centroids=paths.centroids("{tokeniser}"),
+        vocabulary=paths.vocabulary("{tokeniser}"),
     wildcard_constraints:
-        tokeniser=one_of(IMPORTED_TOKENISERS),
+        tokeniser=one_of(PLAN.tokenisers_with_kmeans("source")),
     params:
-        encoder=lambda wc: encoder_options(wc.tokeniser),
-        pickle=lambda wc: kmeans_pickle(wc.tokeniser),
-        sha256=lambda wc: config["sources"][kmeans_settings(wc.tokeniser)["source"]]["sha256"],
+        encoder=lambda wc: PLAN.encoder_settings(wc.tokeniser),
+        pickle=lambda wc: PLAN.kmeans_pickle(wc.tokeniser),
+        sha256=lambda wc: config["sources"][PLAN.tokeniser(wc.tokeniser)["kmeans"]["source"]]["sha256"],
     log:
         "logs/units/{tokeniser}/kmeans.log",
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.import_kmeans --pickle {params.pickle} --sha256 {params.sha256}"
-        " {params.encoder} --tokeniser {wildcards.tokeniser}"
-        " --out-dir results/units/{wildcards.tokeniser} --log-file {log}"
+        " --encoder {params.encoder:q} --tokeniser {wildcards.tokeniser}"
+        " --centroids {output.centroids} --vocabulary {output.vocabulary} --log-file {log}"
 
 
 rule extract_units_shard:
     input:
-        manifest="results/corpora/{corpus}/manifest.parquet",
-        centroids="results/units/{tokeniser}/centroids.npy",
-        encoder=lambda wc: encoder_files(wc.tokeniser),
+        manifest=paths.manifest("{corpus}"),
+        centroids=paths.centroids("{tokeniser}"),
+        encoder=lambda wc: PLAN.encoder_files(wc.tokeniser),
     output:
-        units="results/units/{tokeniser}/{corpus}/shards/{shard}.parquet",
-        rejected="results/units/{tokeniser}/{corpus}/shards/{shard}.rejected.parquet",
+        units=paths.units_shard("{tokeniser}", "{corpus}", "{shard}"),
+        rejected=paths.units_shard_rejected("{tokeniser}", "{corpus}", "{shard}"),
     params:
-        encoder=lambda wc: encoder_options(wc.tokeniser),
-        batch_seconds=lambda wc: tokeniser_settings(wc.tokeniser)["batch_seconds"],
-        shards=lambda wc: units_shards(wc.corpus),
+        encoder=lambda wc: PLAN.encoder_settings(wc.tokeniser),
+        batch_seconds=lambda wc: PLAN.tokeniser(wc.tokeniser)["batch_seconds"],
+        shards=lambda wc: PLAN.units_shards(wc.corpus),
     log:
         "logs/units/{tokeniser}/{corpus}/{shard}.log",
     benchmark:
-        "benchmarks/units/{tokeniser}/{corpus}/{shard}.tsv"
+        paths.timings("units/{tokeniser}/{corpus}/{shard}")
     priority: corpus_priority
     threads: 1  # as fit_kmeans; on a GPU the GPU does the work
     resources:
-        gpu=gpu_slot(),
-        gres=gpu_gres(),
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.extract_units_shard --manifest {input.manifest}"
-        " --shard {wildcards.shard} --shards {params.shards} {params.encoder}"
+        " --shard {wildcards.shard} --shards {params.shards} --encoder {params.encoder:q}"
         " --centroids {input.centroids} --tokeniser {wildcards.tokeniser} --batch-seconds {params.batch_seconds}"
         " --threads {threads} --out {output.units} --log-file {log}"
 
 
 rule merge_units:
     input:
-        lambda wc: [
-            f"{units_dir(wc.tokeniser)}/{wc.corpus}/shards/{shard}.parquet"
-            for shard in range(units_shards(wc.corpus))
-        ],
+        lambda wc: PLAN.units_shard_files(wc.tokeniser, wc.corpus),
     output:
-        units="results/units/{tokeniser}/{corpus}/units.parquet",
-        rejected="results/units/{tokeniser}/{corpus}/rejected.parquet",
+        units=paths.units_table("{tokeniser}", "{corpus}"),
+        rejected=paths.units_rejected("{tokeniser}", "{corpus}"),
     log:
         "logs/units/{tokeniser}/{corpus}/merge.log",
     priority: corpus_priority
@@ -110,70 +104,68 @@ rule merge_units:
 # code's chunks (pack_chunks); the packing is part of the mix's key, so each mix has one rule.
 rule pack_windows:
     input:
-        units=lambda wc: [
-            units_table(wc.tokeniser, corpus) for corpus in MIXES[wc.mix]["corpora"]
-        ],
-        vocabulary="results/units/{tokeniser}/tokeniser.json",
+        units=lambda wc: PLAN.mix_unit_tables(wc.tokeniser, wc.mix),
+        vocabulary=paths.vocabulary("{tokeniser}"),
     output:
-        report="results/packed/{tokeniser}/{mix}/packing.json",
-        windows=multiext("results/packed/{tokeniser}/{mix}/", "train_tokens.npy", "train_segments.npy",
+        report=paths.packing_report("{tokeniser}", "{mix}"),
+        windows=multiext(paths.packed_dir("{tokeniser}", "{mix}") + "/", "train_tokens.npy", "train_segments.npy",
                          "train_continued.npy", "valid_tokens.npy", "valid_segments.npy", "valid_continued.npy"),
     wildcard_constraints:
-        mix=one_of([key for key, mix in MIXES.items() if mix["packing"] == "windows"]),
+        mix=one_of(PLAN.mixes_packed_by("windows")),
     params:
-        mix=lambda wc: as_json(mix_units(wc.tokeniser, wc.mix)),
-        context=lambda wc: MIXES[wc.mix]["context"],
-        seed=lambda wc: MIXES[wc.mix]["seed"],
+        mix=lambda wc: as_json(PLAN.mix_units(wc.tokeniser, wc.mix)),
+        context=lambda wc: PLAN.mixes[wc.mix]["context"],
+        seed=lambda wc: PLAN.mixes[wc.mix]["seed"],
+        out=paths.packed_dir("{tokeniser}", "{mix}"),
     log:
         "logs/packed/{tokeniser}/{mix}.log",
     benchmark:
-        "benchmarks/packed/{tokeniser}/{mix}.tsv"
+        paths.timings("packed/{tokeniser}/{mix}")
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.pack_windows --mix {params.mix:q} --vocabulary {input.vocabulary}"
         " --context {params.context} --seed {params.seed} --packing windows"
-        " --out-dir results/packed/{wildcards.tokeniser}/{wildcards.mix} --log-file {log}"
+        " --out-dir {params.out} --log-file {log}"
 
 
 rule pack_chunks:
     input:
-        units=lambda wc: [
-            units_table(wc.tokeniser, corpus) for corpus in MIXES[wc.mix]["corpora"]
-        ],
-        vocabulary="results/units/{tokeniser}/tokeniser.json",
+        units=lambda wc: PLAN.mix_unit_tables(wc.tokeniser, wc.mix),
+        vocabulary=paths.vocabulary("{tokeniser}"),
     output:
-        report="results/packed/{tokeniser}/{mix}/packing.json",
-        chunks=multiext("results/packed/{tokeniser}/{mix}/", "train_chunk_tokens.npy", "train_chunk_offsets.npy",
+        report=paths.packing_report("{tokeniser}", "{mix}"),
+        chunks=multiext(paths.packed_dir("{tokeniser}", "{mix}") + "/", "train_chunk_tokens.npy", "train_chunk_offsets.npy",
                         "valid_chunk_tokens.npy", "valid_chunk_offsets.npy"),
     wildcard_constraints:
-        mix=one_of([key for key, mix in MIXES.items() if mix["packing"] == "official"]),
+        mix=one_of(PLAN.mixes_packed_by("official")),
     params:
-        mix=lambda wc: as_json(mix_units(wc.tokeniser, wc.mix)),
-        context=lambda wc: MIXES[wc.mix]["context"],
-        seed=lambda wc: MIXES[wc.mix]["seed"],
+        mix=lambda wc: as_json(PLAN.mix_units(wc.tokeniser, wc.mix)),
+        context=lambda wc: PLAN.mixes[wc.mix]["context"],
+        seed=lambda wc: PLAN.mixes[wc.mix]["seed"],
+        out=paths.packed_dir("{tokeniser}", "{mix}"),
     log:
         "logs/packed/{tokeniser}/{mix}.log",
     benchmark:
-        "benchmarks/packed/{tokeniser}/{mix}.tsv"
+        paths.timings("packed/{tokeniser}/{mix}")
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.pack_windows --mix {params.mix:q} --vocabulary {input.vocabulary}"
         " --context {params.context} --seed {params.seed} --packing official"
-        " --out-dir results/packed/{wildcards.tokeniser}/{wildcards.mix} --log-file {log}"
+        " --out-dir {params.out} --log-file {log}"
 
 
 rule run_data:
     input:
-        corpora="results/{run}/corpora.csv",
-        packing=lambda wc: f"{packed_dir(wc.run)}/packing.json",
+        corpora=paths.run_file("{run}", "corpora.csv"),
+        packing=lambda wc: PLAN.run_packing_report(wc.run),
     output:
-        "results/{run}/data.json",
+        paths.run_file("{run}", "data.json"),
     log:
         "logs/{run}/data.log",
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.run_data --corpora {input.corpora} --packing {input.packing}"
-        " --out {output} > {log} 2>&1"
+        " --out {output} --log-file {log}"

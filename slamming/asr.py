@@ -85,8 +85,8 @@ BACKENDS = {"faster_whisper": FasterWhisperASR, "transformers": TransformersWhis
 
 def load_asr(spec: dict, folder: str | Path):
     """The backend of an asr_models entry, with its model in ``folder``."""
-    return BACKENDS[spec["backend"]](folder, language=spec.get("language"), beam_size=spec.get("beam_size", 1),
-                                     strip=spec.get("strip", False))
+    return BACKENDS[spec["backend"]](folder, language=spec["language"], beam_size=spec["beam_size"],
+                                     strip=spec["strip"])
 
 
 def normalised_words(text: str) -> list[str]:

@@ -1,8 +1,8 @@
 """Attention kept inside each document of packed windows, with PyTorch's own kernels.
 
 A packed window holds several documents; a token must attend only to the earlier tokens of its own
-document. Four ways to compute that, chosen by ``attention`` (a pretraining setting; ``auto`` takes
-the first that the machine has):
+document. Five ways to compute that, chosen by ``attention`` (a pretraining setting; ``auto`` takes
+the first that the machine has; on a CPU ``sdpa_documents`` for long rows, ``sdpa_mask`` for short):
 
 * ``flash_attention_2``: the flash-attn package's varlen kernels, when it is installed (a source build
   most users do not have); Hugging Face finds the documents from the position ids;
@@ -13,7 +13,16 @@ the first that the machine has):
   outside every document are skipped, and grouped-query attention shares each key/value head among
   its query heads instead of repeating it (Qwen2.5-0.5B: 14 query heads, 2 key/value heads);
 * ``sdpa_mask``: scaled dot-product attention over a dense (batch, 1, context, context) mask - the
-  reference, and the path on a CPU. It computes the whole square and repeats key/value heads.
+  reference. It computes the whole square and repeats key/value heads.
+* ``sdpa_documents``: causal scaled dot-product attention document by document (each run of a segment
+  in a row, split out of the batch as views), key/value heads shared: what a document attends to and
+  nothing else, ``sum(n^2) / 2`` pairs instead of the row's whole square. The path on a CPU, where
+  a packed row of the official packing (``pretraining.PackedChunks``: a micro-batch's 8 chunks of
+  ~145 tokens in one row of ~1,280) would otherwise cost the dense mask's 1,280^2 pairs, ~20 times
+  the documents' own: the demo's pretraining ran 8 times slower than on windows. A Python loop over
+  the documents of a micro-batch is a few dozen small calls, nothing beside that on a CPU; on a GPU
+  the kernels above do the same without one, so it is not ``auto``'s choice there. Nor on a CPU for
+  short rows (``DOCUMENTS_FROM_ROW``), whose whole square costs less than the calls.
 
 Every path gives the reference path's loss on the same batch (tests/test_attention.py, on the CPU for
 the paths that run there). The model is loaded with ``attn_implementation`` of the path
@@ -30,7 +39,14 @@ import torch
 
 from slamming.logs import StageError
 
-PATHS = ("flash_attention_2", "varlen", "flex", "sdpa_mask")
+PATHS = ("flash_attention_2", "varlen", "flex", "sdpa_mask", "sdpa_documents")
+
+# On a CPU, ``auto`` takes ``sdpa_documents`` for rows of at least this many tokens, ``sdpa_mask`` for
+# shorter. The demo's model (hidden 128, 4 layers) on 2 cores, tokens per second, A B A B
+# (python -m benchmarking.training): the speech LM's rows of 8 chunks (~1,200 tokens, official packing)
+# ~8,500 against ~4,000 with the mask; windows of 512 ~8,500 against ~6,800; but the text LM's windows
+# of 128 ~8,500 against ~9,500 (a square of 128^2 is cheaper than a call per document).
+DOCUMENTS_FROM_ROW = 512
 IGNORE = -100  # label of positions that are not predicted
 
 # Model types whose Hugging Face code turns position ids that restart at 0 into per-document
@@ -62,12 +78,14 @@ def available(path: str, device: torch.device, model_type: str) -> bool:
     return True
 
 
-def choose(setting: str, device: torch.device, model_type: str) -> str:
-    """The path of an ``attention`` setting: ``auto`` is the fastest this machine has (on a CPU, the
-    dense mask: FlexAttention there is a slow, unfused fallback)."""
+def choose(setting: str, device: torch.device, model_type: str, row: int | None = None) -> str:
+    """The path of an ``attention`` setting: ``auto`` is the fastest this machine has. On a CPU that is
+    document by document for rows (``row``: the longest a batch's rows can be) of ``DOCUMENTS_FROM_ROW``
+    tokens or more, where the dense mask would compute the whole square of a packed row, and the dense
+    mask for shorter rows (FlexAttention there is a slow, unfused fallback)."""
     if setting == "auto":
         if device.type != "cuda":
-            return "sdpa_mask"
+            return "sdpa_documents" if row is not None and row >= DOCUMENTS_FROM_ROW else "sdpa_mask"
         return next(path for path in PATHS if available(path, device, model_type))
     if setting not in PATHS:
         raise StageError(f"attention: {setting!r} is not one of auto, {', '.join(PATHS)}")
@@ -81,7 +99,7 @@ def implementation(path: str) -> str:
     """The ``attn_implementation`` a model is loaded with for ``path``."""
     register()
     return {"flash_attention_2": "flash_attention_2", "varlen": "document_varlen", "flex": "document_flex",
-            "sdpa_mask": "sdpa"}[path]
+            "sdpa_mask": "sdpa", "sdpa_documents": "document_sdpa"}[path]
 
 
 # --- the attention functions Hugging Face calls for the two paths of our own --------------------
@@ -115,12 +133,29 @@ def varlen_forward(module, query, key, value, attention_mask, scaling=None, drop
     return output.reshape(batch, length, heads, dim), None
 
 
+def documents_forward(module, query, key, value, attention_mask, scaling=None, dropout=0.0, document_runs=None, **kwargs):
+    """Causal scaled dot-product attention over each document of the batch alone: the batch's rows end
+    to end, cut into the runs of ``document_runs`` (their lengths, which add up to batch x length)."""
+    batch, heads, length, dim = query.shape
+
+    def flat(x):  # (batch, heads, length, dim) -> (1, heads, batch * length, dim); a view for one row
+        return x if batch == 1 else x.transpose(0, 1).reshape(1, x.shape[1], batch * length, dim)
+
+    gqa = heads != key.shape[1]
+    pieces = [torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True, scale=scaling,
+                                                                enable_gqa=gqa)
+              for q, k, v in zip(*(flat(x).split(document_runs, dim=2) for x in (query, key, value)))]
+    output = torch.cat(pieces, dim=2)  # (1, heads, batch * length, dim)
+    return output.view(heads, batch, length, dim).permute(1, 2, 0, 3), None
+
+
 @functools.cache
 def register() -> None:
     from transformers import AttentionInterface
 
     AttentionInterface.register("document_flex", flex_forward)
     AttentionInterface.register("document_varlen", varlen_forward)
+    AttentionInterface.register("document_sdpa", documents_forward)
 
 
 # --- each batch's inputs --------------------------------------------------------------------------
@@ -142,12 +177,15 @@ class DocumentAttention:
         first = torch.cummax(torch.where(starts, arange, torch.zeros_like(arange)), dim=1).values
         inputs = {"input_ids": tokens, "segments": segments, "position_ids": arange - first,
                   "labels": tokens.masked_fill(starts | (segments == 0), IGNORE)}
-        if self.path == "varlen":  # each run of a segment in a row is a sequence of the flattened batch
+        if self.path in ("varlen", "sdpa_documents"):  # each run of a segment in a row: a sequence of the flattened batch
             runs = starts.reshape(-1).clone()
             runs[::context] = True
-            lengths = torch.diff(torch.flatnonzero(runs), append=torch.tensor([batch * context]))
-            inputs["document_lengths"] = torch.cat([torch.zeros(1, dtype=torch.int32), lengths.cumsum(0).to(torch.int32)])
-            inputs["longest_document"] = int(lengths.max())
+            lengths = torch.diff(runs.nonzero().flatten(), append=torch.tensor([batch * context]))
+            if self.path == "varlen":
+                inputs["document_lengths"] = torch.cat([torch.zeros(1, dtype=torch.int32), lengths.cumsum(0).to(torch.int32)])
+                inputs["longest_document"] = int(lengths.max())
+            else:  # split sizes, on the host
+                inputs["document_runs"] = lengths.tolist()
         return inputs
 
     def inputs(self, batch: dict) -> dict:

@@ -104,10 +104,10 @@ def _describe(error, schema: dict) -> str:
     if validator == "required":
         missing = error.message.split("'")[1]
         node = _schema_at(schema, path + [missing])
-        what = node.get("description", "").split(".")[0]
+        what = (node.get("description") or "").split(".")[0]
         return f"{_dotted(path + [missing])}: missing value" + (f" ({what})" if what else "")
     node = _schema_at(schema, path)
-    what = node.get("description", "").split(".")[0]
+    what = (node.get("description") or "").split(".")[0]
     got = json.dumps(error.instance) if not isinstance(error.instance, (dict, list)) else type(error.instance).__name__
     if validator == "type":
         expected = error.validator_value
@@ -129,6 +129,98 @@ def validate(document: dict, schema: dict, origin: str) -> None:
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(document))
     if error is not None:
         raise ConfigError(f"config error in {origin}: {_describe(error, schema)}")
+
+
+# --- defaults ------------------------------------------------------------------------------------
+# Every setting has one home: a run's settings have theirs in run_defaults (config/config.yaml), every
+# other setting's default is the ``default`` of its property in config/schema.yaml. Code reads a
+# setting as ``settings["key"]``: the loaded configuration is complete (``fill_defaults``), and tests
+# that call library functions with a partial section complete it with ``with_defaults``.
+
+def _branch_matches(instance, branch: dict, root: dict) -> bool:
+    """Whether ``instance`` is valid against the oneOf/anyOf ``branch`` (with the root's $defs at hand)."""
+    import jsonschema
+
+    schema = {**branch, "$defs": root.get("$defs", {})}
+    return jsonschema.Draft202012Validator(schema).is_valid(instance)
+
+
+def _fill(instance, node, root: dict) -> None:
+    if not isinstance(node, dict):
+        return
+    if "$ref" in node:
+        _fill(instance, _resolve_ref(root, {"$ref": node["$ref"]}), root)
+        node = {k: v for k, v in node.items() if k != "$ref"}
+    # The branches are chosen on the instance as it was given: a default must not change the choice.
+    branches = [branch for keyword in ("oneOf", "anyOf") for branch in node.get(keyword, [])
+                if isinstance(branch, dict) and _branch_matches(instance, branch, root)]
+    if isinstance(instance, dict):
+        properties = node.get("properties", {})
+        for key, child in properties.items():
+            if key not in instance and isinstance(child, dict) and "default" in child:
+                instance[key] = copy.deepcopy(child["default"])
+        extra = node.get("additionalProperties")
+        for key, value in instance.items():
+            if key in properties:
+                _fill(value, properties[key], root)
+            elif isinstance(extra, dict):
+                _fill(value, extra, root)
+    elif isinstance(instance, list) and isinstance(node.get("items"), dict):
+        for item in instance:
+            _fill(item, node["items"], root)
+    for branch in node.get("allOf", []):
+        _fill(instance, branch, root)
+    for branch in branches:
+        _fill(instance, branch, root)
+
+
+def fill_defaults(instance, schema: dict, node: dict | None = None):
+    """Fill the schema's ``default`` values into ``instance`` in place, and return it.
+
+    Walks schema and instance together: in an object, each missing property with a ``default`` is set
+    (a deep copy), then every present property is filled by its own schema (so a default's own
+    defaults are filled too); ``$ref`` is followed, ``additionalProperties`` fills every other value
+    (the registries' entries), ``items`` every item, ``allOf`` always, and ``oneOf``/``anyOf`` only the
+    branches the instance (as given) is valid against. ``node`` is the sub-schema of ``instance``
+    (default: the whole schema, for a whole document). Meant for a validated instance."""
+    _fill(instance, schema if node is None else node, schema)
+    return instance
+
+
+def _section_schema(schema: dict, section: str) -> dict:
+    path = section.split(".") if section else []
+    node = schema
+    for key in path:
+        node = _resolve_ref(schema, node)
+        if key in node.get("properties", {}):
+            node = node["properties"][key]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            raise KeyError(f"the schema has no section {section!r} (no {key!r})")
+    return node
+
+
+def with_defaults(section: str, partial: dict | None = None, schema: dict | None = None,
+                  config_path: str | Path | None = None) -> dict:
+    """``partial``, a section of the configuration, completed with that section's defaults, as
+    ``load_runs`` completes a loaded configuration.
+
+    ``section`` is the dotted path of the section in a complete configuration, with any name for a
+    registry's entry: ``run.pretrain``, ``run.dpo``, ``run.evaluation.judge``, ``demo_text_lm.train``,
+    ``voices.joe``, ``asr_models.x``, ``sources.x``, ``corpora.x.audio_folder`` ... A run's sections
+    start from run_defaults in config/config.yaml; every section then gets its schema defaults. For
+    tests and tools that call library functions with a few settings of their own."""
+    schema = schema or load_schema()
+    result = copy.deepcopy(partial or {})
+    if section.split(".")[0] == "run":
+        config = load_yaml(config_path or SCHEMA_PATH.parent / "config.yaml")
+        defaults = config.get("run_defaults", {})
+        for key in section.split(".")[1:]:
+            defaults = defaults.get(key, {}) if isinstance(defaults, dict) else {}
+        if isinstance(defaults, dict):
+            result = deep_merge(defaults, result)
+    return fill_defaults(result, schema, _section_schema(schema, section))
 
 
 # The parts of the schema that describe a run: run_defaults may leave their required values to recipes.
@@ -325,12 +417,18 @@ def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None
 
     Returns ``{run: full config}``, where each full config is the global configuration with the
     resolved recipe under the key ``run``.
+
+    After validation, the schema's defaults are filled in (``fill_defaults``): into ``config`` itself,
+    in place, so that Snakemake's ``config`` that the rules read is complete, and into every run. Code
+    then reads every setting as ``settings["key"]``, and a default lives in one place only: a run's in
+    run_defaults, every other in the schema.
     """
     schema = schema or load_schema()
     base_schema = copy.deepcopy(schema)
     for name in RUN_DEFINITIONS:
         base_schema["$defs"][name] = _without_required(schema["$defs"][name])
     validate(config, base_schema, "config/config.yaml (with any --configfile/--config)")
+    fill_defaults(config, base_schema)
     check_references(config, "config/config.yaml (with any --configfile/--config)")
     check_audio_checks(config, "config/config.yaml (with any --configfile/--config)")
 
@@ -347,6 +445,7 @@ def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None
         run = deep_merge(config.get("run_defaults", {}), resolve_recipe(name, recipes))
         document = {**globals_, "run": run}
         validate(document, schema, str(path))
+        fill_defaults(run, schema, schema["properties"]["run"])  # the rest of the document is config's, filled above
         check_references(document, str(path))
         problems = unresolved_run_references(document) + check_run(run)
         if problems:

@@ -7,6 +7,7 @@ A test checks that the committed README equals what this prints, so the two neve
 
 from __future__ import annotations
 
+import json
 import sys
 
 from slamming.config import SCHEMA_PATH, _resolve_ref, load_schema
@@ -30,6 +31,10 @@ Every key follows; `<name>` stands for a name you choose. The keys under `run.` 
 file holds at its top level (beside `base:`), and what `run_defaults` may hold. This reference is
 generated from the schema (`python -m slamming.config_docs > config/README.md`).
 
+Each setting's default has one home. A run's settings start from `run_defaults` in
+`config/config.yaml`; every other key's default is the `default` of its property in the schema, shown
+in its row ("Default: ..."), and filled into the loaded configuration before any rule reads it.
+
 **The paper's official code.** Where a measurement or training convention could go two ways, the
 default is what the paper's official code does, and the other way is a setting: Whisper's language
 and whitespace (`asr_models.<name>.language`, `.strip`), whether a benchmark must be scored whole
@@ -52,12 +57,40 @@ def _type(node: dict) -> str:
     return " or ".join(kind) if isinstance(kind, list) else kind
 
 
+def _value(value) -> str:
+    return f"`{value}`" if isinstance(value, str) and value else f"`{json.dumps(value)}`"
+
+
+def _branch_label(branch: dict) -> str:
+    """How a oneOf/anyOf branch is told apart: its constants (``layout librilight``) or what it requires."""
+    consts = [f"{key} {value['const']}" for key, value in branch.get("properties", {}).items()
+              if isinstance(value, dict) and "const" in value]
+    if consts:
+        return ", ".join(consts)
+    return "with " + ", ".join(branch.get("required", [])) if branch.get("required") else "otherwise"
+
+
+def _default_text(node: dict, key: str, child: dict, resolved: dict) -> str:
+    """The default of property ``key`` of ``node``, from the schema's ``default`` (the one home of a
+    default outside run_defaults): on the property, or per branch of the object's oneOf/anyOf."""
+    for candidate in (child, resolved):
+        if "default" in candidate:
+            return f"Default: {_value(candidate['default'])}."
+    per_branch = [f"{_value(branch['properties'][key]['default'])} ({_branch_label(branch)})"
+                  for keyword in ("oneOf", "anyOf") for branch in node.get(keyword, [])
+                  if isinstance(branch.get("properties", {}).get(key), dict) and "default" in branch["properties"][key]]
+    return f"Default: {', '.join(per_branch)}." if per_branch else ""
+
+
 def _rows(schema: dict, node: dict, prefix: str):
     node = _resolve_ref(schema, node)
     for key, child in node.get("properties", {}).items():
         path = f"{prefix}.{key}" if prefix else key
         resolved = _resolve_ref(schema, child)
-        description = child.get("description") or resolved.get("description", "")
+        description = child.get("description") or (resolved.get("description") or "")
+        default = _default_text(node, key, child, resolved)
+        if default:
+            description = f"{description} {default}" if description else default
         yield path, _type(resolved), description
         if resolved.get("properties"):
             if key in ("run_defaults",):  # the same keys as run, documented once

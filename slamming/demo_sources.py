@@ -35,6 +35,8 @@ from slamming.audio import read_audio
 
 SAMPLE_RATE = 16000
 LAYOUTS = ("librilight", "hub_audio", "slm21", "storycloze")
+# The speaker named in the demo's gold.csv (its voice column): the demo's one Piper voice.
+SLM21_VOICE = "Joe"
 
 
 def _rows(manifest: str | Path, split: str | None = None, part: int = 0, parts: int = 1) -> list[dict]:
@@ -49,8 +51,8 @@ def _silence(seconds: float) -> np.ndarray:
 
 def librilight(manifest: str | Path, out: Path, settings: dict) -> dict:
     """Recordings of several stories each with silences between them, and their JSON metadata."""
-    rows = _rows(manifest, settings.get("split"), settings.get("part", 0), settings.get("parts", 1))
-    pause, target = settings.get("pause_seconds", 1.5), settings["recording_minutes"] * 60
+    rows = _rows(manifest, settings.get("split"), settings["part"], settings["parts"])  # no split: all
+    pause, target = settings["pause_seconds"], settings["recording_minutes"] * 60
     recordings, current, length = [], [], 0.0
     for row in rows:
         current.append(row)
@@ -82,8 +84,8 @@ def hub_audio(manifest: str | Path, out: Path, settings: dict) -> dict:
     written = {}
     for ours, split in settings["splits"].items():  # our split: the hub's name for it, and which of its rows
         theirs = split["as"]
-        rows = _rows(manifest, ours, split.get("part", 0), split.get("parts", 1))
-        shards = max(1, min(settings.get("shards", 1), len(rows)))
+        rows = _rows(manifest, ours, split["part"], split["parts"])
+        shards = max(1, min(settings["shards"], len(rows)))
         for shard in range(shards):
             chunk = rows[shard::shards]
             table = pa.table({"audio": [{"bytes": Path(r["path"]).read_bytes(), "path": Path(r["path"]).name} for r in chunk],
@@ -115,7 +117,7 @@ def slm21(manifest: str | Path, table: str | Path, out: Path, settings: dict) ->
                 continue
             name = hashlib.sha1(utterance.encode()).hexdigest()[:11]
             (folder / f"{name}.wav").write_bytes(_wav_bytes(read_audio(audio[utterance], SAMPLE_RATE)))
-            lines.append({"filename": name, "id": n, "voice": settings.get("voice", "Joe"), "type": item["phenomenon"],
+            lines.append({"filename": name, "id": n, "voice": SLM21_VOICE, "type": item["phenomenon"],
                           "subtype": item["phenomenon"], "correct": correct, "transcription": item[side]})
     with open(folder / "gold.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, ["filename", "id", "voice", "type", "subtype", "correct", "transcription"])
@@ -128,7 +130,7 @@ def storycloze(manifest: str | Path, table: str | Path, out: Path, settings: dic
     """Spoken StoryCloze's layout: <n>_correct and <n>_incorrect, each a prefix and an ending, with text."""
     audio = {r["id"]: r["path"] for r in read_parquet(manifest).to_pylist()}
     out.mkdir(parents=True, exist_ok=True)
-    pause, negative = _silence(settings.get("pause_seconds", 0.4)), settings["negative"]
+    pause, negative = _silence(settings["pause_seconds"]), settings["negative"]
     written, missing = 0, []
     for n, item in enumerate(read_parquet(table).to_pylist(), 1):
         for side, part in (("correct", "ending"), ("incorrect", negative)):

@@ -210,13 +210,14 @@ def frame_rate_of(spec: dict, folder: str | Path | None) -> float:
 
 
 def add_encoder_arguments(parser) -> None:
-    """The command-line options of a stage that encodes audio with a tokeniser's encoder."""
-    parser.add_argument("--encoder", required=True, help='the tokeniser\'s encoder section as JSON, e.g. {"hubert": "mhubert", "layer": 11}')
-    parser.add_argument("--encoder-dir", help="the folder of its model (none for mfcc)")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="the encoder's precision")
+    """The command-line option of a stage that encodes audio with a tokeniser's encoder."""
+    parser.add_argument("--encoder", required=True,
+                        help='the encoder as JSON (slamming.plan.Plan.encoder_settings): its section, its model folder '
+                             'and its precision, e.g. {"encoder": {"mfcc": {"coefficients": 20}}, "folder": null, "dtype": "float32"}')
 
 
 def encoder_from_arguments(args, device: str) -> SpeechEncoder:
     import json
 
-    return load_encoder(json.loads(args.encoder), args.encoder_dir, device=device, dtype=getattr(torch, args.dtype))
+    settings = json.loads(args.encoder)
+    return load_encoder(settings["encoder"], settings["folder"], device=device, dtype=getattr(torch, settings["dtype"]))

@@ -113,7 +113,7 @@ def learning_rate(settings: dict, step: int, progress: float) -> float:
     if schedule == "constant":
         return peak * warm
     if schedule == "cosine":
-        floor = settings.get("min_learning_rate", 0.0) / peak
+        floor = settings["min_learning_rate"] / peak
         done = min(1.0, max(0.0, (progress - warmup_ratio) / (1.0 - warmup_ratio))) if warmup_ratio < 1 else 1.0
         return peak * warm * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * done)))
     raise ValueError(f"unknown lr_scheduler {schedule!r}")
@@ -228,10 +228,10 @@ class Precision:
 
     @classmethod
     def of(cls, settings: dict, device: torch.device) -> "Precision":
-        wanted = settings.get("dtype", "float32")
+        wanted = settings["dtype"]
         if wanted == "float32" or (device.type == "cuda" and not torch.cuda.is_bf16_supported()):
             return cls()
-        if settings.get("precision", "pure") == "pure":
+        if settings["precision"] == "pure":
             return cls(weights=torch.bfloat16)
         return cls(autocast=torch.bfloat16)
 
@@ -266,10 +266,10 @@ def make_optimizer(model: torch.nn.Module, settings: dict, device: torch.device)
     for parameter in model.parameters():
         if parameter.requires_grad:
             (no_decay if parameter.ndim < 2 else decay).append(parameter)
-    groups = [{"params": decay, "weight_decay": settings.get("weight_decay", 0.0)},
+    groups = [{"params": decay, "weight_decay": settings["weight_decay"]},
               {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=settings["learning_rate"], betas=(settings.get("adam_beta1", 0.9), settings.get("adam_beta2", 0.999)),
-                             eps=settings.get("adam_epsilon", 1e-8), fused=device.type == "cuda")
+    return torch.optim.AdamW(groups, lr=settings["learning_rate"], betas=(settings["adam_beta1"], settings["adam_beta2"]),
+                             eps=settings["adam_epsilon"], fused=device.type == "cuda")
 
 
 def gradient_accumulation(settings: dict, world: int) -> int:
@@ -516,7 +516,7 @@ class Engine:
         self.timing = Timing(
             log_every_seconds=log_every_seconds, log_every_steps=log_every_steps,
             validate_every_seconds=60 * settings["validate_every_minutes"] if settings.get("validate_every_minutes") else None,
-            checkpoint_every_seconds=min(60 * settings.get("checkpoint_every_minutes", 30.0),
+            checkpoint_every_seconds=min(60 * settings["checkpoint_every_minutes"],
                                          budget_seconds / CHECKPOINTS_PER_BUDGET if budget_seconds else math.inf),
             checkpoint_every_steps=checkpoint_every_steps)
         torch.manual_seed(seed)
@@ -533,7 +533,7 @@ class Engine:
         """torch.compile (``compile``: auto compiles on a GPU, not on a CPU), and DDP over the processes.
         The transformer blocks are compiled one by one, in place: the same few graphs for every layer,
         so compiling takes seconds where the whole model would take minutes."""
-        setting = self.settings.get("compile", "auto")
+        setting = self.settings["compile"]
         if setting is True or (setting == "auto" and self.device.type == "cuda"):
             blocks = _transformer_blocks(model)
             if blocks is None:
@@ -563,7 +563,7 @@ class Engine:
         order = EpochOrder(task.items, self.seed, state["epoch"], state["cursor"])
         columns = self.LOG_COLUMNS + task.log_columns
         history = CsvLog(self.work / "training_log.csv", columns, after_step=state["step"], write=processes.main)
-        trackers = Trackers(settings.get("report_to", []), self.work, self.out.parent.name + "/" + self.out.name,
+        trackers = Trackers(settings["report_to"], self.work, self.out.parent.name + "/" + self.out.name,
                             settings, processes.main)
         wrapped = self.wrap(model)
         peak = peak_flops(device)

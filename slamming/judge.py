@@ -44,14 +44,14 @@ class Judge:
     base_url: str
     model: str
     key: str
-    timeout_seconds: float = 60.0
-    retries: int = 3
-    parallel_requests: int = 8
+    timeout_seconds: float
+    retries: int
+    parallel_requests: int
 
     @classmethod
     def from_config(cls, settings: dict, key: str) -> "Judge":
-        return cls(settings["base_url"].rstrip("/"), settings["model"], key, settings.get("timeout_seconds", 60.0),
-                   settings.get("retries", 3), settings.get("parallel_requests", 8))
+        return cls(settings["base_url"].rstrip("/"), settings["model"], key, settings["timeout_seconds"],
+                   settings["retries"], settings["parallel_requests"])
 
     def ask(self, prompt: str, continuation: str) -> str:
         """The judge's answer; JudgeUnreachable after ``retries`` failed attempts (a timeout, a refused

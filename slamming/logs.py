@@ -3,6 +3,8 @@ traceback for a problem the user can fix."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 import shutil
 import sys
@@ -29,6 +31,22 @@ def run_stage(main: Callable[[], int | None]) -> NoReturn:
         print(f"error: {error}", file=sys.stderr)
         code = 1
     sys.exit(code or 0)
+
+
+def stage_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The command line every stage starts from: its module docstring as the help, and ``--log-file``
+    (each rule passes its log here; the stage logs to it and to stderr)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-file", help="also write the log here")
+    return parser
+
+
+def json_argument(text: str):
+    """A ``--settings``-style option: a job's settings as JSON (the plan's canonical form)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error})") from None
 
 
 def setup_logging(log_file: str | Path | None = None, level: int = logging.INFO, history: Path | None = None) -> None:

@@ -46,9 +46,13 @@ REJECTED_SCHEMA = pa.schema([
 
 def write_table(rows: list[dict], schema: pa.Schema, path: str | Path) -> None:
     """Write ``rows`` atomically (temporary name, then rename)."""
+    write_arrow(pa.Table.from_pylist(rows, schema=schema), path)
+
+
+def write_arrow(table: pa.Table, path: str | Path) -> None:
+    """Write a table atomically: a killed job leaves a temporary file, never a half-written table."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist(rows, schema=schema)
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp)
     tmp.replace(path)
@@ -121,7 +125,7 @@ def scan_folder(folder: Path, corpus: str, settings: dict):
 
     A transcript, where there is one, is a .txt file beside the audio with the same stem.
     """
-    pattern = settings.get("glob", "**/*")
+    pattern = settings["glob"]
     candidates = sorted(p for p in folder.glob(pattern) if p.is_file())
     audio = [p for p in candidates if is_audio_file(p)]
     ignored = [p for p in candidates if not is_audio_file(p) and p.suffix.lower() != ".txt"]
@@ -132,10 +136,10 @@ def scan_folder(folder: Path, corpus: str, settings: dict):
         transcript = p.with_suffix(".txt")
         if transcript.exists():
             texts[utt_id] = " ".join(transcript.read_text(encoding="utf-8", errors="replace").split())
-    valid_fraction = settings.get("valid_fraction", 0.0)
+    valid_fraction = settings["valid_fraction"]
     ids = [i for i, _ in files]
     valid = set(random.Random(0).sample(ids, round(valid_fraction * len(ids)))) if ids else set()
-    default_split = settings.get("split", "train")
+    default_split = settings["split"]
     rows, rejected = scan_audio_files(files, split_of=lambda i: "valid" if i in valid else default_split,
                                       source=f"folder:{corpus}", texts=texts)
     rejected += [{"id": str(p.relative_to(folder)), "path": str(p), "reason": f"not audio: extension {p.suffix or '(none)'}",

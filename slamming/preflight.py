@@ -1,5 +1,6 @@
-"""Checks the workflow makes when it starts, before any job: targets that name no run, a lock left by
-a killed Snakemake, and audio folders whose files changed (see rules/common.smk)."""
+"""Checks the workflow makes when it starts, before Snakemake takes its lock or builds the DAG: targets
+that name no run, a lock left by a killed Snakemake, and audio folders whose files changed. They run
+when the Snakefile is read (``onstart`` runs after the lock is taken, and not in dry runs)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,31 @@ def unknown_run(targets, runs) -> str | None:
         return (f"error: {target}: there is no run {run!r}; the runs are {', '.join(sorted(runs))} "
                 f"(a run is a recipe, config/recipes/<run>.yaml)")
     return None
+
+
+def command_line_targets(argv: list[str]) -> list[str]:
+    """The targets on a Snakemake command line (``sys.argv``); Snakemake tells a Snakefile its targets
+    only after reading it. Empty for anything but Snakemake's own command line."""
+    if not argv or "snakemake" not in argv[0]:
+        return []
+    try:
+        from snakemake.cli import get_argument_parser
+
+        return list(get_argument_parser().parse_known_args(argv[1:])[0].targets or [])
+    except (SystemExit, Exception):  # an unusual command line: Snakemake will say what it makes of it
+        return []
+
+
+def before_dag(targets: list[str], runs, workdir: Path) -> tuple[str | None, str | None]:
+    """What the main Snakemake process does before its lock: (an error that stops it, a note). A target
+    under results/<run>/ must name a run; a lock left by a Snakemake that no longer runs here (it was
+    killed) goes, so that the same command runs again without ``snakemake --unlock``."""
+    unknown = unknown_run(targets, runs)
+    if unknown:
+        return unknown, None
+    if clear_stale_lock(workdir):
+        return None, "removed the lock of a snakemake that no longer runs here (it was killed)"
+    return None, None
 
 
 def other_snakemake_running(workdir: Path) -> bool:

@@ -199,11 +199,15 @@ def validation_loss(model, windows: PackedWindows | PackedChunks, micro_batch: i
 
 
 def packed_data(folder: Path, split: str, settings: dict, path: str) -> PackedWindows | PackedChunks:
-    """A split as ``settings["packing"]`` packed it (``windows`` when not set: the demo's text LM)."""
-    if settings.get("packing", "windows") == "windows":
+    """A split as ``settings["packing"]`` packed it (``windows`` for the demo's text LM)."""
+    if settings["packing"] == "windows":
         return PackedWindows(folder, split)
     # FlexAttention's kernel is compiled for one shape (attention.py): its rows are all of the longest length.
-    row = settings["per_device_batch_size"] * settings["context_length"] if path == "flex" else ROW_MULTIPLE
+    # Document by document (a CPU: nothing compiled, no kernel's tile to fill) a row needs no padding at all.
+    if path == "flex":
+        row = settings["per_device_batch_size"] * settings["context_length"]
+    else:
+        row = 1 if path == "sdpa_documents" else ROW_MULTIPLE
     return PackedChunks(folder, split, row)
 
 
@@ -215,7 +219,9 @@ def train_on_windows(init: Path, data: Path, settings: dict, seed: int, out: Pat
     from slamming.engine import Engine
 
     engine = Engine(settings, seed, [init, data], out, work, log, **engine_options)
-    path = choose(settings.get("attention", "auto"), engine.device, AutoConfig.from_pretrained(init).model_type)
+    # the longest row a batch can have: a window, or a micro-batch's chunks end to end
+    row = settings["context_length"] * (1 if settings["packing"] == "windows" else settings["per_device_batch_size"])
+    path = choose(settings["attention"], engine.device, AutoConfig.from_pretrained(init).model_type, row)
     model = engine.load_model(init, implementation(path))
     log.info("attention inside documents: %s", path)
     train, valid = packed_data(data, "train", settings, path), packed_data(data, "valid", settings, path)

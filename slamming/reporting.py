@@ -30,10 +30,10 @@ def git_commit() -> str:
         return "unknown (not a git checkout)"
 
 
-def compute_used(benchmark_files: list[str]) -> dict:
-    """Hours of wall-clock and CPU time per rule, from Snakemake benchmark TSVs (benchmarks/<...>/<rule-ish>.tsv)."""
+def compute_used(timing_files: list[str]) -> dict:
+    """Hours of wall-clock and CPU time per rule, from Snakemake's timings (its benchmark TSVs, timings/<...>/<rule-ish>.tsv)."""
     per_job, wall, cpu = {}, 0.0, 0.0
-    for path in benchmark_files:
+    for path in timing_files:
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
         seconds = sum(float(r["s"]) for r in rows)
@@ -56,7 +56,7 @@ def audio_files(corpora: list[dict]) -> dict:
 
 
 def collect(run: str, description: str, data: str | None, likelihood_files: list[str], generation: str | None,
-            judge: str | None, vocoder: str | None, training_files: list[str], benchmark_files: list[str],
+            judge: str | None, vocoder: str | None, training_files: list[str], timing_files: list[str],
             topline_files: list[str] = ()) -> dict:
     """metrics.json of a run from the summaries its jobs wrote."""
     likelihood = {}
@@ -112,7 +112,7 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
         "vocoder": vocoder and {"resynthesis_wer": vocoder.get("resynthesis_wer"), "held_out": vocoder.get("held_out_utterances")},
         "training": training,
         "tokens_seen": {stage: t.get("tokens") for stage, t in training.items()},
-        "compute": compute_used(benchmark_files),
+        "compute": compute_used(timing_files),
     }
 
 
@@ -163,7 +163,7 @@ def curves(logs: list[str], names: list[str], out: str) -> None:
             rows = list(csv.DictReader(f))
         for split in ("train", "valid"):
             points = [(float(r["elapsed_seconds"]) / 60, float(r["loss"])) for r in rows
-                      if r.get("split", "train") == split and r["loss"] not in ("", None)]
+                      if r["split"] == split and r["loss"] not in ("", None)]
             if points:
                 axis.plot(*zip(*points), marker="." if split == "valid" else None, label=split)
         axis.set_title(name)

@@ -90,7 +90,9 @@ def _from_package(name: str, spec: dict, dest: Path) -> dict:
             f"source {name!r}: the Python package {package} is not installed; "
             f"run the set-up command of the README (pip install -c constraints.txt -e '.[test]')"
         )
-    folder = Path(list(found.submodule_search_locations)[0]) / spec.get("subdir", "")
+    folder = Path(list(found.submodule_search_locations)[0])
+    if spec.get("subdir") is not None:  # optional: without it, the package folder itself
+        folder = folder / spec["subdir"]
     if not folder.is_dir():
         raise SourceUnavailable(f"source {name!r}: package {package} has no folder {spec.get('subdir')!r}; check sources.{name}.subdir")
     if dest.is_symlink() or dest.is_file():
@@ -206,7 +208,7 @@ def _from_hub(name: str, spec: dict, dest: Path) -> dict:
     from huggingface_hub import HfApi, snapshot_download
 
     repo, revision = spec["hub"], spec["revision"]
-    repo_type = spec.get("repo_type", "model")
+    repo_type = spec["repo_type"]
     by_hand = f"download {repo} at revision {revision} elsewhere and copy its files into {dest}/"
     try:
         # Asked first so that an unreachable hub is told apart from a download (snapshot_download
@@ -260,7 +262,7 @@ def reachability_problem(name: str, spec: dict, root: str | Path, timeout: float
     from huggingface_hub import HfApi
 
     try:
-        HfApi().repo_info(spec["hub"], revision=spec["revision"], repo_type=spec.get("repo_type", "model"), timeout=timeout)
+        HfApi().repo_info(spec["hub"], revision=spec["revision"], repo_type=spec["repo_type"], timeout=timeout)
         return None
     except Exception as e:  # offline, gated, unknown revision, connection refused ...
         gated = " - a gated model: accept its licence on the hub and run `hf auth login`" if "gated" in str(e).lower() or "401" in str(e) else ""

@@ -62,7 +62,7 @@ class PiperVoice:
         self._config = SynthesisConfig(
             speaker_id=settings.get("speaker"), length_scale=settings.get("length_scale"),
             noise_scale=settings.get("noise_scale"), noise_w_scale=settings.get("noise_w_scale"),
-            normalize_audio=True, volume=settings.get("volume", 1.0),
+            normalize_audio=True, volume=settings["volume"],
         )
         self.sample_rate = int(voice_config.sample_rate)
         self.name = f"piper:{model.stem}"
@@ -94,7 +94,7 @@ class KokoroVoice:
         model = KModel(repo_id=KOKORO_REPO, config=str(folder / "config.json"), model=str(folder / "kokoro-v1_0.pth")).eval()
         self._pipeline = KPipeline(lang_code=voice[0], repo_id=KOKORO_REPO, model=model)
         self._voice = str(folder / "voices" / f"{voice}.pt")
-        self._speed = settings.get("speed", 1.0)
+        self._speed = settings["speed"]
         self.sample_rate = 24000
         self.name = f"kokoro:{voice}"
 

@@ -33,7 +33,7 @@ UNITS_SCHEMA = pa.schema([
 
 @dataclass(frozen=True)
 class SpeechVocabulary:
-    """How unit ids map to token ids, and the special tokens. Saved as tokeniser.json."""
+    """How unit ids map to token ids, and the special tokens. Saved as vocabulary.json beside a tokeniser's centroids, and as speech_vocabulary.json in a speech LM's folder."""
 
     tokeniser: str
     num_units: int

@@ -113,7 +113,7 @@ def train(items, num_units: int, settings: dict, seed: int, clock=time.perf_coun
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings["learning_rate"], betas=(0.8, 0.99))
     seconds, step, losses = 0.0, 0, []
     budget_seconds, max_steps = settings["budget_minutes"] * 60, settings.get("max_steps") or float("inf")
-    mel_weight = settings.get("mel_loss_weight", 1.0)
+    mel_weight = settings["mel_loss_weight"]
     while seconds < budget_seconds and step < max_steps:
         started = clock()
         units, audio = random_segments(items, rng, settings["batch_size"], settings["segment_frames"], model.hop)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, OPTConfig, Qwen2Config
 
-from slamming.attention import DocumentAttention, available, implementation
+from slamming.attention import DocumentAttention, available, choose, implementation
 from slamming.pretraining import token_losses
 
 
@@ -53,7 +53,7 @@ def loss_on(path: str, model_type: str, tokens, segments) -> tuple[float, torch.
 
 
 @pytest.mark.parametrize("model_type", ["qwen2", "opt"])
-@pytest.mark.parametrize("path", ["flex", "varlen", "flash_attention_2"])
+@pytest.mark.parametrize("path", ["sdpa_documents", "flex", "varlen", "flash_attention_2"])
 def test_every_path_gives_the_reference_loss(path, model_type):
     if not available(path, torch.device("cuda" if torch.cuda.is_available() else "cpu"), model_type):
         pytest.skip(f"{path} does not run on this machine ({'CUDA' if torch.cuda.is_available() else 'CPU only'}, "
@@ -92,3 +92,30 @@ def test_the_flex_block_mask_skips_what_lies_outside_every_document():
     mask = block_mask(segments)
     dense_blocks = (1024 // 128) ** 2
     assert mask.kv_num_blocks.sum().item() < 0.6 * 2 * dense_blocks  # far from the whole square
+
+
+def loss_and_gradients(path: str, model_type: str, tokens, segments) -> tuple[float, dict[str, torch.Tensor]]:
+    """The mean token loss of a training step's forward and the gradients of its backward."""
+    model = tiny_model(model_type, implementation(path)).train()
+    attention = DocumentAttention(path)
+    batch = attention.host(tokens, segments)
+    loss, count = token_losses(model(**attention.inputs(batch), use_cache=False).logits, batch["labels"])
+    mean = loss / count
+    mean.backward()
+    return mean.item(), {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("model_type", ["qwen2", "opt"])
+@pytest.mark.parametrize("rows", [1, 3])  # one row: a micro-batch of the official packing's chunks; several: windows
+def test_the_cpu_path_trains_as_the_reference(rows, model_type):
+    """``sdpa_documents`` (auto's choice on a CPU) gives the dense mask's loss and gradients on a packed batch."""
+    cpu = torch.device("cpu")  # auto: long rows document by document, short ones (the whole square is cheap) the mask
+    assert choose("auto", cpu, model_type, row=8 * 512) == choose("auto", cpu, model_type, row=512) == "sdpa_documents"
+    assert choose("auto", cpu, model_type, row=128) == choose("auto", cpu, model_type) == "sdpa_mask"
+    tokens, segments = packed_batch(context=128 * 5 if rows == 1 else 128, rows=rows, seed=1)
+    reference, reference_gradients = loss_and_gradients("sdpa_mask", model_type, tokens, segments)
+    loss, gradients = loss_and_gradients("sdpa_documents", model_type, tokens, segments)
+    assert loss == pytest.approx(reference, rel=1e-5)
+    assert gradients.keys() == reference_gradients.keys()
+    for name, gradient in gradients.items():
+        torch.testing.assert_close(gradient, reference_gradients[name], atol=1e-5, rtol=1e-4, msg=name)

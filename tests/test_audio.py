@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from slamming.audio import AudioChecks, AudioRejected, read_audio
-from slamming.config import corpus_audio_checks, load_yaml
+from slamming.config import corpus_audio_checks, load_yaml, with_defaults
 from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, apply_checks, scan_folder, write_table
 from slamming.stats import corpus_stats
 
@@ -93,7 +93,7 @@ def test_folder_scan_then_its_checks_keep_every_file_in_one_of_the_two_tables(tm
     sf.write(folder / "clipped.wav", np.clip(tone(1.0, 16000, amplitude=3.0), -1, 1), 16000)
     (folder / "notes.csv").write_text("not audio")
 
-    rows, rejected = scan_folder(folder, "mine", {"split": "train"})
+    rows, rejected = scan_folder(folder, "mine", with_defaults("corpora.<name>.audio_folder", {"split": "train"}))
     assert {r["id"] for r in rows} == {"spk1__good", "spk1__stereo", "u8", "clipped"}  # the checks come after
     table, failed = apply_checks(pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), CHECKS)
     rows, rejected = table.to_pylist(), rejected + failed
@@ -117,7 +117,7 @@ def test_valid_fraction_is_seeded(tmp_path):
     folder.mkdir()
     for i in range(10):
         sf.write(folder / f"{i}.wav", tone(0.5, 16000), 16000)
-    splits = [tuple(r["split"] for r in scan_folder(folder, "m", {"valid_fraction": 0.3})[0]) for _ in range(2)]
+    splits = [tuple(r["split"] for r in scan_folder(folder, "m", with_defaults("corpora.<name>.audio_folder", {"valid_fraction": 0.3}))[0]) for _ in range(2)]
     assert splits[0] == splits[1] and splits[0].count("valid") == 3
 
 
@@ -131,7 +131,7 @@ def test_a_paper_corpus_keeps_and_counts_a_clipped_file_that_your_own_folder_rej
     sf.write(folder / "short.wav", tone(0.1, 16000), 16000)
     sf.write(folder / "silent.wav", np.zeros(8000, np.float32), 16000)
     sf.write(folder / "good.wav", tone(1.0, 16000), 16000)
-    rows, rejected = scan_folder(folder, "c", {"split": "train"})
+    rows, rejected = scan_folder(folder, "c", with_defaults("corpora.<name>.audio_folder", {"split": "train"}))
     assert rejected == [] and len(rows) == 4
     candidates = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA)
     for corpus in ("librilight", "librispeech", "stinystories", "spokenswag"):

@@ -201,3 +201,102 @@ def test_every_schema_description_is_whole():
 
     walk(load_schema(), ["schema"])
     assert not cut, "descriptions cut at a comma (quote them): " + "; ".join(cut)
+
+
+# --- defaults: one home each (run_defaults for a run's settings, the schema's `default` for the rest) ---
+
+def _schema_property_names(node, names=None) -> set[str]:
+    names = set() if names is None else names
+    if isinstance(node, dict):
+        if isinstance(node.get("properties"), dict):
+            names.update(node["properties"])
+        for value in node.values():
+            _schema_property_names(value, names)
+    elif isinstance(node, list):
+        for value in node:
+            _schema_property_names(value, names)
+    return names
+
+
+def test_no_code_keeps_a_default_of_a_setting():
+    """A setting's default lives in run_defaults or in the schema, never in a `.get("key", default)` of the
+    code: the loaded configuration is complete. (`.get("key")` stays for keys whose absence means none.)"""
+    import ast
+
+    names = _schema_property_names(load_schema())
+    found = []
+    for path in sorted((REPO / "slamming").rglob("*.py")) + sorted((REPO / "workflow_scripts").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                    and len(node.args) >= 2 and isinstance(node.args[0], ast.Constant) and node.args[0].value in names
+                    and isinstance(node.args[1], ast.Constant) and node.args[1].value is not None):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, "give the setting a default in the schema (or run_defaults) and read it as settings[key]: " + "; ".join(found)
+
+
+DEFAULTS_SCHEMA = {
+    "$defs": {
+        "entry": {
+            "type": "object",
+            "properties": {"size": {"type": "integer", "default": 1},
+                           "inner": {"type": "object", "default": {}, "properties": {"depth": {"type": "integer", "default": 2}}},
+                           "kind": {"enum": ["a", "b"]}},
+            "oneOf": [{"properties": {"kind": {"const": "a"}, "speed": {"default": 3}}, "required": ["kind"]},
+                      {"properties": {"kind": {"const": "b"}, "volume": {"default": 4}}, "required": ["kind"]}],
+        },
+    },
+    "type": "object",
+    "properties": {
+        "registry": {"type": "object", "additionalProperties": {"$ref": "#/$defs/entry"}},
+        "items": {"type": "array", "items": {"$ref": "#/$defs/entry"}},
+        "flag": {"type": "boolean", "default": False},
+    },
+}
+
+
+def test_fill_defaults_follows_refs_registries_items_and_only_the_matching_branch():
+    from slamming.config import fill_defaults
+
+    document = {"registry": {"x": {"kind": "a"}, "y": {"kind": "b", "size": 7, "inner": {"depth": 5}}},
+                "items": [{"kind": "b"}]}
+    assert fill_defaults(document, DEFAULTS_SCHEMA) is document  # in place
+    assert document == {
+        "flag": False,
+        "registry": {"x": {"kind": "a", "size": 1, "inner": {"depth": 2}, "speed": 3},          # a default's own defaults too
+                     "y": {"kind": "b", "size": 7, "inner": {"depth": 5}, "volume": 4}},        # given values stay
+        "items": [{"kind": "b", "size": 1, "inner": {"depth": 2}, "volume": 4}],
+    }
+    # Each filled default is a copy: filling one entry never changes another's.
+    document["registry"]["x"]["inner"]["depth"] = 9
+    assert document["items"][0]["inner"]["depth"] == 2 and DEFAULTS_SCHEMA["$defs"]["entry"]["properties"]["inner"]["default"] == {}
+
+
+def test_with_defaults_completes_a_section_from_run_defaults_or_the_schema():
+    from slamming.config import with_defaults
+
+    pretrain = with_defaults("run.pretrain", {"dtype": "bfloat16"})
+    assert pretrain["precision"] == "pure" and pretrain["packing"] == "official" and pretrain["dtype"] == "bfloat16"
+    judge = with_defaults("run.evaluation.judge", {"base_url": "u", "model": "m", "retries": 0})
+    assert judge == {"base_url": "u", "model": "m", "retries": 0, "api_key_env": "OPENAI_API_KEY",
+                     "timeout_seconds": 60.0, "parallel_requests": 8}
+    assert with_defaults("voices.<name>", {"backend": "kokoro", "voice": "af_heart"})["speed"] == 1.0
+    assert "speed" not in with_defaults("voices.<name>", {"backend": "piper"})
+    assert with_defaults("sources.<name>", {"hub": "a/b", "revision": "main"})["repo_type"] == "model"
+    assert "repo_type" not in with_defaults("sources.<name>", {"url": "file:///x", "sha256": "0" * 64})
+
+
+def test_the_loaded_configuration_and_every_run_are_complete(runs, base_config):
+    """load_runs fills the schema's defaults into Snakemake's config (in place) and into every run."""
+    assert "units_shards" not in load_yaml(REPO / "config" / "config.yaml")["corpora"]["demo_stories"]
+    assert base_config["corpora"]["demo_stories"]["units_shards"] == 1
+    assert base_config["corpora"]["librispeech"]["units_shards"] == 32  # a given value stays
+    assert base_config["tokenisers"]["demo_mfcc_km100"]["dtype"] == "float32"
+    assert base_config["gpu_jobs"] == "auto"
+    assert base_config["asr_models"]["whisper_tiny_en"]["strip"] is False
+    assert base_config["sources"]["demo_sstorycloze_audio"]["demo"]["pause_seconds"] == 0.4   # storycloze's default
+    assert base_config["sources"]["demo_librilight_audio"]["demo"]["pause_seconds"] == 1.5
+    assert base_config["demo_text_lm"]["train"]["precision"] == "pure"
+    demo = runs["demo"]
+    assert demo["corpora"]["demo_sblimp"]["audio_folder"]["valid_fraction"] == 0.0
+    assert demo["tokenisers"]["demo_mfcc_km100"]["dtype"] == "float32"
+    assert demo["run"]["pretrain"]["packing"] == "official" and demo["run"]["dpo"]["min_learning_rate"] == 0.0

@@ -12,6 +12,7 @@ import torch
 from conftest import kill_at_checkpoint
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
 
+from slamming.config import with_defaults
 from slamming.dpo import collate, completion_logps, dpo_loss, load_triples
 from slamming.units import UNITS_SCHEMA, SpeechVocabulary
 
@@ -112,9 +113,10 @@ def test_a_changed_starting_model_never_reuses_a_stale_reference(tmp_path):
     rows = [{"id": f"p{i}_{part}", "split": "train", "units": [(i * 3 + k) % 30 for k in range(4 + i % 3)], "durations": [1] * (4 + i % 3),
              "num_frames": 4 + i % 3} for i in range(8) for part in ("prompt", "chosen", "rejected")]
     pq.write_table(pa.Table.from_pylist(rows, schema=UNITS_SCHEMA), tmp_path / "units.parquet")
-    settings = {"beta": 0.1, "max_auto_bleu": 0.3, "context_length": 64, "per_device_batch_size": 4, "global_batch_size": 8,
-                "learning_rate": 1e-2, "lr_scheduler": "constant", "max_grad_norm": 1.0, "dtype": "float32",
-                "optimizer": "adamw", "budget": {"max_steps": 3}}
+    settings = with_defaults("run.dpo", {
+        "beta": 0.1, "max_auto_bleu": 0.3, "context_length": 64, "per_device_batch_size": 4, "global_batch_size": 8,
+        "learning_rate": 1e-2, "lr_scheduler": "constant", "max_grad_norm": 1.0, "dtype": "float32",
+        "optimizer": "adamw", "budget": {"max_steps": 3}})
 
     def first_loss(out):
         train_dpo(tmp_path / "pretrained", tmp_path / "units.parquet", tmp_path / "pairs.parquet", settings, 0, tmp_path / out,
@@ -151,9 +153,10 @@ def test_a_dpo_run_killed_and_resumed_ends_with_the_weights_of_an_unbroken_run(t
     rows = [{"id": f"p{i}_{part}", "split": "train", "units": [(i * 3 + k + len(part)) % 30 for k in range(4 + i % 5)],
              "durations": [1] * (4 + i % 5), "num_frames": 4 + i % 5} for i in range(16) for part in ("prompt", "chosen", "rejected")]
     pq.write_table(pa.Table.from_pylist(rows, schema=UNITS_SCHEMA), tmp_path / "units.parquet")
-    settings = {"beta": 0.1, "max_auto_bleu": 0.3, "context_length": 64, "per_device_batch_size": 2, "global_batch_size": 4,
-                "learning_rate": 1e-2, "lr_scheduler": "inverse_sqrt", "warmup_steps": 5, "max_grad_norm": 1.0,
-                "dtype": "float32", "optimizer": "adamw", "budget": {"max_steps": 150}}
+    settings = with_defaults("run.dpo", {
+        "beta": 0.1, "max_auto_bleu": 0.3, "context_length": 64, "per_device_batch_size": 2, "global_batch_size": 4,
+        "learning_rate": 1e-2, "lr_scheduler": "inverse_sqrt", "warmup_steps": 5, "max_grad_norm": 1.0,
+        "dtype": "float32", "optimizer": "adamw", "budget": {"max_steps": 150}})
 
     def run(out):
         return subprocess.Popen([sys.executable, "-m", "workflow_scripts.dpo", "--init", str(tmp_path / "pretrained"),

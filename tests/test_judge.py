@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from slamming.config import with_defaults
 from slamming.judge import Judge, rate_all, rating_of
 from workflow_scripts import judge_generations
 
@@ -60,7 +61,7 @@ class Endpoint:
 def test_the_judge_talks_to_an_openai_compatible_endpoint_and_never_logs_its_key(tmp_path, caplog):
     endpoint = Endpoint()
     caplog.set_level(logging.DEBUG)
-    judge = Judge.from_config({"base_url": endpoint.url, "model": "judge-1"}, key="sk-secret-123")
+    judge = Judge.from_config(with_defaults("run.evaluation.judge", {"base_url": endpoint.url, "model": "judge-1"}), key="sk-secret-123")
     ratings, report = rate_all(judge, [("Tom went to the barn.", "Then he fed the hens.")], tmp_path / "answers.jsonl")
     assert ratings == [4] and report["rated"] == 1
     authorization, body = endpoint.seen[0]
@@ -76,7 +77,7 @@ def test_ratings_are_read_from_the_end_of_an_answer():
 
 def test_requests_go_out_in_parallel_and_are_cached(tmp_path):
     endpoint = Endpoint(delay=0.3)
-    judge = Judge.from_config({"base_url": endpoint.url, "model": "m", "parallel_requests": 8}, key="k")
+    judge = Judge.from_config(with_defaults("run.evaluation.judge", {"base_url": endpoint.url, "model": "m", "parallel_requests": 8}), key="k")
     items = [(f"prompt {i}", f"continuation {i}") for i in range(16)]
     started = time.perf_counter()
     ratings, report = rate_all(judge, items, tmp_path / "answers.jsonl")
@@ -102,7 +103,7 @@ def test_an_endpoint_that_never_answers_fails_the_job_with_a_summary_and_a_rerun
     endpoint = Endpoint()
     monkeypatch.setenv("JUDGE_KEY", "k")
     settings = {"base_url": endpoint.url, "model": "m", "api_key_env": "JUDGE_KEY", "timeout_seconds": 0.3, "retries": 1}
-    judge = Judge.from_config(settings, "k")
+    judge = Judge.from_config(with_defaults("run.evaluation.judge", settings), "k")
     rate_all(judge, [(" prompt 0".strip(), " continuation 0".strip())], tmp_path / "judge.work" / "answers.jsonl")
     endpoint.down, asked = True, endpoint.requests
     started = time.perf_counter()

@@ -16,7 +16,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, Qwen2Config
 
-from slamming.attention import DocumentAttention
+from slamming.attention import DocumentAttention, implementation
+from slamming.config import with_defaults
 from slamming.engine import EpochOrder, Processes
 from slamming.packing import Documents, chunk, chunk_offsets, mix_order, pack, reference_fill_ratio
 from slamming.pretraining import (
@@ -94,9 +95,9 @@ def write_chunks(folder, context=32, documents=60, seed=0, valid=9):
     for row in rows:
         row["durations"], row["num_frames"] = [1] * len(row["units"]), len(row["units"])
     pq.write_table(pa.Table.from_pylist(rows, schema=UNITS_SCHEMA), folder / "units.parquet")
-    (folder / "tokeniser.json").write_text(json.dumps({"tokeniser": "t", "num_units": 30, "frame_rate": 25.0}))
+    (folder / "vocabulary.json").write_text(json.dumps({"tokeniser": "t", "num_units": 30, "frame_rate": 25.0}))
     assert main(["--mix", json.dumps({"c": {"units": str(folder / "units.parquet"), "weight": 1.0}}), "--vocabulary",
-                 str(folder / "tokeniser.json"), "--context", str(context), "--seed", str(seed), "--packing", "official",
+                 str(folder / "vocabulary.json"), "--context", str(context), "--seed", str(seed), "--packing", "official",
                  "--out-dir", str(folder / "packed")]) == 0
     return folder / "packed", rows
 
@@ -166,9 +167,10 @@ def reference_loss(model, data: PackedChunks, indices) -> float:
     return total / count
 
 
-SETTINGS = {"learning_rate": 3e-3, "min_learning_rate": 3e-4, "lr_scheduler": "cosine", "warmup_ratio": 0.1,
-            "per_device_batch_size": 2, "global_batch_size": 8, "max_grad_norm": 0.5, "dtype": "float32",
-            "optimizer": "adamw", "weight_decay": 0.0, "context_length": 32, "packing": "official"}
+SETTINGS = with_defaults("run.pretrain", {
+    "learning_rate": 3e-3, "min_learning_rate": 3e-4, "lr_scheduler": "cosine", "warmup_ratio": 0.1,
+    "per_device_batch_size": 2, "global_batch_size": 8, "max_grad_norm": 0.5, "dtype": "float32",
+    "optimizer": "adamw", "weight_decay": 0.0, "context_length": 32, "packing": "official"})
 
 
 def test_validation_on_chunks_is_the_loss_of_each_chunk_alone(tmp_path):
@@ -179,10 +181,11 @@ def test_validation_on_chunks_is_the_loss_of_each_chunk_alone(tmp_path):
     assert float(loss) == pytest.approx(reference_loss(model, valid, range(len(valid))), rel=1e-5)
 
 
-def test_training_on_chunks_steps_on_the_per_chunk_loss_and_counts_real_tokens(tmp_path):
+@pytest.mark.parametrize("attention", ["auto", "sdpa_documents"])  # short rows: auto is the dense mask on a CPU
+def test_training_on_chunks_steps_on_the_per_chunk_loss_and_counts_real_tokens(tmp_path, attention):
     init, packed = make_speech_lm(tmp_path), write_chunks(tmp_path / "data", context=32)[0]
     train = PackedChunks(packed, "train")
-    settings = {**SETTINGS, "budget": {"max_steps": 3}}
+    settings = {**SETTINGS, "attention": attention, "budget": {"max_steps": 3}}
     summary = train_on_windows(init, packed, settings, 0, tmp_path / "out", tmp_path / "work", LOG, log_every_steps=1)
     with open(tmp_path / "out" / "training_log.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["split"] == "train"]
@@ -199,6 +202,29 @@ def test_training_on_chunks_steps_on_the_per_chunk_loss_and_counts_real_tokens(t
     assert np.isfinite(summary["valid_loss"])
 
 
+def test_a_step_on_the_cpu_path_is_the_reference_step(tmp_path):
+    """A CPU's attention (auto: ``sdpa_documents``, rows without padding) gives a micro-batch of chunks the
+    loss and the gradients of the dense mask's rows padded to ROW_MULTIPLE."""
+    init, packed = make_speech_lm(tmp_path), write_chunks(tmp_path / "data", context=64)[0]
+    indices = np.array([3, 17, 5, 11, 0, 8, 21, 2])
+
+    def step(path: str):
+        data = packed_data(packed, "train", {**SETTINGS, "context_length": 64}, path)
+        task = PackedTask(data, DocumentAttention(path))
+        model = AutoModelForCausalLM.from_pretrained(init, attn_implementation=implementation(path)).train()
+        batch = task.load(indices)
+        loss, _ = task.loss(model, batch)
+        (loss / data.step_size(indices)[0]).backward()
+        return batch["input_ids"].shape[1], loss.item(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+
+    width, loss, gradients = step("sdpa_documents")
+    reference_width, reference, reference_gradients = step("sdpa_mask")
+    assert width < reference_width and reference_width % ROW_MULTIPLE == 0  # no padding: the chunks alone
+    assert loss == pytest.approx(reference, rel=1e-5)
+    for name, gradient in gradients.items():
+        torch.testing.assert_close(gradient, reference_gradients[name], atol=1e-6, rtol=1e-4, msg=name)
+
+
 def test_a_token_budget_counts_real_tokens(tmp_path):
     init, packed = make_speech_lm(tmp_path), write_chunks(tmp_path / "data", context=32)[0]
     train = PackedChunks(packed, "train")
@@ -210,15 +236,14 @@ def test_a_token_budget_counts_real_tokens(tmp_path):
     assert summary["steps"] == steps and summary["tokens"] == seen[steps - 1] < steps * 8 * 32
 
 
-def test_windows_stay_the_default_of_packed_data(tmp_path):
-    """Without a packing setting (the demo's text LM) or with windows: full windows, as before; FlexAttention's
+def test_windows_packing_and_the_text_lms_are_full_windows(tmp_path):
+    """With packing windows (the demo's text LM's, text_lm.py): full windows, as before; FlexAttention's
     rows of chunks all have the longest length (one compiled shape)."""
     windows = tmp_path / "windows"
     windows.mkdir()
     np.save(windows / "train_tokens.npy", np.ones((4, 32), np.uint16))
     np.save(windows / "train_segments.npy", np.ones((4, 32), np.uint16))
-    without = {k: v for k, v in SETTINGS.items() if k != "packing"}
-    for settings in (without, {**without, "packing": "windows"}):
+    for settings in ({**SETTINGS, "packing": "windows"},):
         data = packed_data(windows, "train", settings, "sdpa_mask")
         assert isinstance(data, PackedWindows) and data.step_size(np.array([0, 1])) == (2 * 31, 2 * 32)
         assert PackedTask(data, DocumentAttention("sdpa_mask")).items == 4

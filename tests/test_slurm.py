@@ -112,9 +112,10 @@ def prepared(tmp_path_factory):
     config = write_tiny_config(workdir)
     demo = workdir / "recipes" / "demo.yaml"
     recipe = yaml.safe_load(demo.read_text())
-    # two processes of 4 chunks each: the demo's global batch of 56 is 7 micro-steps of both
-    recipe["pretrain"].update(gpus=2, per_device_batch_size=4, validate_every_minutes=0.05, checkpoint_every_minutes=0.05,
-                              budget={"hours": 0.0085, "max_steps": None})
+    # two processes of 4 chunks each and a global batch of 8: one micro-step per step, so steps are
+    # short enough that the run checkpoints several times before it is cancelled
+    recipe["pretrain"].update(gpus=2, per_device_batch_size=4, global_batch_size=8, validate_every_minutes=0.05,
+                              checkpoint_every_minutes=0.05, budget={"hours": 0.0085, "max_steps": None})
     demo.write_text(yaml.safe_dump(recipe))
     snakemake(workdir, "--cores", "2", "results/models/demo/init/model.safetensors", "results/demo/data.json", configfiles=[config])
     return workdir, config
@@ -168,7 +169,7 @@ def test_pretraining_runs_on_slurm_and_resumes_after_scancel(cluster, prepared):
     assert set(slurm_logs) == {running[0], resumed_in[0]}
     assert re.search(pattern, slurm_logs[running[0]]) and "CANCELLED" in slurm_logs[running[0]]
     summary = (workdir / "results/models/demo/pretrained/training_summary.json").read_text()
-    assert '"processes": 2' in summary and '"gradient_accumulation": 7' in summary  # 56 chunks = 7 x 4 x 2 processes
+    assert '"processes": 2' in summary and '"gradient_accumulation": 1' in summary  # 8 chunks = 4 x 2 processes
 
 
 def test_the_allocation_report_says_what_a_job_got(cluster, prepared):

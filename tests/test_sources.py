@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from slamming.config import with_defaults
 from slamming.sources import SourceUnavailable, materialise
 
 
@@ -87,7 +88,7 @@ def test_missing_package(tmp_path):
 
 def test_hub_offline_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    spec = {"hub": "slprl/mhubert-base-25hz", "revision": "a319086e1d343190047d02b7f81133fb310c1b90"}
+    spec = with_defaults("sources.<name>", {"hub": "slprl/mhubert-base-25hz", "revision": "a319086e1d343190047d02b7f81133fb310c1b90"})
     with pytest.raises(SourceUnavailable) as raised:
         materialise("mhubert", spec, tmp_path / "sources")
     message = str(raised.value)
@@ -100,7 +101,8 @@ def test_hub_files_placed_by_hand_are_used(tmp_path, monkeypatch):
     folder = tmp_path / "sources" / "mhubert"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text("{}")
-    record = materialise("mhubert", {"hub": "slprl/mhubert-base-25hz", "revision": "a" * 40}, tmp_path / "sources")
+    record = materialise("mhubert", with_defaults("sources.<name>", {"hub": "slprl/mhubert-base-25hz", "revision": "a" * 40}),
+                         tmp_path / "sources")
     assert record["checked"] is False
 
 

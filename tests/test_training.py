@@ -20,6 +20,7 @@ from conftest import kill_at_checkpoint
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, OPTConfig, Qwen2Config
 
+from slamming.config import with_defaults
 from slamming.engine import Budget, learning_rate
 from slamming.packing import Documents, mix_order, pack
 from slamming.pretraining import train_on_windows
@@ -95,9 +96,11 @@ def make_windows(folder, context=32, documents=60, seed=0):
     return folder
 
 
-SETTINGS = {"learning_rate": 3e-3, "min_learning_rate": 3e-4, "lr_scheduler": "cosine", "warmup_ratio": 0.1,
-            "per_device_batch_size": 2, "global_batch_size": 8, "max_grad_norm": 0.5, "dtype": "float32",
-            "optimizer": "adamw", "weight_decay": 0.0, "context_length": 32}
+# Pretraining's settings as a run has them (run_defaults), on full windows.
+SETTINGS = with_defaults("run.pretrain", {
+    "learning_rate": 3e-3, "min_learning_rate": 3e-4, "lr_scheduler": "cosine", "warmup_ratio": 0.1,
+    "per_device_batch_size": 2, "global_batch_size": 8, "max_grad_norm": 0.5, "dtype": "float32",
+    "optimizer": "adamw", "weight_decay": 0.0, "context_length": 32, "packing": "windows"})
 
 
 def test_the_schedule_ends_at_its_minimum_when_the_time_budget_ends(tmp_path):
@@ -219,7 +222,8 @@ def test_precision_is_pure_bf16_as_the_official_code_by_default_and_mixed_on_req
 
     chosen = Precision.of({"dtype": "bfloat16", "precision": precision}, torch.device("cpu"))
     assert (chosen.weights, chosen.autocast) == (weights_dtype, autocast)
-    assert Precision.of({"dtype": "bfloat16"}, torch.device("cpu")).weights == torch.bfloat16  # the default is the official code's
+    default = with_defaults("run.pretrain", {"dtype": "bfloat16"})
+    assert Precision.of(default, torch.device("cpu")).weights == torch.bfloat16  # the default is the official code's
     assert Precision.of({"dtype": "float32", "precision": precision}, torch.device("cpu")) == Precision()
     # What a step leaves in the optimiser: seen at each checkpoint, as a resumed run would read it.
     state_dtypes = []

@@ -10,6 +10,7 @@ import pytest
 import torch
 from sklearn.cluster import KMeans
 
+from slamming.config import with_defaults
 from slamming.encoder import HubertEncoder, build_random_hubert, load_encoder
 from slamming.kmeans import ChecksumMismatch, NearestCentroid, centroids_from_pickle, sha256_of
 from slamming.packing import Documents, mix_order, pack, read_documents, reference_fill_ratio
@@ -80,7 +81,7 @@ def test_whispers_units_carry_the_words(tmp_path):
     texts = ["The little fox found a red ball near the river.", "Then she sailed the boat to the island with her friend."]
     features = {}
     for seed in (0, 1):
-        voice = load_voice({"backend": "piper", "volume": 0.9}, tmp_path / "piper_joe", seed=seed)
+        voice = load_voice(with_defaults("voices.<name>", {"backend": "piper", "volume": 0.9}), tmp_path / "piper_joe", seed=seed)
         features[seed] = [encoder.encode([torch.from_numpy(prepare_audio(voice.synthesise(t), voice.sample_rate, 16000))])[0]
                           for t in texts]
     kmeans = KMeans(n_clusters=24, random_state=0, n_init=3).fit(torch.cat(features[0] + features[1]).numpy())

@@ -140,7 +140,7 @@ def test_metrics_json_has_every_metric(demo):
     files = metrics["data"]["audio_files"]
     assert files["demo_grammar"]["kept"] > 0 and files["demo_grammar"]["rejected"] == 0
     assert {"clipped_kept", "short_kept", "silent_kept"} <= set(files["demo_librilight"])
-    assert metrics["compute"]["wall_hours"] > 0 and "benchmarks/tiny/pretrain" in metrics["compute"]["jobs"]
+    assert metrics["compute"]["wall_hours"] > 0 and "timings/tiny/pretrain" in metrics["compute"]["jobs"]
     assert metrics["data"]["pretraining_tokens"] > 0 and metrics["data"]["hours"]["demo_tinystories/train"] > 0
     assert metrics["vocoder"]["held_out"] == 4 and 0.0 <= metrics["vocoder"]["resynthesis_wer"]
     table = (workdir / "results/metrics.csv").read_text().splitlines()
@@ -152,7 +152,7 @@ def test_metrics_json_has_every_metric(demo):
 
 def test_the_trained_speech_lm_prefers_real_unit_sequences_to_shuffled_ones(demo):
     """What even the tiny run learns, and a bug in labels, masking, packing or scoring would undo."""
-    from slamming.benchmarks import score_utterances, utterance_tokens
+    from slamming.likelihood import score_utterances, utterance_tokens
     from slamming.speech_lm import load_vocabulary
 
     workdir, _ = demo

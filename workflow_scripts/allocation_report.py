@@ -8,21 +8,24 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 
 from slamming.allocation import describe_allocation, one_line
-from slamming.logs import run_stage
+from slamming.logs import run_stage, setup_logging, stage_parser
+
+log = logging.getLogger("allocation_report")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    setup_logging(args.log_file)
     allocation = describe_allocation()
     with open(args.out, "w") as f:
         json.dump(allocation, f, indent=2)
-    print(one_line(allocation))
+    log.info("%s", one_line(allocation))
     return 0
 
 

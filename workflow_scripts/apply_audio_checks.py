@@ -14,30 +14,26 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from slamming.audio import AudioChecks
-from slamming.logs import StageError, run_stage, setup_logging
-from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, apply_checks, read_table
+from slamming.logs import StageError, run_stage, setup_logging, stage_parser
+from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, apply_checks, read_table, write_arrow
 
 log = logging.getLogger("apply_audio_checks")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--candidates", required=True, help="the corpus's files before the checks")
     parser.add_argument("--rejected", required=True, help="what the stages before rejected")
     parser.add_argument("--checks", required=True, help="the corpus's audio checks as JSON")
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     candidates = read_table(args.candidates, MANIFEST_SCHEMA).select(MANIFEST_SCHEMA.names).cast(MANIFEST_SCHEMA)
@@ -47,10 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         raise StageError(f"corpora.{args.corpus}.audio_checks: {e}") from None
     before = read_table(args.rejected, REJECTED_SCHEMA).select(REJECTED_SCHEMA.names).cast(REJECTED_SCHEMA)
     rejected = pa.concat_tables([before, pa.Table.from_pylist(failed, schema=REJECTED_SCHEMA)])
-    for out, table in ((args.out, kept), (args.rejected_out, rejected)):
-        tmp = Path(out).with_name(Path(out).name + ".tmp")
-        pq.write_table(table, tmp)
-        tmp.replace(out)
+    write_arrow(kept, args.out)
+    write_arrow(rejected, args.rejected_out)
     for row in failed[:20]:
         log.warning("rejected %s: %s", row["path"], row["reason"])
     if len(failed) > 20:

@@ -12,30 +12,31 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
+from slamming.config import with_defaults
 from slamming.demo_sources import LAYOUTS, build
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 
 log = logging.getLogger("build_demo_source")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("name", help="the source's name in the config")
     parser.add_argument("--layout", choices=LAYOUTS, required=True)
     parser.add_argument("--manifest", required=True, help="the manifest of the synthesised audio it is made of")
-    parser.add_argument("--table", help="the demo text table of its items (slm21, storycloze)")
+    parser.add_argument("--table", nargs="?", help="the demo text table of its items (slm21, storycloze); none for the others")
     parser.add_argument("--settings", required=True, help="the source's demo section as JSON")
     parser.add_argument("--root", default="resources/sources", help="folder that holds all sources")
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     out = Path(args.root) / args.name
-    report = build(args.layout, args.manifest, args.table, out, json.loads(args.settings))
+    # The layout's defaults from the schema, for settings given by hand (the rule passes complete ones).
+    settings = with_defaults("sources.<name>.demo", {**json.loads(args.settings), "layout": args.layout})
+    report = build(args.layout, args.manifest, args.table, out, settings)
     for utterance in report.get("without_audio", []):
         log.warning("%s: no audio for %s (its synthesis was rejected): its pair is left out and counted", args.name, utterance)
     record = {"name": args.name, "origin": "demo", "from": f"{args.layout} layout of {args.manifest}", "path": str(out), **report}

@@ -7,38 +7,41 @@ Command line::
 
     python -m workflow_scripts.collect_metrics --run demo --description "..." --data results/demo/data.json \\
         --likelihood results/demo/eval/*.json --generation results/demo/generation/scores.json \\
-        --training results/models/demo/*/training_summary.json --benchmarks benchmarks/demo/*.tsv \\
+        --training results/models/demo/*/training_summary.json --timings timings/demo/*.tsv \\
         --out results/demo/metrics.json
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 from pathlib import Path
 
-from slamming.logs import run_stage
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.reporting import collect
+
+log = logging.getLogger("collect_metrics")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--run", required=True)
     parser.add_argument("--description", required=True)
     parser.add_argument("--data", help="the run's data.json")
     parser.add_argument("--likelihood", nargs="*", default=[])
     parser.add_argument("--text-topline", nargs="*", default=[], help="the benchmarks' text toplines, when the recipe has one")
     parser.add_argument("--generation")
-    parser.add_argument("--judge", help="the judge's judge.json, when the recipe sets one")
-    parser.add_argument("--vocoder", help="the vocoder's resynthesis.json, when the workflow trained it")
+    parser.add_argument("--judge", nargs="?", help="the judge's judge.json, when the recipe sets one")
+    parser.add_argument("--vocoder", nargs="?", help="the vocoder's resynthesis.json, when the workflow trained it")
     parser.add_argument("--training", nargs="*", default=[])
-    parser.add_argument("--benchmarks", nargs="*", default=[])
+    parser.add_argument("--timings", nargs="*", default=[], help="Snakemake's timings (benchmark files) of the run's jobs")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    setup_logging(args.log_file)
     metrics = collect(args.run, args.description, args.data, args.likelihood, args.generation, args.judge, args.vocoder,
-                      args.training, args.benchmarks, args.text_topline)
+                      args.training, args.timings, args.text_topline)
     Path(args.out).write_text(json.dumps(metrics, indent=2) + "\n")
-    print(Path(args.out).read_text())
+    log.info("%s:\n%s", args.out, Path(args.out).read_text().rstrip())
     return 0
 
 

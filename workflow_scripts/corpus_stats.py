@@ -9,22 +9,25 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
+import logging
 from pathlib import Path
 
-from slamming.logs import run_stage
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.stats import corpus_stats
+
+log = logging.getLogger("corpus_stats")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--rejected", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    setup_logging(args.log_file)
     corpus_stats(args.corpus, args.manifest, args.rejected, args.out)
-    print(Path(args.out).read_text(), end="")
+    log.info("%s:\n%s", args.out, Path(args.out).read_text().rstrip())
     return 0
 
 

@@ -14,19 +14,18 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
 from slamming.dpo import train_dpo
-from slamming.logs import run_stage, setup_stage
+from slamming.logs import run_stage, setup_stage, stage_parser
 
 log = logging.getLogger("dpo")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--init", required=True, help="the pretrained speech LM (save_pretrained folder)")
     parser.add_argument("--units", required=True, help="units table of the preference corpus")
     parser.add_argument("--pairs", required=True, help="table of preference pairs: id, prompt, chosen, rejected texts")
@@ -37,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--checkpoint-every-steps", type=int, help="checkpoint by steps instead of minutes")
     parser.add_argument("--log-every-steps", type=int, help="a log row every N steps instead of every 10 s")
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     out = Path(args.out)
     work = Path(args.work) if args.work else out.with_name(out.name + ".work")

@@ -7,14 +7,13 @@ that cannot be used goes to the rejected table beside the output, with the reaso
 Command line::
 
     python -m workflow_scripts.extract_units_shard --manifest results/corpora/demo_stories/manifest.parquet \\
-        --shard 0 --shards 2 --encoder '{"mfcc": {"coefficients": 20}}' \\
+        --shard 0 --shards 2 --encoder '{"encoder": {"mfcc": {"coefficients": 20}}, "folder": null, "dtype": "float32"}' \\
         --centroids results/units/demo_mfcc_km100/centroids.npy --tokeniser demo_mfcc_km100 \\
         --out results/units/demo_mfcc_km100/demo_stories/shards/0.parquet
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 
@@ -22,7 +21,7 @@ from slamming.artifacts import load_npy, read_parquet
 from slamming.encoder import add_encoder_arguments, encoder_from_arguments
 from slamming.extraction import extract, pick_device, write_units
 from slamming.kmeans import NearestCentroid
-from slamming.logs import run_stage, setup_stage
+from slamming.logs import run_stage, setup_stage, stage_parser
 from slamming.manifests import REJECTED_SCHEMA, rejected_path, write_table
 from slamming.synthesis import shard_slice
 
@@ -30,7 +29,7 @@ log = logging.getLogger("extract_units_shard")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--shard", type=int, default=0)
     parser.add_argument("--shards", type=int, default=1)
@@ -41,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads: torch's, plus audio-reading workers")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_stage(args.log_file, args.threads)
 

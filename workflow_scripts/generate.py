@@ -9,14 +9,13 @@ the continuation's and both units together, and the cut prompts as audio with th
 Command line::
 
     python -m workflow_scripts.generate --model results/models/demo/dpo --pairs results/benchmarks/.../pairs.parquet \\
-        --encoder '{"mfcc": {"coefficients": 20}}' --centroids results/units/demo_mfcc_km100/centroids.npy \\
+        --encoder '{"encoder": {"mfcc": {"coefficients": 20}}, "folder": null, "dtype": "float32"}' --centroids results/units/demo_mfcc_km100/centroids.npy \\
         --settings '{"temperature": 0.8, ...}' --seed 0 --out results/demo/generation/units.parquet \\
         --prompt-dir results/demo/generation/prompts --prompt-manifest results/demo/generation/prompts.parquet
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -31,7 +30,7 @@ from slamming.audio import write_flac
 from slamming.encoder import SAMPLE_RATE, add_encoder_arguments, encoder_from_arguments
 from slamming.generation import prompt_units, sample_continuations
 from slamming.kmeans import NearestCentroid
-from slamming.logs import run_stage, setup_stage
+from slamming.logs import run_stage, setup_stage, stage_parser
 from slamming.manifests import MANIFEST_SCHEMA, write_table
 from slamming.speech_lm import load_vocabulary
 
@@ -39,7 +38,7 @@ log = logging.getLogger("generate")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--model", required=True, help="the speech LM (save_pretrained folder)")
     parser.add_argument("--pairs", required=True, help="pair manifest whose positive utterances are the prompts")
     add_encoder_arguments(parser)
@@ -50,7 +49,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--prompt-dir", required=True, help="where the cut prompts are written as FLAC")
     parser.add_argument("--prompt-manifest", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_stage(args.log_file)
     from transformers import AutoModelForCausalLM

@@ -11,20 +11,20 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
+from slamming.config import with_defaults
 from slamming.corpora import hub_audio
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.manifests import write_manifest
 
 log = logging.getLogger("hub_audio_shard")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--folder", required=True, help="the hub snapshot")
     parser.add_argument("--settings", required=True, help="the corpus's hub_audio section as JSON")
     parser.add_argument("--shard", type=int, default=0)
@@ -33,11 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audio-dir", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
-    settings = json.loads(args.settings)
-    rows, rejected = hub_audio(Path(args.folder), settings["splits"], settings.get("audio_column", "audio"),
+    settings = with_defaults("corpora.<name>.hub_audio", json.loads(args.settings))  # by hand: the schema's defaults
+    rows, rejected = hub_audio(Path(args.folder), settings["splits"], settings["audio_column"],
                                settings.get("text_column"), settings.get("id_column"), args.shard, args.shards,
                                Path(args.audio_dir), source=f"hub:{args.corpus}")
     write_manifest(rows, rejected, args.out, args.rejected_out, log)

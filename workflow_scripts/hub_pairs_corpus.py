@@ -11,20 +11,19 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
 from slamming.corpora import ITEMS_SCHEMA, hub_pairs, write_rows
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.manifests import write_manifest
 
 log = logging.getLogger("hub_pairs_corpus")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--folder", required=True, help="the hub snapshot")
     parser.add_argument("--settings", required=True, help="the corpus's hub_pairs section as JSON")
     parser.add_argument("--corpus", required=True)
@@ -32,7 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items-out", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     rows, rejected, items = hub_pairs(Path(args.folder), json.loads(args.settings)["columns"], Path(args.audio_dir),

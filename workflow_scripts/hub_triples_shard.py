@@ -12,20 +12,19 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
 from slamming.corpora import TRIPLES_SCHEMA, hub_triples, write_rows
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.manifests import write_manifest
 
 log = logging.getLogger("hub_triples_shard")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--folder", required=True, help="the hub snapshot")
     parser.add_argument("--settings", required=True, help="the corpus's hub_triples section as JSON")
     parser.add_argument("--shard", type=int, default=0)
@@ -35,11 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs-out", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     settings = json.loads(args.settings)
-    rows, rejected, triples = hub_triples(Path(args.folder), settings.get("split", "train"), settings["columns"], args.shard,
+    rows, rejected, triples = hub_triples(Path(args.folder), settings["split"], settings["columns"], args.shard,
                                           args.shards, Path(args.audio_dir), source=f"hub:{args.corpus}")
     write_rows(triples, TRIPLES_SCHEMA, args.pairs_out)
     write_manifest(rows, rejected, args.out, args.rejected_out, log)

@@ -4,12 +4,13 @@ scikit-learn pickle whose sha256 is checked before it is opened).
 Command line::
 
     python -m workflow_scripts.import_kmeans --pickle resources/sources/twist_km500/..._km500.bin --sha256 03cc... \\
-        --encoder '{"hubert": "mhubert_base_25hz", "layer": 11}' --encoder-dir resources/sources/mhubert_base_25hz --tokeniser mhubert25hz_km500 --out-dir results/units/mhubert25hz_km500
+        --encoder '{"encoder": {"hubert": "mhubert_base_25hz", "layer": 11}, "folder": "resources/sources/mhubert_base_25hz",
+        "dtype": "float32"}' --tokeniser mhubert25hz_km500 --centroids results/units/mhubert25hz_km500/centroids.npy \
+        --vocabulary results/units/mhubert25hz_km500/vocabulary.json
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -18,29 +19,29 @@ import numpy as np
 
 from slamming.encoder import add_encoder_arguments, frame_rate_of
 from slamming.kmeans import centroids_from_pickle
-from slamming.logs import run_stage, setup_stage
+from slamming.logs import run_stage, setup_stage, stage_parser
 from slamming.units import SpeechVocabulary
 
 log = logging.getLogger("import_kmeans")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--pickle", required=True)
     parser.add_argument("--sha256", required=True)
     add_encoder_arguments(parser)
     parser.add_argument("--tokeniser", required=True)
-    parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
+    parser.add_argument("--centroids", required=True, help="where the centroids go (.npy)")
+    parser.add_argument("--vocabulary", required=True, help="where the speech vocabulary goes (.json)")
     args = parser.parse_args(argv)
     setup_stage(args.log_file)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    Path(args.centroids).parent.mkdir(parents=True, exist_ok=True)
     centroids = centroids_from_pickle(args.pickle, args.sha256)
     log.info("imported %d centroids of dim %d from %s", *centroids.shape, args.pickle)
-    np.save(out / "centroids.npy", centroids)
-    vocabulary = SpeechVocabulary(tokeniser=args.tokeniser, num_units=len(centroids), frame_rate=frame_rate_of(json.loads(args.encoder), args.encoder_dir))
-    vocabulary.save(out / "tokeniser.json")
+    np.save(args.centroids, centroids)
+    encoder = json.loads(args.encoder)
+    frame_rate = frame_rate_of(encoder["encoder"], encoder["folder"])
+    SpeechVocabulary(tokeniser=args.tokeniser, num_units=len(centroids), frame_rate=frame_rate).save(args.vocabulary)
     return 0
 
 

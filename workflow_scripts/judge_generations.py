@@ -16,7 +16,6 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -27,24 +26,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slamming.artifacts import read_parquet
+from slamming.config import with_defaults
 from slamming.judge import Judge, rate_all
-from slamming.logs import StageError, run_stage, setup_logging
+from slamming.logs import StageError, run_stage, setup_logging, stage_parser
 
 log = logging.getLogger("judge_generations")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--transcripts", required=True, help="id, text; ids <prompt id>.prompt / .continuation")
     parser.add_argument("--settings", required=True, help="the recipe's evaluation.judge section as JSON")
     parser.add_argument("--cache", required=True, help="folder of the cached answers (kept across runs)")
     parser.add_argument("--out-table", required=True)
     parser.add_argument("--out-json", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
-    settings = json.loads(args.settings)
-    key_variable = settings.get("api_key_env", "OPENAI_API_KEY")
+    settings = with_defaults("run.evaluation.judge", json.loads(args.settings))  # by hand: the schema's defaults
+    key_variable = settings["api_key_env"]
     key = os.environ.get(key_variable)
     if not key:
         reason = f"no API key in the environment variable {key_variable}; set it and run again (the judge is then planned anew)"

@@ -10,25 +10,23 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 from slamming.corpora import librilight
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.manifests import write_manifest
 
 log = logging.getLogger("librilight_recordings")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--roots", nargs="+", required=True, help="unpacked subsets (small, medium, large)")
     parser.add_argument("--valid-fraction", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     rows, rejected = librilight([Path(p) for p in args.roots], args.valid_fraction, args.seed)

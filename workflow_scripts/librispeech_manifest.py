@@ -10,24 +10,22 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 from slamming.corpora import librispeech
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.manifests import write_manifest
 
 log = logging.getLogger("librispeech_manifest")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--train", nargs="*", default=[], help="unpacked train subsets")
     parser.add_argument("--valid", nargs="*", default=[], help="unpacked dev subsets")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     rows, rejected = librispeech({"train": [Path(p) for p in args.train], "valid": [Path(p) for p in args.valid]})

@@ -8,27 +8,26 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
-from slamming.logs import run_stage, setup_logging
+from slamming.config import with_defaults
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.sources import materialise
 
 log = logging.getLogger("materialise_source")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("name", help="the source's name in the config")
     parser.add_argument("--spec", required=True, help="the source's config entry as JSON")
     parser.add_argument("--root", default="resources/sources", help="folder that holds all sources")
     parser.add_argument("--record", help="where to write the provenance record (JSON); default <root>/<name>.json")
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
-    record = materialise(args.name, json.loads(args.spec), args.root)
+    record = materialise(args.name, with_defaults("sources.<name>", json.loads(args.spec)), args.root)  # by hand: the schema's defaults
     out = Path(args.record or Path(args.root) / f"{args.name}.json")
     out.write_text(json.dumps(record, indent=2) + "\n")
     log.info("%s: materialised from %s", args.name, record["from"])

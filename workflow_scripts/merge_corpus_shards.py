@@ -9,23 +9,21 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import logging
 
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, merge_shards, rejected_path
 
 log = logging.getLogger("merge_corpus_shards")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--shards", nargs="+", required=True, help="shard manifests (their rejected tables sit beside them)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
     parser.add_argument("--rejected-before", nargs="*", default=[],
                         help="rejected tables of the stage before the shards (Libri-Light's unreadable recordings)")
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     n = merge_shards(args.shards, args.out, MANIFEST_SCHEMA)

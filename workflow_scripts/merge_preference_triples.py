@@ -9,23 +9,21 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slamming.artifacts import read_parquet
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 
 log = logging.getLogger("merge_preference_triples")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--tables", nargs="+", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     table = pa.concat_tables([read_parquet(p) for p in args.tables])

@@ -8,10 +8,9 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import logging
 
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.manifests import REJECTED_SCHEMA, merge_shards, rejected_path
 from slamming.units import merge_units
 
@@ -19,11 +18,10 @@ log = logging.getLogger("merge_units")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--shards", nargs="+", required=True, help="units shards (their rejected tables sit beside them)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     n = merge_units(args.shards, args.out)

@@ -7,20 +7,23 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
+import logging
 from pathlib import Path
 
-from slamming.logs import run_stage
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.reporting import table
+
+log = logging.getLogger("metrics_table")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--metrics", nargs="+", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    setup_logging(args.log_file)
     table(args.metrics, args.out)
-    print(Path(args.out).read_text())
+    log.info("%s:\n%s", args.out, Path(args.out).read_text().rstrip())
     return 0
 
 

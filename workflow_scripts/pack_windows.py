@@ -8,20 +8,19 @@ counts and the fill ratio.
 Command line::
 
     python -m workflow_scripts.pack_windows --mix '{"demo_stories": {"units": "results/units/.../units.parquet", "weight": 1.0}}' \\
-        --vocabulary results/units/demo_hubert_km100/tokeniser.json --context 256 --seed 0 --packing official \\
+        --vocabulary results/units/demo_hubert_km100/vocabulary.json --context 256 --seed 0 --packing official \\
         --out-dir results/packed/...
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
-from slamming.logs import StageError, run_stage, setup_logging
+from slamming.logs import StageError, run_stage, setup_logging, stage_parser
 from slamming.packing import SPLITS, chunk_split, pack_split
 from slamming.units import SpeechVocabulary
 
@@ -29,15 +28,14 @@ log = logging.getLogger("pack_windows")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--mix", required=True, help='JSON {corpus: {"units": path, "weight": w}}')
-    parser.add_argument("--vocabulary", required=True, help="the tokeniser's tokeniser.json")
+    parser.add_argument("--vocabulary", required=True, help="the tokeniser's vocabulary.json")
     parser.add_argument("--context", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--packing", choices=["windows", "official"], default="windows",
                         help="full windows, or the official code's chunks (pretrain.packing)")
     parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     corpora = json.loads(args.mix)

@@ -18,19 +18,18 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
-from slamming.logs import run_stage, setup_stage
+from slamming.logs import run_stage, setup_stage, stage_parser
 from slamming.pretraining import train_on_windows
 
 log = logging.getLogger("pretrain")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--init", required=True, help="the model to start from (save_pretrained folder)")
     parser.add_argument("--data", required=True, help="folder of packed chunks or windows (pack_chunks, pack_windows)")
     parser.add_argument("--settings", required=True, help="the recipe's pretrain section as JSON")
@@ -40,7 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--checkpoint-every-steps", type=int, help="checkpoint by steps instead of minutes")
     parser.add_argument("--log-every-steps", type=int, help="a log row every N steps instead of every 10 s")
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     out = Path(args.out)
     work = Path(args.work) if args.work else out.with_name(out.name + ".work")

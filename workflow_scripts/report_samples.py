@@ -8,18 +8,21 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
+import logging
 
-from slamming.logs import run_stage
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.reporting import copy_samples
+
+log = logging.getLogger("report_samples")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--count", type=int, default=3)
     parser.add_argument("--out-dir", required=True)
     args = parser.parse_args(argv)
+    setup_logging(args.log_file)
     copy_samples(args.manifest, args.count, args.out_dir)
     return 0
 

@@ -9,22 +9,25 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
+import logging
 from pathlib import Path
 
-from slamming.logs import run_stage
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.stats import stack_tables
+
+log = logging.getLogger("run_corpora_table")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--stats", nargs="+", required=True, help="the corpora's stats.csv files")
     parser.add_argument("--tokens", nargs="*", default=[], help="their units' stats.csv files: adds a tokens column")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    setup_logging(args.log_file)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     stack_tables(args.stats, args.out, args.tokens)
-    print(Path(args.out).read_text(), end="")
+    log.info("%s:\n%s", args.out, Path(args.out).read_text().rstrip())
     return 0
 
 

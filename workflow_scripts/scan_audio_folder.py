@@ -11,34 +11,33 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
-from slamming.logs import StageError, run_stage, setup_logging
+from slamming.config import with_defaults
+from slamming.logs import StageError, run_stage, setup_logging, stage_parser
 from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, scan_folder, write_table
 
 log = logging.getLogger("scan_audio_folder")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--folder", required=True)
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--settings", required=True, help="the corpus's audio_folder section as JSON")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     folder = Path(args.folder)
     if not folder.is_dir():
         raise StageError(f"audio folder {folder} not found; check the source of corpora.{args.corpus}.audio_folder")
-    settings = json.loads(args.settings)
+    settings = with_defaults("corpora.<name>.audio_folder", json.loads(args.settings))  # by hand: the schema's defaults
     rows, rejected = scan_folder(folder, args.corpus, settings)
     if not rows and all(r["reason"].startswith("not audio") for r in rejected):  # not one audio file
-        raise StageError(f"no audio files in {folder} (glob {settings.get('glob', '**/*')!r}); put the recordings there, "
+        raise StageError(f"no audio files in {folder} (glob {settings['glob']!r}); put the recordings there, "
                          f"or change corpora.{args.corpus}.audio_folder")
     write_table(rows, MANIFEST_SCHEMA, args.out)
     write_table(rejected, REJECTED_SCHEMA, args.rejected_out)

@@ -11,7 +11,6 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -24,19 +23,18 @@ import torch
 from slamming.artifacts import read_parquet
 from slamming.autobleu import auto_bleu
 from slamming.genppl import EMPTY_TRANSCRIPTS, gen_ppl, mean_nlls
-from slamming.logs import run_stage, setup_stage
+from slamming.logs import run_stage, setup_stage, stage_parser
 
 log = logging.getLogger("score_generations")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--transcripts", required=True, help="id, text; ids <prompt id>.prompt / .continuation / .full")
     parser.add_argument("--scorer", required=True, help="the scoring LM (causal LM folder with its tokenizer)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out-table", required=True)
     parser.add_argument("--out-json", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_stage(args.log_file)
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -1,6 +1,6 @@
 """Rule score_likelihood: a likelihood benchmark's accuracy (sBLIMP, sStoryCloze, tStoryCloze, SALMon), as
 the paper's official code scores it: each utterance ``BOS units EOS``, the mean log-probability of every
-token after BOS; a pair counts 1 when the positive scores higher, 0.5 on a tie (``slamming.benchmarks``).
+token after BOS; a pair counts 1 when the positive scores higher, 0.5 on a tie (``slamming.likelihood``).
 
 Command line::
 
@@ -10,7 +10,6 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -19,15 +18,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from slamming.benchmarks import score_benchmark
-from slamming.logs import run_stage, setup_stage
+from slamming.likelihood import score_benchmark
+from slamming.logs import run_stage, setup_stage, stage_parser
 from slamming.speech_lm import load_vocabulary
 
 log = logging.getLogger("score_likelihood")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--model", required=True)
     parser.add_argument("--units", required=True, help="units table of the benchmark's corpus")
     parser.add_argument("--pairs", required=True)
@@ -36,7 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-tokens", type=int, default=16384, help="padded tokens per batch")
     parser.add_argument("--out-table", required=True)
     parser.add_argument("--out-json", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_stage(args.log_file)
     from transformers import AutoModelForCausalLM

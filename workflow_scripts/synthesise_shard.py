@@ -12,13 +12,12 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
 from pathlib import Path
 
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, rejected_path, write_table
 from slamming.synthesis import read_text_table, shard_slice, synthesise_shard
 
@@ -26,7 +25,7 @@ log = logging.getLogger("synthesise_shard")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--text", required=True, help="text table (id, text, split) as Parquet")
     parser.add_argument("--settings", required=True, help="JSON with the corpus's synthesise section and the voices it uses")
     parser.add_argument("--sources", default="resources/sources", help="folder of materialised sources")
@@ -35,7 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="manifest shard to write; its rejected table goes beside it")
     parser.add_argument("--audio-dir", required=True)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
 

@@ -1,5 +1,5 @@
 """Rule text_topline: how a text LM does on the text of a benchmark's pairs - the ceiling a speech LM
-that understood the words as text does could reach (``slamming.benchmarks.text_topline``). The demo's
+that understood the words as text does could reach (``slamming.likelihood.text_topline``). The demo's
 text LM for the demo; for the full recipe, the base text LM (Qwen2.5-0.5B) on the benchmarks whose
 pairs have text (sBLIMP's gold.csv transcriptions).
 
@@ -11,7 +11,6 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -19,20 +18,19 @@ from pathlib import Path
 import torch
 
 from slamming.artifacts import read_parquet
-from slamming.benchmarks import text_topline
-from slamming.logs import run_stage, setup_stage
+from slamming.likelihood import text_topline
+from slamming.logs import run_stage, setup_stage, stage_parser
 
 log = logging.getLogger("text_topline")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--model", required=True, help="the text LM (a causal LM folder with its tokenizer)")
     parser.add_argument("--pairs", required=True)
     parser.add_argument("--benchmark", required=True)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_stage(args.log_file)
     from transformers import AutoModelForCausalLM, AutoTokenizer

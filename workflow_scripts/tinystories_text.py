@@ -9,24 +9,22 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.texts import tinystories
 
 log = logging.getLogger("tinystories_text")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--folder", required=True, help="the hub snapshot (Parquet files)")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     utterances = tinystories(Path(args.folder))

@@ -11,32 +11,31 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
 from slamming.artifacts import read_parquet
-from slamming.logs import run_stage, setup_stage
+from slamming.config import with_defaults
+from slamming.logs import run_stage, setup_stage, stage_parser
 from slamming.text_lm import train_text_lm
 
 log = logging.getLogger("train_demo_text_lm")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--stories", required=True, help="text table with id, text, split (train and valid)")
     parser.add_argument("--settings", required=True, help="the demo_text_lm config section as JSON")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     out = Path(args.out)
     setup_stage(args.log_file, args.threads, history=out.with_name(out.name + ".work") / "attempts.log")
     rows = read_parquet(args.stories, columns=["text", "split"]).to_pylist()
     texts = {split: [r["text"] for r in rows if r["split"] == split] for split in ("train", "valid")}
-    summary = train_text_lm(texts, json.loads(args.settings), args.seed, out, log)
+    summary = train_text_lm(texts, with_defaults("demo_text_lm", json.loads(args.settings)), args.seed, out, log)
     log.info("text LM: %s parameters, %d steps, final validation loss %.3f", f"{summary['parameters']:,}",
              summary["steps"], summary["valid_loss"])
     return 0

@@ -6,14 +6,13 @@ written to ``resynthesis.json``.
 Command line::
 
     python -m workflow_scripts.train_vocoder --units results/units/demo_hubert_km100/demo_stories/units.parquet \\
-        --manifest results/corpora/demo_stories/manifest.parquet --vocabulary results/units/demo_hubert_km100/tokeniser.json \\
+        --manifest results/corpora/demo_stories/manifest.parquet --vocabulary results/units/demo_hubert_km100/vocabulary.json \\
         --settings '{...}' --asr-spec '{"backend": "faster_whisper"}' --asr-model resources/sources/whisper_tiny_en \\
         --out results/vocoders/demo_vocoder
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import torch
 
 from slamming.asr import load_asr, word_error_rate
-from slamming.logs import StageError, run_stage, setup_logging
+from slamming.logs import StageError, run_stage, setup_logging, stage_parser
 from slamming.units import SpeechVocabulary
 from slamming.vocoder import save_vocoder
 from slamming.vocoder_training import load_training_data, train
@@ -30,16 +29,15 @@ log = logging.getLogger("train_vocoder")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--units", required=True, help="units table of the corpus (with durations)")
     parser.add_argument("--manifest", required=True, help="the corpus manifest (audio and text)")
-    parser.add_argument("--vocabulary", required=True, help="the tokeniser's tokeniser.json")
+    parser.add_argument("--vocabulary", required=True, help="the tokeniser's speech vocabulary (vocabulary.json)")
     parser.add_argument("--settings", required=True, help="the vocoder's train section as JSON")
     parser.add_argument("--asr-spec", required=True, help="the asr_models entry of the recogniser, as JSON")
     parser.add_argument("--asr-model", required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     torch.set_num_threads(args.threads)

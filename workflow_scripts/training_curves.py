@@ -9,18 +9,21 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
+import logging
 
-from slamming.logs import run_stage
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.reporting import curves
+
+log = logging.getLogger("training_curves")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--logs", nargs="+", required=True)
     parser.add_argument("--names", nargs="+", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    setup_logging(args.log_file)
     curves(args.logs, args.names, args.out)
     return 0
 

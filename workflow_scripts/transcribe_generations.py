@@ -11,7 +11,6 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 
@@ -22,18 +21,17 @@ import pyarrow.parquet as pq
 from slamming.artifacts import read_parquet
 from slamming.asr import load_asr
 from slamming.audio import AudioChecks, AudioRejected, read_audio
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 
 log = logging.getLogger("transcribe_generations")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--model", required=True, help="the model folder")
     parser.add_argument("--spec", required=True, help="the asr_models entry as JSON (backend, language, beam_size, strip)")
     parser.add_argument("--manifests", nargs="+", required=True, help="audio manifests (id, path)")
     parser.add_argument("--out", required=True, help="transcripts table: id, text")
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     asr = load_asr(json.loads(args.spec), args.model)

@@ -8,21 +8,24 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
+import logging
 from pathlib import Path
 
-from slamming.logs import run_stage
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.stats import units_stats
+
+log = logging.getLogger("units_stats")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--corpus", required=True)
     parser.add_argument("--units", required=True)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    setup_logging(args.log_file)
     units_stats(args.corpus, args.units, args.out)
-    print(Path(args.out).read_text(), end="")
+    log.info("%s:\n%s", args.out, Path(args.out).read_text().rstrip())
     return 0
 
 

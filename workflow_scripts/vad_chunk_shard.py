@@ -13,13 +13,12 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
 from slamming.artifacts import read_parquet
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, rejected_path, write_table
 from slamming.synthesis import shard_slice
 from slamming.vad import VadSettings, chunk_shard, load_vad
@@ -28,7 +27,7 @@ log = logging.getLogger("vad_chunk_shard")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = stage_parser(__doc__)
     parser.add_argument("--manifest", required=True, help="manifest of the long recordings")
     parser.add_argument("--shard", type=int, default=0)
     parser.add_argument("--shards", type=int, default=1)
@@ -36,7 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", required=True, help="the corpus's vad section as JSON")
     parser.add_argument("--out", required=True)
     parser.add_argument("--audio-dir", required=True)
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     rows = read_parquet(args.manifest).to_pylist()

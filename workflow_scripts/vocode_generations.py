@@ -3,15 +3,15 @@
 
 Command line::
 
-    python -m workflow_scripts.vocode_generations --checkpoint results/vocoders/demo_vocoder/generator.safetensors \\
-        --config results/vocoders/demo_vocoder/config.json --units results/demo/generation/units.parquet \\
+    python -m workflow_scripts.vocode_generations --vocoder '{"checkpoint": "results/vocoders/demo_vocoder/generator.safetensors",
+        "config": "results/vocoders/demo_vocoder/config.json", "sha256": null}' --units results/demo/generation/units.parquet \\
         --columns continuation_units full_units --out-dir results/demo/generation/audio \\
         --manifest results/demo/generation/audio.parquet
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import logging
 import time
 from pathlib import Path
@@ -20,7 +20,7 @@ import torch
 
 from slamming.artifacts import read_parquet
 from slamming.audio import write_flac
-from slamming.logs import run_stage, setup_logging
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.manifests import MANIFEST_SCHEMA, write_table
 from slamming.vocoder import SAMPLE_RATE, load_vocoder, vocode_table
 
@@ -28,10 +28,10 @@ log = logging.getLogger("vocode_generations")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--sha256", help="for a .pt checkpoint: checked before it is opened")
+    parser = stage_parser(__doc__)
+    parser.add_argument("--vocoder", required=True,
+                        help="the vocoder as JSON (slamming.plan.Plan.vocoder_settings): its checkpoint, its config and, "
+                             "for a pickled checkpoint, the sha256 checked before it is opened")
     parser.add_argument("--units", required=True, help="table with id and units (unit ids, not tokens)")
     parser.add_argument("--columns", nargs="+", default=["units"], help="the columns of units to vocode")
     parser.add_argument("--out-dir", required=True)
@@ -39,12 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-seconds", type=float,
                         help="units of this many seconds per batch; default 60 on a GPU, and one sequence at a time on "
                              "a CPU, where batching is slower (benchmarking.vocoder measures both)")
-    parser.add_argument("--log-file", help="also write the log here")
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     batch_seconds = args.batch_seconds if args.batch_seconds is not None else (60.0 if device == "cuda" else 0.0)
-    model = load_vocoder(args.checkpoint, args.config, args.sha256, device)
+    vocoder = json.loads(args.vocoder)
+    model = load_vocoder(vocoder["checkpoint"], vocoder["config"], vocoder["sha256"], device)
     table = read_parquet(args.units).to_pylist()
     rows = [{"id": f"{r['id']}.{column.removesuffix('_units')}" if len(args.columns) > 1 else r["id"], "units": r[column]}
             for r in table for column in args.columns]
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             write_flac(path, samples, SAMPLE_RATE)
         manifest.append({"id": row["id"], "path": str(path) if len(samples) else "", "duration": len(samples) / SAMPLE_RATE,
                          "sample_rate": SAMPLE_RATE, "num_samples": len(samples), "split": "test", "text": None,
-                         "source": f"vocoder:{args.checkpoint}"})
+                         "source": f"vocoder:{vocoder['checkpoint']}"})
     write_table(manifest, MANIFEST_SCHEMA, args.manifest)
     seconds = sum(len(a) for a in audio) / SAMPLE_RATE
     log.info("%d utterances, %.1f s of audio in %.1f s", len(rows), seconds, time.perf_counter() - start)

@@ -1,0 +1,162 @@
+"""Where every artifact of the workflow lives: a function per kind of file, from its names. Each takes
+wildcard patterns as well (``manifest("{corpus}")`` is a rule's output pattern, ``manifest("demo_swag")``
+a file), so that a path is written once, here, and the rules and the plan (``slamming.plan``) share it.
+"""
+
+from __future__ import annotations
+
+SOURCES = "resources/sources"
+
+
+def source_dir(name: str) -> str:
+    """The folder a source is materialised into."""
+    return f"{SOURCES}/{name}"
+
+
+def source_record(name: str) -> str:
+    """The file that says source ``name`` is materialised (and what it is)."""
+    return f"{SOURCES}/{name}.json"
+
+
+def text_file(table: str) -> str:
+    """The file of the text table named ``<set>/<table>``."""
+    text_set, name = table.split("/", 1)
+    return f"results/text/{text_set}/{name}.parquet"
+
+
+def corpus_dir(corpus: str) -> str:
+    return f"results/corpora/{corpus}"
+
+
+def candidates(corpus: str) -> str:
+    """A corpus's utterances before its audio checks."""
+    return f"{corpus_dir(corpus)}/candidates.parquet"
+
+
+def candidates_rejected(corpus: str) -> str:
+    return f"{corpus_dir(corpus)}/candidates.rejected.parquet"
+
+
+def manifest(corpus: str) -> str:
+    """A corpus's utterances that passed its audio checks: what every later stage reads."""
+    return f"{corpus_dir(corpus)}/manifest.parquet"
+
+
+def rejected(corpus: str) -> str:
+    """Every file of a corpus that was not used, with the reason."""
+    return f"{corpus_dir(corpus)}/rejected.parquet"
+
+
+def recordings(corpus: str) -> str:
+    """The long recordings a Libri-Light-like corpus is cut from by voice activity."""
+    return f"{corpus_dir(corpus)}/recordings.parquet"
+
+
+def recordings_rejected(corpus: str) -> str:
+    return f"{corpus_dir(corpus)}/recordings.rejected.parquet"
+
+
+def corpus_shard(corpus: str, shard: str | int) -> str:
+    return f"{corpus_dir(corpus)}/shards/{shard}.parquet"
+
+
+def corpus_shard_rejected(corpus: str, shard: str | int) -> str:
+    return f"{corpus_dir(corpus)}/shards/{shard}.rejected.parquet"
+
+
+def corpus_shard_triples(corpus: str, shard: str | int) -> str:
+    """The preference triples (prompt, chosen, rejected) of a shard of a hub_triples corpus."""
+    return f"{corpus_dir(corpus)}/shards/{shard}.pairs.parquet"
+
+
+def corpus_shard_audio(corpus: str, shard: str | int) -> str:
+    return f"{corpus_dir(corpus)}/audio/{shard}"
+
+
+def corpus_stats(corpus: str) -> str:
+    return f"{corpus_dir(corpus)}/stats.csv"
+
+
+def units_dir(tokeniser: str) -> str:
+    """The folder of a tokeniser's artifacts (its key: see ``Plan.tokeniser_key``)."""
+    return f"results/units/{tokeniser}"
+
+
+def centroids(tokeniser: str) -> str:
+    return f"{units_dir(tokeniser)}/centroids.npy"
+
+
+def vocabulary(tokeniser: str) -> str:
+    """The speech vocabulary (``slamming.units.SpeechVocabulary``): units, frame rate, special tokens."""
+    return f"{units_dir(tokeniser)}/vocabulary.json"
+
+
+def units_table(tokeniser: str, corpus: str) -> str:
+    return f"{units_dir(tokeniser)}/{corpus}/units.parquet"
+
+
+def units_shard(tokeniser: str, corpus: str, shard: str | int) -> str:
+    return f"{units_dir(tokeniser)}/{corpus}/shards/{shard}.parquet"
+
+
+def units_rejected(tokeniser: str, corpus: str) -> str:
+    """The utterances of a corpus that gave no units, with the reason."""
+    return f"{units_dir(tokeniser)}/{corpus}/rejected.parquet"
+
+
+def units_shard_rejected(tokeniser: str, corpus: str, shard: str | int) -> str:
+    return f"{units_dir(tokeniser)}/{corpus}/shards/{shard}.rejected.parquet"
+
+
+def units_stats(tokeniser: str, corpus: str) -> str:
+    return f"{units_dir(tokeniser)}/{corpus}/stats.csv"
+
+
+def packed_dir(tokeniser: str, mix: str) -> str:
+    return f"results/packed/{tokeniser}/{mix}"
+
+
+def packing_report(tokeniser: str, mix: str) -> str:
+    """What a packing made (windows or chunks, tokens, documents): the file that stands for the mix."""
+    return f"{packed_dir(tokeniser, mix)}/packing.json"
+
+
+def model_dir(run: str, stage: str) -> str:
+    """A run's model after a stage: init, pretrained or dpo."""
+    return f"results/models/{run}/{stage}"
+
+
+def vocoder_dir(vocoder: str) -> str:
+    return f"results/vocoders/{vocoder}"
+
+
+def pairs_file(corpus: str, benchmark: str) -> str:
+    """A benchmark's pairs of utterances (positive, negative) in a corpus."""
+    return f"results/benchmarks/{corpus}/{benchmark}/pairs.parquet"
+
+
+def run_file(run: str, name: str) -> str:
+    """A file of a run's own results: its evaluation (eval/), generations (generation/), report (report/)."""
+    return f"results/{run}/{name}"
+
+
+def likelihood_summary(run: str, benchmark: str) -> str:
+    return run_file(run, f"eval/{benchmark}.json")
+
+
+def topline_summary(run: str, benchmark: str) -> str:
+    """The text LM's accuracy on the text of a benchmark's pairs."""
+    return run_file(run, f"eval/{benchmark}_text.json")
+
+
+def judge_summary(run: str) -> str:
+    return run_file(run, "generation/judge.json")
+
+
+def metrics_file(run: str) -> str:
+    return run_file(run, "metrics.json")
+
+
+def timings(job: str) -> str:
+    """Snakemake's time and memory record of a job (its ``benchmark:`` file)."""
+    return f"timings/{job}.tsv"

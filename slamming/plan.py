@@ -1,0 +1,430 @@
+"""The workflow's plan: where every artifact lives and what each job is given, as functions of the
+validated configuration. ``rules/*.smk`` hold only rules that call these, so what a rule reads, writes
+and is told is Python a unit test reaches (tests/test_plan.py), with no Snakemake needed.
+
+Paths come from ``slamming.paths``; ``Plan`` gives what follows from the configuration: the names
+each wildcard may take, each job's settings (canonical JSON, so that only a real change re-runs a
+job), its inputs and its resources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+from slamming.config import ConfigError, corpus_audio_checks, corpus_kind
+from slamming.paths import (corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest, metrics_file, model_dir, packed_dir, packing_report, pairs_file,
+                            recordings_rejected, source_dir, source_record, text_file, timings, topline_summary, units_shard, units_table, vocabulary,
+                            vocoder_dir)
+
+# --- the plan of a configuration --------------------------------------------------------------
+
+# A text LM (a base model, a GenPPL scorer, a text topline) is the demo's, which the workflow trains,
+# or a source.
+WORKFLOW_TEXT_LM = "demo_text_lm"
+
+# Corpus kinds made in shards (one job each, merged into one table), and the key of their count.
+SHARDED_KINDS = ("synthesise", "librilight", "hub_audio", "hub_triples")
+
+# A tokeniser's artifacts live under its key: its name, with a suffix when it extracts in another
+# precision than float32 (the reference's), so units of two precisions are never mixed or shared.
+DTYPE_SUFFIX = {"float32": "", "bfloat16": "-bf16"}
+
+# A training job's time limit on a cluster: its budget (which does not count validation and
+# checkpoints) with room for them and for start-up; a budget in epochs, tokens or steps only gets a
+# day. A job stopped at its limit resumes from its checkpoint when the workflow runs again.
+TRAINING_OVERHEAD = 1.05
+TRAINING_STARTUP_MINUTES = 30
+UNTIMED_TRAINING_MINUTES = 24 * 60
+
+ENCODER_KINDS = ("hubert", "whisper", "mfcc")
+
+
+class PlanError(ConfigError):
+    """A target the configuration cannot make, said in one line."""
+
+
+def as_json(value) -> str:
+    """A job's settings as a parameter: canonical JSON, so only a real change re-runs the job."""
+    return json.dumps(value, sort_keys=True)
+
+
+def one_of(names) -> str:
+    """A wildcard pattern that matches exactly these names (and nothing when there are none)."""
+    import re
+
+    return "|".join(re.escape(n) for n in sorted(names)) if names else "(?!x)x"
+
+
+class Plan:
+    """What the workflow makes for one validated configuration.
+
+    ``config`` is Snakemake's (config/config.yaml with any --configfile/--config), ``runs`` what
+    ``slamming.config.load_runs`` made of it: ``{run: config with the resolved recipe under "run"}``.
+    ``nvidia_smi``: whether this machine has a GPU driver (GPU jobs then take the one local ``gpu``
+    slot, so they run one at a time).
+    """
+
+    def __init__(self, config: dict, runs: dict[str, dict], nvidia_smi: bool = False):
+        self.config, self.runs = config, runs
+        gpu_jobs = config["gpu_jobs"]
+        # On a cluster (gpu_jobs: yes, which profiles/slurm sets) a GPU job asks SLURM for its GPUs as
+        # generic resources (--gres=gpu:N, which srun steps inherit): a `gpu` request would be cut to
+        # the local profile's limit of one, which Snakemake also applies to cluster runs.
+        self.cluster_gpus = gpu_jobs in ("yes", True)
+        self.local_gpu = gpu_jobs == "auto" and nvidia_smi
+        corpora = config["corpora"]
+        self.benchmarks = sorted({name for corpus in corpora.values() for name in corpus.get("benchmark_pairs", {})})
+        self.sharded = sorted(name for kind in SHARDED_KINDS for name in self.corpora_of_kind(kind))
+        self.demo_sources = sorted(name for name, spec in config["sources"].items() if "demo" in spec)
+        self.fetched_sources = sorted(name for name in config["sources"] if name not in self.demo_sources)
+        self.tokeniser_of_key = {self.tokeniser_key(name): name for name in config["tokenisers"]}
+        self.mixes = {self.mix_key(self.mix_settings(run)): self.mix_settings(run) for run in runs}
+        # What a vocoder trains on (and the k-means it needs) is made first: its training then runs on
+        # one core beside the rest of the synthesis instead of after it. A priority only orders jobs
+        # that are ready at the same time; it never changes what is made.
+        self.early_corpora = {spec["train"]["corpus"] for spec in config["vocoders"].values() if "train" in spec} | {
+            corpus for spec in config["tokenisers"].values() for corpus in spec["kmeans"].get("fit", {}).get("corpora", [])}
+
+    # --- runs ---------------------------------------------------------------------------------
+
+    def run(self, run: str) -> dict:
+        """A run's resolved recipe."""
+        return self.runs[run]["run"]
+
+    def run_corpora(self, run: str) -> list[str]:
+        """Every corpus a run reads: its pretraining mix, its DPO set and its benchmarks."""
+        data = self.run(run)["data"]
+        names = [name for name, weight in data["pretrain"].items() if weight > 0]
+        names += [data["dpo"]] if data["dpo"] else []
+        names += list(data["benchmarks"].values())
+        return sorted(set(names))
+
+    # --- corpora ------------------------------------------------------------------------------
+
+    def corpora_of_kind(self, kind: str) -> list[str]:
+        """The corpora made by one method (synthesise, audio_folder, librispeech ...)."""
+        return sorted(name for name, corpus in self.config["corpora"].items() if corpus_kind(corpus) == kind)
+
+    def corpus_section(self, corpus: str, kind: str) -> dict:
+        return self.config["corpora"][corpus][kind]
+
+    def synthesis_settings(self, corpus: str) -> str:
+        """All that decides a synthesised corpus's audio: its section and its voices (not the audio
+        checks, which run afterwards on what was spoken)."""
+        section = self.corpus_section(corpus, "synthesise")
+        return as_json({"synthesise": section, "voices": {name: self.config["voices"][name] for name in section["voices"]}})
+
+    def synthesis_text(self, corpus: str) -> str:
+        return text_file(self.corpus_section(corpus, "synthesise")["text"])
+
+    def voice_sources(self, corpus: str) -> list[str]:
+        return sorted({source_record(self.config["voices"][name]["model"])
+                       for name in self.corpus_section(corpus, "synthesise")["voices"]})
+
+    def audio_folder(self, corpus: str) -> tuple[Path, str]:
+        """The folder an audio_folder corpus reads, and the pattern of its files."""
+        section = self.corpus_section(corpus, "audio_folder")
+        spec = self.config["sources"][section["source"]]
+        folder = Path(os.path.expanduser(spec["local"])) if "local" in spec else Path(source_dir(section["source"]))
+        return folder, section["glob"]
+
+    def audio_checks(self, corpus: str) -> str:
+        """The audio checks a corpus's files must pass (none for a benchmark's)."""
+        return as_json(corpus_audio_checks(self.config, corpus))
+
+    def corpus_shards(self, corpus: str) -> list[str]:
+        """The manifest shards of a corpus made in shards."""
+        kind = corpus_kind(self.config["corpora"][corpus])
+        return [corpus_shard(corpus, shard) for shard in range(self.corpus_section(corpus, kind)["shards"])]
+
+    def rejected_before_shards(self, corpus: str) -> list[str]:
+        """Rejected tables of what a sharded corpus is cut from (Libri-Light's recordings), so that the
+        corpus's rejected table lists every file it did not use."""
+        return [recordings_rejected(corpus)] if corpus_kind(self.config["corpora"][corpus]) == "librilight" else []
+
+    def corpus_shard_triples(self, corpus: str) -> list[str]:
+        return [corpus_shard_triples(corpus, shard) for shard in range(self.corpus_section(corpus, "hub_triples")["shards"])]
+
+    def corpus_priority(self, corpus: str) -> int:
+        return 1 if corpus in self.early_corpora else 0
+
+    def demo_source(self, name: str) -> dict:
+        return self.config["sources"][name]["demo"]
+
+    def demo_source_tables(self, name: str) -> list[str]:
+        table = self.demo_source(name).get("table")
+        return [text_file(table)] if table else []
+
+    # --- units --------------------------------------------------------------------------------
+
+    def tokeniser_key(self, name: str) -> str:
+        return name + DTYPE_SUFFIX[self.config["tokenisers"][name]["dtype"]]
+
+    def tokenisers_with_kmeans(self, how: str) -> list[str]:
+        """Keys of the tokenisers whose k-means is fitted here (``fit``) or imported (``source``)."""
+        return sorted(key for key, name in self.tokeniser_of_key.items() if how in self.config["tokenisers"][name]["kmeans"])
+
+    def tokeniser(self, key: str) -> dict:
+        """The config entry of the tokeniser whose artifacts are under ``key``."""
+        return self.config["tokenisers"][self.tokeniser_of_key[key]]
+
+    def run_tokeniser(self, run: str) -> str:
+        """The key of a run's tokeniser."""
+        return self.tokeniser_key(self.run(run)["tokeniser"])
+
+    def encoder_source(self, key: str) -> str | None:
+        """The source holding a tokeniser's encoder model, or None (an encoder without a model: mfcc)."""
+        spec = self.tokeniser(key)["encoder"]
+        kind = next(k for k in ENCODER_KINDS if k in spec)
+        return spec[kind] if kind != "mfcc" else None
+
+    def encoder_files(self, key: str) -> list[str]:
+        """What must exist before the encoder can be loaded."""
+        source = self.encoder_source(key)
+        return [source_record(source)] if source else []
+
+    def encoder_settings(self, key: str) -> str:
+        """What loads a tokeniser's encoder (``slamming.encoder.load_encoder``): its section, its model
+        folder (null for mfcc) and its precision."""
+        source = self.encoder_source(key)
+        return as_json({"encoder": self.tokeniser(key)["encoder"], "folder": source_dir(source) if source else None,
+                        "dtype": self.tokeniser(key)["dtype"]})
+
+    def kmeans_pickle(self, key: str) -> str:
+        from slamming.sources import url_filename
+
+        source = self.tokeniser(key)["kmeans"]["source"]
+        return f"{source_dir(source)}/{url_filename(self.config['sources'][source]['url'])}"
+
+    def units_shards(self, corpus: str) -> int:
+        return self.config["corpora"][corpus]["units_shards"]
+
+    def units_shard_files(self, key: str, corpus: str) -> list[str]:
+        return [units_shard(key, corpus, shard) for shard in range(self.units_shards(corpus))]
+
+    # --- packing ------------------------------------------------------------------------------
+
+    def mix_settings(self, run: str) -> dict:
+        """All that decides a run's packed windows or chunks; runs that agree on it share them."""
+        recipe = self.run(run)
+        return {
+            "tokeniser": self.tokeniser_key(recipe["tokeniser"]),
+            "corpora": {c: w for c, w in sorted(recipe["data"]["pretrain"].items()) if w > 0},
+            "context": recipe["pretrain"]["context_length"],
+            "seed": recipe["seed"],
+            "packing": recipe["pretrain"]["packing"],  # official (pack_chunks) or windows (pack_windows)
+        }
+
+    @staticmethod
+    def mix_key(settings: dict) -> str:
+        return f"ctx{settings['context']}-{hashlib.sha1(as_json(settings).encode()).hexdigest()[:8]}"
+
+    def mixes_packed_by(self, packing: str) -> list[str]:
+        return sorted(key for key, mix in self.mixes.items() if mix["packing"] == packing)
+
+    def run_packed_dir(self, run: str) -> str:
+        settings = self.mix_settings(run)
+        return packed_dir(settings["tokeniser"], self.mix_key(settings))
+
+    def run_packing_report(self, run: str) -> str:
+        settings = self.mix_settings(run)
+        return packing_report(settings["tokeniser"], self.mix_key(settings))
+
+    def mix_units(self, tokeniser: str, mix: str) -> dict:
+        return {corpus: {"units": units_table(tokeniser, corpus), "weight": weight}
+                for corpus, weight in self.mixes[mix]["corpora"].items()}
+
+    def mix_unit_tables(self, tokeniser: str, mix: str) -> list[str]:
+        return [units_table(tokeniser, corpus) for corpus in self.mixes[mix]["corpora"]]
+
+    # --- models -------------------------------------------------------------------------------
+
+    @staticmethod
+    def text_lm_dir(name: str) -> str:
+        return f"results/models/{WORKFLOW_TEXT_LM}" if name == WORKFLOW_TEXT_LM else source_dir(name)
+
+    @staticmethod
+    def text_lm_files(name: str) -> list[str]:
+        """What must exist before the text LM can be loaded."""
+        if name == WORKFLOW_TEXT_LM:
+            return [f"results/models/{WORKFLOW_TEXT_LM}/{f}" for f in ("config.json", "model.safetensors", "tokenizer.json")]
+        return [source_record(name)]
+
+    def speech_lm_settings(self, run: str) -> str:
+        """What makes a run's initial speech LM from its base model (``slamming.speech_lm``)."""
+        pretrain = self.run(run)["pretrain"]
+        return as_json({"init": pretrain["init"], "rope_theta": pretrain["rope_theta"], "dropout": pretrain["dropout"],
+                        "fresh_embeddings": pretrain["fresh_embeddings"], "seed": self.run(run)["seed"]})
+
+    @staticmethod
+    def launcher(gpus: int) -> str:
+        """One process, or one per GPU under torchrun; the training code is the same."""
+        return f"torchrun --standalone --nproc_per_node {gpus} -m" if gpus > 1 else "python -m"
+
+    def training_runtime(self, run: str, stage: str) -> int:
+        """Minutes a pretraining or DPO job asks for (Snakemake's ``runtime`` resource)."""
+        hours = self.run(run)[stage]["budget"].get("hours")
+        if hours is None:
+            return UNTIMED_TRAINING_MINUTES
+        return math.ceil(hours * 60 * TRAINING_OVERHEAD) + TRAINING_STARTUP_MINUTES
+
+    def dpo_inputs(self, run: str) -> dict:
+        corpus = self.run(run)["data"]["dpo"]
+        if not corpus:
+            raise PlanError(f"run {run!r} has no DPO corpus (data.dpo is null): its model is {model_dir(run, 'pretrained')}")
+        pairs = self.config["corpora"][corpus].get("pairs")
+        if not pairs:
+            raise PlanError(f"corpora.{corpus}: a DPO corpus needs `pairs`, its table of preference triples")
+        return {"units": units_table(self.run_tokeniser(run), corpus), "pairs": text_file(pairs)}
+
+    def training_stages(self, run: str) -> list[str]:
+        return ["pretrained", "dpo"] if self.run(run)["data"]["dpo"] else ["pretrained"]
+
+    def final_model(self, run: str) -> str:
+        """The model a run evaluates: after DPO, or after pretraining when the run has no DPO."""
+        return model_dir(run, self.training_stages(run)[-1])
+
+    # --- GPUs ---------------------------------------------------------------------------------
+
+    def gpu_slot(self, count: int = 1) -> int:
+        """The local ``gpu`` resource of a job using ``count`` GPUs (0 or 1): on a machine with a GPU,
+        GPU jobs take the one slot of profiles/default and run one at a time; on a CPU-only machine
+        they take none and run in parallel."""
+        return 1 if self.local_gpu and count else 0
+
+    def gpu_gres(self, count: int = 1) -> str:
+        """The SLURM generic resources of a job using ``count`` GPUs ("" when not on a GPU cluster)."""
+        return f"gpu:{count}" if self.cluster_gpus and count else ""
+
+    # --- evaluation ---------------------------------------------------------------------------
+
+    def pair_settings(self, corpus: str, benchmark: str) -> dict:
+        settings = self.config["corpora"][corpus].get("benchmark_pairs", {}).get(benchmark)
+        if settings is None:
+            raise PlanError(f"corpora.{corpus}.benchmark_pairs has no {benchmark!r}: say how its utterances pair up")
+        return settings
+
+    def pair_tables(self, corpus: str, benchmark: str) -> list[str]:
+        """The items table a benchmark's pairs come from, when they come from one."""
+        table = self.pair_settings(corpus, benchmark).get("table")
+        return [text_file(table)] if table else []
+
+    def pairing(self, corpus: str, benchmark: str) -> str:
+        """How a benchmark's utterances pair up (``slamming.likelihood``): its settings, with the
+        path of sBLIMP's gold.csv in its audio folder or of the items table."""
+        settings = dict(self.pair_settings(corpus, benchmark))
+        if "gold_csv" in settings:
+            folder = source_dir(self.corpus_section(corpus, "audio_folder")["source"])
+            settings["gold_csv"] = f"{folder}/{settings['gold_csv']}"
+        if "table" in settings:
+            settings["table"] = text_file(settings["table"])
+        return as_json(settings)
+
+    def is_official(self, corpus: str, benchmark: str) -> bool:
+        """A published benchmark is scored on every pair or not at all."""
+        return self.pair_settings(corpus, benchmark)["official"]
+
+    def benchmark_corpus(self, run: str, benchmark: str) -> str:
+        return self.run(run)["data"]["benchmarks"][benchmark]
+
+    def run_pairs(self, run: str, benchmark: str) -> str:
+        return pairs_file(self.benchmark_corpus(run, benchmark), benchmark)
+
+    def prompt_pairs(self, run: str) -> str:
+        """Generation prompts: the positive (correct) utterances of the run's sStoryCloze pairs."""
+        benchmarks = self.run(run)["data"]["benchmarks"]
+        if "sstorycloze" not in benchmarks:
+            raise PlanError(f"run {run!r}: generation takes its prompts from data.benchmarks.sstorycloze, which is not set")
+        return pairs_file(benchmarks["sstorycloze"], "sstorycloze")
+
+    def asr_model(self, name: str) -> dict:
+        return self.config["asr_models"][name]
+
+    def vocoder_training(self, vocoder: str) -> dict:
+        return self.config["vocoders"][vocoder]["train"]
+
+    def vocoder_training_inputs(self, vocoder: str) -> dict:
+        key = self.tokeniser_key(self.config["vocoders"][vocoder]["tokeniser"])
+        corpus = self.vocoder_training(vocoder)["corpus"]
+        asr = self.asr_model(self.vocoder_training(vocoder)["asr"])["model"]
+        return {"units": units_table(key, corpus), "manifest": manifest(corpus), "vocabulary": vocabulary(key),
+                "asr": source_record(asr)}
+
+    def run_vocoder(self, run: str) -> tuple[str, dict]:
+        name = self.run(run)["evaluation"]["vocoder"]
+        return name, self.config["vocoders"][name]
+
+    def vocoder_files(self, run: str) -> list[str]:
+        name, vocoder = self.run_vocoder(run)
+        if "train" in vocoder:
+            return [f"{vocoder_dir(name)}/generator.safetensors", f"{vocoder_dir(name)}/config.json"]
+        return [source_record(vocoder["checkpoint"]), source_record(vocoder["config"])]
+
+    def vocoder_settings(self, run: str) -> str:
+        """Where a run's vocoder's weights and architecture are (``slamming.vocoder.load_vocoder``), and
+        the sha256 a pickled checkpoint must have before it is opened (null for a trained one)."""
+        from slamming.sources import url_filename
+
+        name, vocoder = self.run_vocoder(run)
+        if "train" in vocoder:
+            return as_json({"checkpoint": f"{vocoder_dir(name)}/generator.safetensors",
+                            "config": f"{vocoder_dir(name)}/config.json", "sha256": None})
+        weights, architecture = self.config["sources"][vocoder["checkpoint"]], self.config["sources"][vocoder["config"]]
+        return as_json({"checkpoint": f"{source_dir(vocoder['checkpoint'])}/{url_filename(weights['url'])}",
+                        "config": f"{source_dir(vocoder['config'])}/{url_filename(architecture['url'])}",
+                        "sha256": weights["sha256"]})
+
+    def trained_vocoder_report(self, run: str) -> list[str]:
+        name, vocoder = self.run_vocoder(run)
+        return [f"{vocoder_dir(name)}/resynthesis.json"] if "train" in vocoder else []
+
+    def likelihood_outputs(self, run: str) -> list[str]:
+        return [likelihood_summary(run, benchmark) for benchmark in self.run(run)["data"]["benchmarks"]]
+
+    def topline_outputs(self, run: str) -> list[str]:
+        """The text toplines of a run's benchmarks, when the recipe names a text LM for them."""
+        if not self.run(run)["evaluation"]["text_topline"]:
+            return []
+        return [topline_summary(run, benchmark) for benchmark in self.run(run)["data"]["benchmarks"]]
+
+    def judge_outputs(self, run: str) -> list[str]:
+        """The judge's summary, when the recipe sets a judge."""
+        return [judge_summary(run)] if self.run(run)["evaluation"]["judge"] else []
+
+    def judge_key_present(self, run: str, environ=os.environ) -> bool:
+        """Whether the judge's API key is in the environment now: a parameter of the judge's job, so
+        that the job that could not run without its key is planned again once the key is there."""
+        judge = self.run(run)["evaluation"]["judge"]
+        return bool(judge and environ.get(judge["api_key_env"]))
+
+    def training_summaries(self, run: str) -> list[str]:
+        return [f"{model_dir(run, stage)}/training_summary.json" for stage in self.training_stages(run)]
+
+    def training_logs(self, run: str) -> list[str]:
+        return [f"{model_dir(run, stage)}/training_log.csv" for stage in self.training_stages(run)]
+
+    def run_timings(self, run: str) -> list[str]:
+        """Timings of the run's own jobs: training and evaluation (shared pre-processing is not
+        counted, as in the paper)."""
+        recipe = self.run(run)
+        jobs = ["pretrain"] + (["dpo"] if recipe["data"]["dpo"] else [])
+        jobs += [f"eval_{benchmark}" for benchmark in recipe["data"]["benchmarks"]]
+        jobs += ["generate", "vocode", "transcribe", "score_generations"]
+        jobs += ["judge"] if recipe["evaluation"]["judge"] else []
+        return [timings(f"{run}/{job}") for job in jobs]
+
+    def metrics_runs(self, targets: list[str], made=os.path.exists) -> list[str]:
+        """Runs in the table across runs: those whose metrics exist already, and those this call makes
+        (the runs of its targets; the demo's, when it has none and makes the default target)."""
+        existing = {run for run in self.runs if made(metrics_file(run))}
+        asked = {Path(t).parts[1] for t in targets if len(Path(t).parts) > 2 and Path(t).parts[0] == "results"} \
+            if targets else {"demo"}
+        return [metrics_file(run) for run in sorted(existing | (asked & set(self.runs)))]
+
+    def sources_to_fetch(self, names) -> dict[str, dict]:
+        """The config entries of the sources named (those the planned jobs will materialise)."""
+        return {name: self.config["sources"][name] for name in names}

@@ -1,0 +1,204 @@
+"""The workflow's plan (slamming/plan.py, slamming/paths.py) on the project's own configuration: what
+each job reads, writes, is told and asks for, without Snakemake."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pytest
+from conftest import REPO
+
+from slamming import paths
+from slamming.config import load_runs, load_yaml
+from slamming.plan import Plan, PlanError, one_of
+from slamming.preflight import before_dag, command_line_targets
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_yaml(REPO / "config" / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def plan(config):
+    config = copy.deepcopy(config)
+    return Plan(config, load_runs(config, REPO))
+
+
+def test_a_path_is_a_pattern_or_a_file():
+    assert paths.manifest("{corpus}") == "results/corpora/{corpus}/manifest.parquet"
+    assert paths.manifest("demo_swag") == "results/corpora/demo_swag/manifest.parquet"
+    assert paths.units_table("{tokeniser}", "{corpus}").format(tokeniser="t", corpus="c") == paths.units_table("t", "c")
+    assert paths.text_file("demo/storycloze") == "results/text/demo/storycloze.parquet"
+    assert paths.vocabulary("k") == "results/units/k/vocabulary.json"  # not tokeniser.json beside a tokenizer.json
+    assert paths.timings("demo/pretrain") == "timings/demo/pretrain.tsv"
+
+
+def test_wildcards_match_exactly_the_names():
+    import re
+
+    pattern = re.compile(f"^(?:{one_of(['a', 'ab', 'x.y'])})$")
+    assert all(pattern.match(name) for name in ("a", "ab", "x.y"))
+    assert not any(pattern.match(name) for name in ("b", "xzy", "abc"))
+    assert not re.match(f"^(?:{one_of([])})$", "")
+
+
+def test_a_tokeniser_in_bfloat16_has_artifacts_of_its_own(config):
+    config = copy.deepcopy(config)
+    config["tokenisers"]["mhubert25hz_km500"]["dtype"] = "bfloat16"
+    plan = Plan(config, load_runs(config, REPO))
+    assert plan.run_tokeniser("slam") == "mhubert25hz_km500-bf16"
+    assert plan.tokeniser("mhubert25hz_km500-bf16") is config["tokenisers"]["mhubert25hz_km500"]
+    assert json.loads(plan.encoder_settings("mhubert25hz_km500-bf16"))["dtype"] == "bfloat16"
+
+
+def test_the_encoder_settings_name_its_model_folder(plan):
+    hubert = json.loads(plan.encoder_settings("mhubert25hz_km500"))
+    assert hubert == {"encoder": {"hubert": "mhubert_base_25hz", "layer": 11}, "folder": "resources/sources/mhubert_base_25hz",
+                      "dtype": "float32"}
+    assert json.loads(plan.encoder_settings("demo_mfcc_km100"))["folder"] is None
+    assert plan.encoder_files("demo_mfcc_km100") == []
+    assert plan.encoder_files("demo_whisper_km100") == ["resources/sources/whisper_tiny_en.json"]
+    assert plan.tokenisers_with_kmeans("source") == ["mhubert25hz_km500"]
+    assert "demo_mfcc_km100" in plan.tokenisers_with_kmeans("fit")
+
+
+def test_runs_that_agree_on_their_data_share_its_packing(plan):
+    assert plan.run_packed_dir("slam") == plan.run_packed_dir("slam_paper_steps")  # the same mix, other budgets
+    assert plan.run_packed_dir("slam") != plan.run_packed_dir("demo")
+    assert plan.run_packing_report("demo") == plan.run_packed_dir("demo") + "/packing.json"
+    key = plan.run_packed_dir("demo").rsplit("/", 1)[1]
+    assert plan.mixes[key]["packing"] == "official" and key in plan.mixes_packed_by("official")
+    assert set(plan.mix_units("demo_mfcc_km100", key)) == {"demo_librilight", "demo_tinystories", "demo_grammar"}
+
+
+def test_a_changed_mix_setting_changes_the_key(plan):
+    settings = plan.mix_settings("demo")
+    assert Plan.mix_key({**settings, "seed": 1}) != Plan.mix_key(settings)
+    assert Plan.mix_key({**settings, "packing": "windows"}) != Plan.mix_key(settings)
+    assert Plan.mix_key(dict(reversed(list(settings.items())))) == Plan.mix_key(settings)  # canonical JSON
+
+
+def test_gpu_jobs_take_a_local_slot_or_ask_slurm(config):
+    config = copy.deepcopy(config)
+    runs = load_runs(config, REPO)  # fills the config's defaults in place
+    local = Plan({**config, "gpu_jobs": "auto"}, runs, nvidia_smi=True)
+    assert (local.gpu_slot(), local.gpu_slot(0), local.gpu_gres()) == (1, 0, "")
+    cpu_only = Plan({**config, "gpu_jobs": "auto"}, runs, nvidia_smi=False)
+    assert cpu_only.gpu_slot() == 0
+    cluster = Plan({**config, "gpu_jobs": "yes"}, runs, nvidia_smi=True)
+    assert (cluster.gpu_slot(), cluster.gpu_gres(2), cluster.gpu_gres(0)) == (0, "gpu:2", "")
+
+
+def test_a_training_job_asks_for_its_budget_and_room(plan):
+    hours = plan.run("slam")["pretrain"]["budget"]["hours"]
+    assert plan.training_runtime("slam", "pretrain") == math.ceil(hours * 60 * 1.05) + 30
+    assert plan.training_runtime("slam_paper_steps", "pretrain") == 24 * 60  # steps, not hours: a day
+    assert plan.launcher(1) == "python -m" and plan.launcher(2).startswith("torchrun --standalone --nproc_per_node 2")
+
+
+def test_what_a_run_trains_and_evaluates(plan):
+    assert plan.training_stages("slam") == ["pretrained", "dpo"] and plan.final_model("slam") == "results/models/slam/dpo"
+    assert plan.training_stages("twist_350m") == ["pretrained"]
+    assert plan.final_model("twist_350m") == "results/models/twist_350m/pretrained"
+    with pytest.raises(PlanError, match="twist_350m.*no DPO corpus"):
+        plan.dpo_inputs("twist_350m")
+    assert plan.dpo_inputs("demo") == {"units": "results/units/demo_mfcc_km100/demo_swag/units.parquet",
+                                       "pairs": paths.text_file(plan.config["corpora"]["demo_swag"]["pairs"])}
+    assert plan.prompt_pairs("demo") == "results/benchmarks/demo_sstorycloze/sstorycloze/pairs.parquet"
+    assert "demo_librilight" in plan.run_corpora("demo") and "demo_sblimp" in plan.run_corpora("demo")
+    timings = plan.run_timings("demo")
+    assert "timings/demo/pretrain.tsv" in timings and "timings/demo/eval_sblimp.tsv" in timings
+    assert "timings/demo/judge.tsv" not in timings and plan.judge_outputs("demo") == []
+
+
+def test_the_speech_lm_settings_come_from_the_recipe(plan):
+    settings = json.loads(plan.speech_lm_settings("slam"))
+    pretrain = plan.run("slam")["pretrain"]
+    assert settings["init"] == pretrain["init"] and settings["rope_theta"] == pretrain["rope_theta"]
+    assert settings["seed"] == plan.run("slam")["seed"] and settings["fresh_embeddings"] is False
+
+
+def test_each_benchmark_says_how_its_pairs_are_made(plan):
+    gold = json.loads(plan.pairing("sblimp", "sblimp"))
+    assert gold == {"gold_csv": "resources/sources/slm21/syntactic/dev/gold.csv", "official": True}
+    assert plan.is_official("sblimp", "sblimp") and not plan.is_official("demo_sblimp", "sblimp")
+    by_name = json.loads(plan.pairing("demo_sstorycloze", "sstorycloze"))
+    assert set(by_name["by_file_name"]) == {"positive", "negative"} and by_name["official"] is False
+    with pytest.raises(PlanError, match="benchmark_pairs has no 'sblimp'"):
+        plan.pair_settings("demo_sstorycloze", "sblimp")
+    assert plan.run_pairs("slam", "sblimp") == paths.pairs_file("sblimp", "sblimp")
+
+
+def test_a_trained_vocoder_and_a_checked_pickle(plan):
+    trained = json.loads(plan.vocoder_settings("demo"))
+    assert trained == {"checkpoint": "results/vocoders/demo_vocoder/generator.safetensors",
+                       "config": "results/vocoders/demo_vocoder/config.json", "sha256": None}
+    assert plan.trained_vocoder_report("demo") == ["results/vocoders/demo_vocoder/resynthesis.json"]
+    published = json.loads(plan.vocoder_settings("slam"))
+    assert published["sha256"] == plan.config["sources"]["twist_vocoder"]["sha256"]
+    assert published["checkpoint"].startswith("resources/sources/twist_vocoder/")
+    assert plan.vocoder_files("slam") == ["resources/sources/twist_vocoder.json", "resources/sources/twist_vocoder_config.json"]
+    assert plan.trained_vocoder_report("slam") == []
+
+
+def test_corpora_in_shards_and_what_they_are_cut_from(plan):
+    shards = plan.config["corpora"]["demo_stories"]["synthesise"]["shards"]
+    assert plan.corpus_shards("demo_stories") == [paths.corpus_shard("demo_stories", i) for i in range(shards)]
+    assert plan.rejected_before_shards("demo_librilight") == ["results/corpora/demo_librilight/recordings.rejected.parquet"]
+    assert plan.rejected_before_shards("demo_stories") == []
+    assert set(plan.sharded) >= {"demo_stories", "demo_librilight", "demo_tinystories"}
+    assert "demo_sblimp" in plan.corpora_of_kind("audio_folder") and "demo_sblimp" not in plan.sharded
+    # the vocoder's corpus (and the k-means') is made first
+    assert plan.corpus_priority("demo_stories") == 1 and plan.corpus_priority("demo_swag") == 0
+    assert json.loads(plan.audio_checks("demo_sblimp")) == {}  # a benchmark's audio is never checked
+
+
+def test_a_judge_key_plans_the_judge_again(config):
+    config = copy.deepcopy(config)
+    config["run_defaults"]["evaluation"]["judge"] = {"base_url": "http://localhost:1", "model": "m", "api_key_env": "KEY"}
+    plan = Plan(config, load_runs(config, REPO))
+    assert plan.judge_outputs("demo") == ["results/demo/generation/judge.json"]
+    assert "timings/demo/judge.tsv" in plan.run_timings("demo")
+    assert plan.judge_key_present("demo", environ={}) is False
+    assert plan.judge_key_present("demo", environ={"KEY": "x"}) is True
+
+
+def test_the_table_across_runs_lists_what_exists_and_what_is_asked(plan):
+    assert plan.metrics_runs([], made=lambda path: False) == ["results/demo/metrics.json"]
+    made = {"results/slam/metrics.json"}
+    assert plan.metrics_runs(["results/twist_350m/metrics.json"], made=made.__contains__) == [
+        "results/slam/metrics.json", "results/twist_350m/metrics.json"]
+    assert plan.metrics_runs(["results/nope/metrics.json"], made=lambda path: False) == []
+
+
+def test_before_the_dag_an_unknown_run_stops_and_a_stale_lock_goes(tmp_path):
+    error, note = before_dag(["results/slamm/metrics.json"], {"slam": {}, "demo": {}}, tmp_path)
+    assert error.startswith("error: results/slamm/metrics.json: there is no run 'slamm'") and note is None
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.input.lock").write_text("x")
+    assert before_dag(["results/slam/metrics.json"], {"slam": {}}, tmp_path) == (
+        None, "removed the lock of a snakemake that no longer runs here (it was killed)")
+    assert not locks.exists()
+
+
+def test_the_targets_come_from_snakemakes_command_line():
+    assert command_line_targets(["/x/bin/snakemake", "--cores", "2", "results/demo/metrics.json"]) == ["results/demo/metrics.json"]
+    assert command_line_targets(["/x/bin/python", "-m", "pytest"]) == []
+    assert command_line_targets([]) == []
+
+
+def test_every_rule_has_a_log_its_stage_writes():
+    """One logging convention: each rule's stage is told its log with --log-file (never a shell redirect)."""
+    import re
+
+    text = "".join(path.read_text() for path in sorted((REPO / "rules").glob("*.smk")))
+    rules = re.split(r"^rule ", text, flags=re.M)[1:]
+    assert len(rules) > 40
+    for rule in rules:
+        name = rule.split(":", 1)[0]
+        assert "\n    log:\n" in rule and "--log-file {log}" in rule, name
+        assert "> {log}" not in rule and "2>&1" not in rule, name
