@@ -8,7 +8,7 @@ from snakemake.utils import min_version
 min_version("9.0")
 sys.path.insert(0, workflow.basedir)  # the library, also when the package is not installed
 
-from slamming.config import ConfigError, load_yaml
+from slamming.workflow.config import ConfigError, load_yaml
 
 try:  # a YAML error in the workflow's own config: one line with its file and line, no traceback
     load_yaml(Path(workflow.basedir) / "config" / "config.yaml")
@@ -46,7 +46,7 @@ report: "report/workflow.rst"
 onstart:
     # Before any job: every source this run still has to download must be reachable, or the
     # workflow stops now with one line per missing source, instead of failing hours in.
-    from slamming.sources import reachability_problems
+    from slamming.data.sources import reachability_problems
 
     missing = PLAN.sources_to_fetch({job.wildcards["source"] for job in workflow.dag.needrun_jobs()
                                      if job.rule.name == "materialise_source"})

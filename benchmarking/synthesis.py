@@ -21,14 +21,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from slamming.config import fill_defaults, load_schema, load_yaml
+from slamming.workflow.config import fill_defaults, load_schema, load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _speak(texts: list[str], voice: dict, folder: str, reload_each: bool, seed: int = 0) -> float:
     """Seconds of audio made for ``texts``."""
-    from slamming.tts import load_voice
+    from slamming.data.tts import load_voice
 
     seconds, engine = 0.0, None
     for text in texts:
@@ -45,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--voice", default="joe", help="a voice of config/config.yaml")
     args = parser.parse_args(argv)
 
-    from slamming.demo_text import generate
-    from slamming.sources import materialise
+    from slamming.data.demo_text import generate
+    from slamming.data.sources import materialise
 
     config = fill_defaults(load_yaml(REPO / "config" / "config.yaml"), load_schema())  # as the workflow completes it
     voice = config["voices"][args.voice]

@@ -12,7 +12,7 @@ machine that warms up or slows down does not favour one. Each run trains ``--war
 
 The ways:
 
-* ``engine``: this workflow's engine (``slamming.pretraining.train_on_windows``): documents packed
+* ``engine``: this workflow's engine (``slamming.training.pretraining.train_on_windows``): documents packed
   end to end into full windows, attention kept inside each document by the fastest kernel the machine
   has (``attention: auto``), the transformer blocks compiled on a GPU;
 * ``engine_eager``: the same without torch.compile, to show what compiling buys;
@@ -30,7 +30,7 @@ Both take the recipe's step: the official 8 x 16 chunks per step (about 60 % ful
 whole windows that carry about as many tokens.
 
 ``--attention`` runs each engine way under each attention path named (``auto``, or one of
-``slamming.attention.PATHS``), as ways of their own in the same turns, e.g. the dense mask against
+``slamming.training.attention.PATHS``), as ways of their own in the same turns, e.g. the dense mask against
 what ``auto`` takes on this machine; the row names the path (``engine_chunks/sdpa_mask``).
 
 Both train at the same precision (``--precision``), each in its own terms:
@@ -131,7 +131,7 @@ def default_precision(cuda: bool, cuda_bfloat16: bool, cpu_has_bfloat16: bool) -
 
 
 def engine_precision(precision: str) -> dict:
-    """The engine's settings for a precision (see ``slamming.engine.Precision``)."""
+    """The engine's settings for a precision (see ``slamming.training.engine.Precision``)."""
     if precision == "float32":
         return {"dtype": "float32"}
     return {"dtype": "bfloat16", "precision": precision}
@@ -162,7 +162,7 @@ def attention_flops(lengths, layers: int, hidden: int) -> float:
 
 
 def peak_flops() -> float | None:
-    from slamming.engine import peak_flops as peak
+    from slamming.training.engine import peak_flops as peak
 
     return peak(torch.device("cuda")) if torch.cuda.is_available() else None
 
@@ -171,8 +171,8 @@ def peak_flops() -> float | None:
 
 def run_engine(init: Path, documents: list[np.ndarray], settings: dict, work: Path, compile_setting, chunks: bool = False) -> dict:
     """The engine on full windows, or (``chunks``) with ``packing: official`` on the official code's chunks."""
-    from slamming.packing import Documents, chunk, mix_order, pack
-    from slamming.pretraining import train_on_windows
+    from slamming.units.packing import Documents, chunk, mix_order, pack
+    from slamming.training.pretraining import train_on_windows
 
     context = settings["context_length"]
     docs = Documents(np.concatenate(documents).astype(np.uint16), np.concatenate([[0], np.cumsum([len(d) for d in documents])]))
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mean-tokens", type=float, help="median document length (default 400: 20 s of speech; 125 with "
                                                           "--demo, whose chunks then average ~145 tokens)")
     parser.add_argument("--attention", nargs="+", default=["auto"],
-                        help="the engine ways' attention path(s): auto, or any of slamming.attention.PATHS; each a way of its own")
+                        help="the engine ways' attention path(s): auto, or any of slamming.training.attention.PATHS; each a way of its own")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="both ways' precision: pure (bfloat16 weights and AdamW states, the official recipe's), "
@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or (8 if args.gpu else 6)
     mean_tokens = args.mean_tokens or (125.0 if args.demo else 400.0)
     ways = args.ways or (list(WAYS) if args.gpu else ["engine", "engine_chunks"] if args.demo else ["engine", "official"])
-    from slamming.attention import PATHS
+    from slamming.training.attention import PATHS
 
     for path in args.attention:
         if path != "auto" and path not in PATHS:
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     # The engine's step: whole windows carrying about what the official step's chunks carry.
     chunk_fill = np.mean([min(len(d) - s, context) for d in documents for s in range(0, len(d), context)]) / context
     windows = max(1, round(official_chunks * chunk_fill / per_device)) * per_device
-    from slamming.config import with_defaults
+    from slamming.workflow.config import with_defaults
 
     # Pretraining's settings as a run has them (run_defaults), on full windows.
     settings = with_defaults("run.pretrain", {

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from slamming.config import fill_defaults, load_schema, load_yaml
+from slamming.workflow.config import fill_defaults, load_schema, load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = {
@@ -43,10 +43,10 @@ SIZES = {
 
 
 def speak_stories(n: int, config: dict, folder: Path) -> list[torch.Tensor]:
-    from slamming.audio import prepare_audio
-    from slamming.demo_text import generate
-    from slamming.sources import materialise
-    from slamming.tts import load_voice
+    from slamming.data.audio import prepare_audio
+    from slamming.data.demo_text import generate
+    from slamming.data.sources import materialise
+    from slamming.data.tts import load_voice
 
     voice = config["voices"]["joe"]
     materialise(voice["model"], config["sources"][voice["model"]], folder)
@@ -76,11 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.cluster import KMeans
     from transformers.utils import logging as hf_logging
 
-    from slamming.encoder import HubertEncoder, build_random_hubert
-    from slamming.extraction import length_sorted_batches
-    from slamming.kmeans import NearestCentroid
-    from slamming.packing import Documents, mix_order, pack, reference_fill_ratio
-    from slamming.units import deduplicate
+    from slamming.units.encoder import HubertEncoder, build_random_hubert
+    from slamming.units.extraction import length_sorted_batches
+    from slamming.units.kmeans import NearestCentroid
+    from slamming.units.packing import Documents, mix_order, pack, reference_fill_ratio
+    from slamming.units.vocabulary import deduplicate
 
     hf_logging.disable_progress_bar()
     config = fill_defaults(load_yaml(REPO / "config" / "config.yaml"), load_schema())  # as the workflow completes it

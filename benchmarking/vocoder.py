@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from slamming.vocoder import UnitVocoder, vocode_table
+from slamming.evaluation.vocoder import UnitVocoder, vocode_table
 
 ARCHITECTURES = {
     # the demo's (config/config.yaml) and one of the TWIST LJ vocoder's size (512 channels, 3 kernels)

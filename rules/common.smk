@@ -1,13 +1,13 @@
-# The validated configuration and its plan (slamming/plan.py: paths, settings and resources of every
-# job, unit-tested); the rules call PLAN and slamming.paths, nothing here decides anything.
+# The validated configuration and its plan (slamming/workflow/plan.py: paths, settings and resources of every
+# job, unit-tested); the rules call PLAN and slamming.workflow.paths, nothing here decides anything.
 import shutil
 import sys
 from pathlib import Path
 
-import slamming.paths as paths
-from slamming.config import ConfigError, load_runs
-from slamming.plan import Plan, as_json, one_of
-from slamming.preflight import before_dag, command_line_targets, folder_listing
+import slamming.workflow.paths as paths
+from slamming.workflow.config import ConfigError, load_runs
+from slamming.workflow.plan import Plan, as_json, one_of
+from slamming.workflow.preflight import before_dag, command_line_targets, folder_listing
 
 # Shell commands run `python -m workflow_scripts...`: make the package importable there too (also
 # where it is not installed). Braces are doubled twice: once for this f-string, once for Snakemake.

@@ -1,6 +1,6 @@
 # Corpora: text for the demo, speech synthesis, audio folders, manifests and statistics.
 
-from slamming.demo_text import SETS as DEMO_SETS, settings_for as demo_text_settings
+from slamming.data.demo_text import SETS as DEMO_SETS, settings_for as demo_text_settings
 
 
 rule demo_text:

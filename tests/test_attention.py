@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, OPTConfig, Qwen2Config
 
-from slamming.attention import DocumentAttention, available, choose, implementation
-from slamming.pretraining import token_losses
+from slamming.training.attention import DocumentAttention, available, choose, implementation
+from slamming.training.pretraining import token_losses
 
 
 def tiny_model(model_type: str, attention: str):
@@ -86,7 +86,7 @@ def test_a_packed_window_gives_each_document_what_it_gets_alone(model_type):
 
 
 def test_the_flex_block_mask_skips_what_lies_outside_every_document():
-    from slamming.attention import block_mask
+    from slamming.training.attention import block_mask
 
     _, segments = packed_batch(context=1024, rows=2)
     mask = block_mask(segments)

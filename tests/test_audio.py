@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
-from slamming.audio import AudioChecks, AudioRejected, read_audio
-from slamming.config import corpus_audio_checks, load_yaml, with_defaults
-from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, apply_checks, scan_folder, write_table
-from slamming.stats import corpus_stats
+from slamming.data.audio import AudioChecks, AudioRejected, read_audio
+from slamming.workflow.config import corpus_audio_checks, load_yaml, with_defaults
+from slamming.data.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, apply_checks, scan_folder, write_table
+from slamming.data.stats import corpus_stats
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKS = AudioChecks(min_seconds=0.2, max_seconds=60.0, max_clipped_fraction=0.001, reject_silent=True)

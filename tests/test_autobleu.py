@@ -4,7 +4,7 @@ another value under lower-casing and punctuation stripping."""
 
 import pytest
 
-from slamming.autobleu import auto_bleu, mean_auto_bleu, word_tokens
+from slamming.data.autobleu import auto_bleu, mean_auto_bleu, word_tokens
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -12,7 +12,7 @@ from benchmarking.training import (
     engine_precision,
     official_precision,
 )
-from slamming.engine import Precision
+from slamming.training.engine import Precision
 
 EPYC_AVX2 = """processor\t: 0
 vendor_id\t: AuthenticAMD

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from conftest import REPO, snakemake
 
-from slamming.config import ConfigError, load_recipes, load_runs, load_schema, load_yaml, resolve_recipe
-from slamming.config_docs import render
+from slamming.workflow.config import ConfigError, load_recipes, load_runs, load_schema, load_yaml, resolve_recipe
+from slamming.workflow.config_docs import render
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_a_recipe_data_mix_replaces_its_base_mix(runs):
 
 def test_config_readme_is_generated_from_the_schema():
     readme = (REPO / "config" / "README.md").read_text()
-    assert readme == render(load_schema()), "regenerate: python -m slamming.config_docs > config/README.md"
+    assert readme == render(load_schema()), "regenerate: python -m slamming.workflow.config_docs > config/README.md"
     for key in ("sources.<name>.sha256", "voices.<name>.length_scale", "run.pretrain.budget.hours"):
         assert f"`{key}`" in readme
 
@@ -255,7 +255,7 @@ DEFAULTS_SCHEMA = {
 
 
 def test_fill_defaults_follows_refs_registries_items_and_only_the_matching_branch():
-    from slamming.config import fill_defaults
+    from slamming.workflow.config import fill_defaults
 
     document = {"registry": {"x": {"kind": "a"}, "y": {"kind": "b", "size": 7, "inner": {"depth": 5}}},
                 "items": [{"kind": "b"}]}
@@ -272,7 +272,7 @@ def test_fill_defaults_follows_refs_registries_items_and_only_the_matching_branc
 
 
 def test_with_defaults_completes_a_section_from_run_defaults_or_the_schema():
-    from slamming.config import with_defaults
+    from slamming.workflow.config import with_defaults
 
     pretrain = with_defaults("run.pretrain", {"dtype": "bfloat16"})
     assert pretrain["precision"] == "pure" and pretrain["packing"] == "official" and pretrain["dtype"] == "bfloat16"

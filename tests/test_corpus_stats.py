@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 
-from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, write_table
-from slamming.stats import corpus_stats, stack_tables
+from slamming.data.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, write_table
+from slamming.data.stats import corpus_stats, stack_tables
 
 
 def _row(i, split, seconds, text):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slamming.demo_text import BLIMP_PHENOMENA, SETS, TOPICS, generate, settings_for, vocabulary
+from slamming.data.demo_text import BLIMP_PHENOMENA, SETS, TOPICS, generate, settings_for, vocabulary
 
 SETTINGS = {"seed": 3, "stories": {"train": 60, "valid": 6}, "swag": {"triples": 30, "held_out": 6}, "storycloze": 12, "blimp": 20,
             "grammar": 40}

@@ -12,9 +12,9 @@ import torch
 from conftest import kill_at_checkpoint
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, Qwen2Config
 
-from slamming.config import with_defaults
-from slamming.dpo import collate, completion_logps, dpo_loss, load_triples
-from slamming.units import UNITS_SCHEMA, SpeechVocabulary
+from slamming.workflow.config import with_defaults
+from slamming.training.dpo import collate, completion_logps, dpo_loss, load_triples
+from slamming.units.vocabulary import UNITS_SCHEMA, SpeechVocabulary
 
 VOCABULARY = SpeechVocabulary(tokeniser="t", num_units=30, frame_rate=25.0)
 
@@ -102,8 +102,8 @@ def test_a_changed_starting_model_never_reuses_a_stale_reference(tmp_path):
     import csv
     import math
 
-    from slamming.dpo import train_dpo
-    from slamming.speech_lm import build_speech_lm, save_speech_lm
+    from slamming.training.dpo import train_dpo
+    from slamming.training.speech_lm import build_speech_lm, save_speech_lm
 
     tiny_model(0).save_pretrained(tmp_path / "text")
     save_speech_lm(build_speech_lm(tmp_path / "text", VOCABULARY, dropout=0.0), VOCABULARY, tmp_path / "pretrained")
@@ -143,7 +143,7 @@ def test_a_dpo_run_killed_and_resumed_ends_with_the_weights_of_an_unbroken_run(t
 
     from safetensors.torch import load_file
 
-    from slamming.speech_lm import build_speech_lm, save_speech_lm
+    from slamming.training.speech_lm import build_speech_lm, save_speech_lm
 
     tiny_model(0).save_pretrained(tmp_path / "text")
     save_speech_lm(build_speech_lm(tmp_path / "text", VOCABULARY, dropout=0.0), VOCABULARY, tmp_path / "pretrained")

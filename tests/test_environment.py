@@ -10,14 +10,14 @@ from pathlib import Path
 
 import yaml
 
-from slamming.conda_env import render
+from slamming.workflow.conda_env import render
 
 REPO = Path(__file__).resolve().parent.parent
 # Imported only where an optional extra or package is installed, each behind its own setting.
 OPTIONAL = {"kokoro": "the [kokoro] extra", "wandb": "the [tracking] extra", "tensorboard": "the [tracking] extra",
             "flash_attn": "flash-attn, built by hand on a CUDA machine"}
 # Imported by Snakemake's own process when it reads the Snakefile, never by a job.
-SNAKEMAKE_PROCESS_ONLY = {("slamming/preflight.py", "snakemake")}
+SNAKEMAKE_PROCESS_ONLY = {("slamming/workflow/preflight.py", "snakemake")}
 
 
 def canonical(name: str) -> str:
@@ -26,7 +26,7 @@ def canonical(name: str) -> str:
 
 def test_the_environment_file_is_generated_from_pyproject():
     assert (REPO / "envs" / "slamming.yaml").read_text() == render(), \
-        "regenerate: python -m slamming.conda_env > envs/slamming.yaml"
+        "regenerate: python -m slamming.workflow.conda_env > envs/slamming.yaml"
 
 
 def test_every_rule_uses_the_generated_environment():

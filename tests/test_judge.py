@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from slamming.config import with_defaults
-from slamming.judge import Judge, rate_all, rating_of
+from slamming.workflow.config import with_defaults
+from slamming.evaluation.judge import Judge, rate_all, rating_of
 from workflow_scripts import judge_generations
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from slamming import vad
-from slamming.vad import SileroSettings, VadSettings, chunk_shard, official_pieces
+from slamming.data import vad
+from slamming.data.vad import SileroSettings, VadSettings, chunk_shard, official_pieces
 
 RATE = 16000
 

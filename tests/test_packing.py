@@ -16,11 +16,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, Qwen2Config
 
-from slamming.attention import DocumentAttention, implementation
-from slamming.config import with_defaults
-from slamming.engine import EpochOrder, Processes
-from slamming.packing import Documents, chunk, chunk_offsets, mix_order, pack, reference_fill_ratio
-from slamming.pretraining import (
+from slamming.training.attention import DocumentAttention, implementation
+from slamming.workflow.config import with_defaults
+from slamming.training.engine import EpochOrder, Processes
+from slamming.units.packing import Documents, chunk, chunk_offsets, mix_order, pack, reference_fill_ratio
+from slamming.training.pretraining import (
     ROW_MULTIPLE,
     PackedChunks,
     PackedTask,
@@ -29,8 +29,8 @@ from slamming.pretraining import (
     train_on_windows,
     validation_loss,
 )
-from slamming.speech_lm import build_speech_lm, save_speech_lm
-from slamming.units import UNITS_SCHEMA, SpeechVocabulary
+from slamming.training.speech_lm import build_speech_lm, save_speech_lm
+from slamming.units.vocabulary import UNITS_SCHEMA, SpeechVocabulary
 
 LOG = logging.getLogger("test")
 VOCAB = SpeechVocabulary(tokeniser="t", num_units=30, frame_rate=25.0)

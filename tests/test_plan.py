@@ -1,4 +1,4 @@
-"""The workflow's plan (slamming/plan.py, slamming/paths.py) on the project's own configuration: what
+"""The workflow's plan (slamming/workflow/plan.py, slamming/workflow/paths.py) on the project's own configuration: what
 each job reads, writes, is told and asks for, without Snakemake."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import math
 import pytest
 from conftest import REPO
 
-from slamming import paths
-from slamming.config import load_runs, load_yaml
-from slamming.plan import Plan, PlanError, one_of
-from slamming.preflight import before_dag, command_line_targets
+from slamming.workflow import paths
+from slamming.workflow.config import load_runs, load_yaml
+from slamming.workflow.plan import Plan, PlanError, one_of
+from slamming.workflow.preflight import before_dag, command_line_targets
 
 
 @pytest.fixture(scope="module")
@@ -202,3 +202,26 @@ def test_every_rule_has_a_log_its_stage_writes():
         name = rule.split(":", 1)[0]
         assert "\n    log:\n" in rule and "--log-file {log}" in rule, name
         assert "> {log}" not in rule and "2>&1" not in rule, name
+
+
+def test_the_library_imports_run_one_way_along_the_pipeline():
+    """slamming/ is grouped by the pipeline's parts; a part imports only the parts before it (and the
+    shared logs.py and artifacts.py), so the folder tree reads in the order the workflow runs."""
+    import ast
+
+    order = ["data", "units", "training", "evaluation", "workflow"]
+    backwards = []
+    for path in sorted((REPO / "slamming").rglob("*.py")):
+        parts = path.relative_to(REPO / "slamming").parts
+        if len(parts) < 2:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [node.module] if isinstance(node, ast.ImportFrom) and node.module else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for module in modules:
+                names = module.split(".")
+                if names[0] == "slamming" and len(names) > 2 and names[1] in order \
+                        and order.index(names[1]) > order.index(parts[0]):
+                    backwards.append(f"{path.relative_to(REPO)} imports {module}")
+    assert set(order) == {p.name for p in (REPO / "slamming").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert not backwards, backwards

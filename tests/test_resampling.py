@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from slamming.audio import resample as audio_resample
-from slamming.resampling import resample
+from slamming.data.audio import resample as audio_resample
+from slamming.data.resampling import resample
 
 RATIOS = [(24000, 16000), (22050, 16000), (44100, 16000), (8000, 16000)]
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from slamming.config import with_defaults
-from slamming.sources import SourceUnavailable, materialise
+from slamming.workflow.config import with_defaults
+from slamming.data.sources import SourceUnavailable, materialise
 
 
 def _file(tmp_path, content=b"centroids"):

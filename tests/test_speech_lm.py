@@ -6,8 +6,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, GPTNeoXConfig, LlamaConfig, OPTConfig, Qwen2Config
 
-from slamming.speech_lm import build_speech_lm, count_parameters, load_vocabulary, save_speech_lm, speech_config
-from slamming.units import SpeechVocabulary
+from slamming.training.speech_lm import build_speech_lm, count_parameters, load_vocabulary, save_speech_lm, speech_config
+from slamming.units.vocabulary import SpeechVocabulary
 
 PAPER_VOCABULARY = SpeechVocabulary(tokeniser="mhubert25hz_km500", num_units=500, frame_rate=25.0)
 

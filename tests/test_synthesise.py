@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from slamming.sources import materialise
-from slamming.synthesis import shard_slice, synthesise_shard, voice_for
+from slamming.data.sources import materialise
+from slamming.data.synthesis import shard_slice, synthesise_shard, voice_for
 
 SETTINGS = {
     "synthesise": {"text": "x/y", "voices": ["joe"], "seed": 0, "shards": 1, "sample_rate": 16000},
@@ -71,7 +71,7 @@ def test_the_kokoro_backend_speaks_local_files_only(tmp_path, monkeypatch):
 
     import torch
 
-    from slamming.tts import load_voice
+    from slamming.data.tts import load_voice
 
     calls = {}
 

@@ -8,7 +8,7 @@ import csv
 import pytest
 from test_training import LOG, SETTINGS, make_speech_lm, make_windows
 
-from slamming.pretraining import train_on_windows
+from slamming.training.pretraining import train_on_windows
 
 
 def logged_steps(out) -> list[int]:

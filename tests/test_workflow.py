@@ -152,8 +152,8 @@ def test_metrics_json_has_every_metric(demo):
 
 def test_the_trained_speech_lm_prefers_real_unit_sequences_to_shuffled_ones(demo):
     """What even the tiny run learns, and a bug in labels, masking, packing or scoring would undo."""
-    from slamming.likelihood import score_utterances, utterance_tokens
-    from slamming.speech_lm import load_vocabulary
+    from slamming.evaluation.likelihood import score_utterances, utterance_tokens
+    from slamming.training.speech_lm import load_vocabulary
 
     workdir, _ = demo
     utterances = pq.read_table(workdir / "results/units/demo_mfcc_km100/demo_sstorycloze/units.parquet").to_pylist()

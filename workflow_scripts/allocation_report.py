@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 
-from slamming.allocation import describe_allocation, one_line
+from slamming.training.allocation import describe_allocation, one_line
 from slamming.logs import run_stage, setup_logging, stage_parser
 
 log = logging.getLogger("allocation_report")

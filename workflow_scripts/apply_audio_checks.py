@@ -19,9 +19,9 @@ import logging
 
 import pyarrow as pa
 
-from slamming.audio import AudioChecks
+from slamming.data.audio import AudioChecks
 from slamming.logs import StageError, run_stage, setup_logging, stage_parser
-from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, apply_checks, read_table, write_arrow
+from slamming.data.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, apply_checks, read_table, write_arrow
 
 log = logging.getLogger("apply_audio_checks")
 

@@ -1,6 +1,6 @@
 """Rule benchmark_pairs: a benchmark's pair manifest (id, positive and negative utterance, their audio)
 from a table of items, from file names (spoken StoryCloze's ``<n>_correct`` / ``<n>_incorrect``) or
-from ZeroSpeech's gold.csv (sBLIMP); never from an order of file names (``slamming.likelihood``).
+from ZeroSpeech's gold.csv (sBLIMP); never from an order of file names (``slamming.evaluation.likelihood``).
 
 Command line::
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 
-from slamming.likelihood import gold_csv_pairs, make_pairs, suffix_pairs, write_pairs
+from slamming.evaluation.likelihood import gold_csv_pairs, make_pairs, suffix_pairs, write_pairs
 from slamming.logs import run_stage, setup_logging, stage_parser
 
 log = logging.getLogger("benchmark_pairs")
@@ -23,7 +23,7 @@ log = logging.getLogger("benchmark_pairs")
 def main(argv: list[str] | None = None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--pairing", required=True,
-                        help="as JSON (slamming.plan.Plan.pairing): one of gold_csv (sBLIMP's gold.csv), by_file_name "
+                        help="as JSON (slamming.workflow.plan.Plan.pairing): one of gold_csv (sBLIMP's gold.csv), by_file_name "
                              "({positive, negative}: files <key>_<positive> and <key>_<negative>) or table (items whose "
                              "utterances are <id>_<positive> and <id>_<negative>, with positive and negative), and official")
     parser.add_argument("--manifest", required=True, help="the corpus manifest with the audio")

@@ -1,5 +1,5 @@
 """Rule build_demo_source: one of the demo's stand-ins for the full recipe's external data, laid out as
-the real one arrives (``slamming.demo_sources``): Libri-Light's long recordings with their metadata,
+the real one arrives (``slamming.data.demo_sources``): Libri-Light's long recordings with their metadata,
 hub Parquet with audio, sLM21's sBLIMP with its gold.csv, spoken StoryCloze's correct and incorrect
 files. The source is then read by the same rules as the real data.
 
@@ -16,8 +16,8 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.config import with_defaults
-from slamming.demo_sources import LAYOUTS, build
+from slamming.workflow.config import with_defaults
+from slamming.data.demo_sources import LAYOUTS, build
 from slamming.logs import run_stage, setup_logging, stage_parser
 
 log = logging.getLogger("build_demo_source")

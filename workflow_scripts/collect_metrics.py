@@ -1,7 +1,7 @@
 """Rule collect_metrics: ``results/<run>/metrics.json`` - every metric of a run (likelihood accuracies with
 the pairs scored and left out, GenPPL, auto-BLEU, GPTScore or why it did not run, the vocoder's
 resynthesis word error rate), the recipe, the code's commit, the tokens each training stage saw and
-the compute used (``slamming.reporting``).
+the compute used (``slamming.evaluation.reporting``).
 
 Command line::
 
@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.reporting import collect
+from slamming.evaluation.reporting import collect
 
 log = logging.getLogger("collect_metrics")
 

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.stats import corpus_stats
+from slamming.data.stats import corpus_stats
 
 log = logging.getLogger("corpus_stats")
 

@@ -1,4 +1,4 @@
-"""Rule demo_text: one set of the demo's seeded text (``slamming.demo_text``) - its table and its
+"""Rule demo_text: one set of the demo's seeded text (``slamming.data.demo_text``) - its table and its
 utterances table (id, text, split) that synthesis speaks. The same seed gives the same text.
 
 Command line::
@@ -14,9 +14,9 @@ import logging
 
 import pyarrow as pa
 
-from slamming.demo_text import SETS, generate, vocabulary
+from slamming.data.demo_text import SETS, generate, vocabulary
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.manifests import write_arrow
+from slamming.data.manifests import write_arrow
 
 log = logging.getLogger("demo_text")
 

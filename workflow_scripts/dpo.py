@@ -1,6 +1,6 @@
 """Rule dpo: preference optimisation of the pretrained speech LM on spoken preference triples (Table 5).
 
-The loop is the engine's (``slamming/engine.py``); what is DPO's own is in ``slamming/dpo.py``: the
+The loop is the engine's (``slamming/training/engine.py``); what is DPO's own is in ``slamming/training/dpo.py``: the
 official filter of the pairs, the sequences ``BOS prompt`` + ``chosen EOS`` / ``rejected EOS``, the
 reference model's log-probabilities computed once (keyed by the content of what makes them), and the
 sigmoid DPO loss over a step's pairs.
@@ -18,7 +18,7 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.dpo import train_dpo
+from slamming.training.dpo import train_dpo
 from slamming.logs import run_stage, setup_stage, stage_parser
 
 log = logging.getLogger("dpo")

@@ -1,4 +1,4 @@
-"""Rule extract_units_shard: one shard of a corpus manifest to a units table (``slamming.extraction``).
+"""Rule extract_units_shard: one shard of a corpus manifest to a units table (``slamming.units.extraction``).
 
 Each utterance is read (resampled and downmixed as needed), encoded by the tokeniser's encoder layer,
 assigned to its nearest centroid frame by frame, and de-duplicated into units and durations. Audio
@@ -18,12 +18,12 @@ import logging
 import time
 
 from slamming.artifacts import load_npy, read_parquet
-from slamming.encoder import add_encoder_arguments, encoder_from_arguments
-from slamming.extraction import extract, pick_device, write_units
-from slamming.kmeans import NearestCentroid
+from slamming.units.encoder import add_encoder_arguments, encoder_from_arguments
+from slamming.units.extraction import extract, pick_device, write_units
+from slamming.units.kmeans import NearestCentroid
 from slamming.logs import run_stage, setup_stage, stage_parser
-from slamming.manifests import REJECTED_SCHEMA, rejected_path, write_table
-from slamming.synthesis import shard_slice
+from slamming.data.manifests import REJECTED_SCHEMA, rejected_path, write_table
+from slamming.data.synthesis import shard_slice
 
 log = logging.getLogger("extract_units_shard")
 

@@ -1,9 +1,9 @@
-"""Rule fit_kmeans: a tokeniser's k-means fitted on a seeded sample of encoder frames (``slamming.kmeans``).
+"""Rule fit_kmeans: a tokeniser's k-means fitted on a seeded sample of encoder frames (``slamming.units.kmeans``).
 
 Utterances are drawn from the train split of the given manifests in a seeded order, encoded with the
 tokeniser's encoder and layer, and a seeded share of each one's frames is kept until there are
 ``max_frames``; then MiniBatchKMeans with K clusters. Writes the centroids (float32, K x dim, .npy) and
-the speech vocabulary (K, frame rate, special tokens; ``slamming.units.SpeechVocabulary``).
+the speech vocabulary (K, frame rate, special tokens; ``slamming.units.vocabulary.SpeechVocabulary``).
 
 Command line::
 
@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from slamming.encoder import add_encoder_arguments, encoder_from_arguments
-from slamming.kmeans import fit_centroids, sample_frames
+from slamming.units.encoder import add_encoder_arguments, encoder_from_arguments
+from slamming.units.kmeans import fit_centroids, sample_frames
 from slamming.logs import run_stage, setup_stage, stage_parser
-from slamming.units import SpeechVocabulary
+from slamming.units.vocabulary import SpeechVocabulary
 
 log = logging.getLogger("fit_kmeans")
 

@@ -1,5 +1,5 @@
 """Rule generate: speech continuations for the generative metrics, with the paper's Table 6 sampling
-(``slamming.generation``).
+(``slamming.evaluation.generation``).
 
 Prompts are the positive utterances of a pair manifest in its order (the full recipe: the first
 1000 correct sStoryCloze files), each cut to ``prompt_seconds`` of audio and turned into units by the
@@ -26,13 +26,13 @@ import pyarrow.parquet as pq
 import torch
 
 from slamming.artifacts import load_npy, read_parquet
-from slamming.audio import write_flac
-from slamming.encoder import SAMPLE_RATE, add_encoder_arguments, encoder_from_arguments
-from slamming.generation import prompt_units, sample_continuations
-from slamming.kmeans import NearestCentroid
+from slamming.data.audio import write_flac
+from slamming.units.encoder import SAMPLE_RATE, add_encoder_arguments, encoder_from_arguments
+from slamming.evaluation.generation import prompt_units, sample_continuations
+from slamming.units.kmeans import NearestCentroid
 from slamming.logs import run_stage, setup_stage, stage_parser
-from slamming.manifests import MANIFEST_SCHEMA, write_table
-from slamming.speech_lm import load_vocabulary
+from slamming.data.manifests import MANIFEST_SCHEMA, write_table
+from slamming.training.speech_lm import load_vocabulary
 
 log = logging.getLogger("generate")
 

@@ -15,10 +15,10 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.config import with_defaults
-from slamming.corpora import hub_audio
+from slamming.workflow.config import with_defaults
+from slamming.data.corpora import hub_audio
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.manifests import write_manifest
+from slamming.data.manifests import write_manifest
 
 log = logging.getLogger("hub_audio_shard")
 

@@ -15,9 +15,9 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.corpora import ITEMS_SCHEMA, hub_pairs, write_rows
+from slamming.data.corpora import ITEMS_SCHEMA, hub_pairs, write_rows
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.manifests import write_manifest
+from slamming.data.manifests import write_manifest
 
 log = logging.getLogger("hub_pairs_corpus")
 

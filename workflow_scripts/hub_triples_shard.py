@@ -16,9 +16,9 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.corpora import TRIPLES_SCHEMA, hub_triples, write_rows
+from slamming.data.corpora import TRIPLES_SCHEMA, hub_triples, write_rows
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.manifests import write_manifest
+from slamming.data.manifests import write_manifest
 
 log = logging.getLogger("hub_triples_shard")
 

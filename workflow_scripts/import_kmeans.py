@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from slamming.encoder import add_encoder_arguments, frame_rate_of
-from slamming.kmeans import centroids_from_pickle
+from slamming.units.encoder import add_encoder_arguments, frame_rate_of
+from slamming.units.kmeans import centroids_from_pickle
 from slamming.logs import run_stage, setup_stage, stage_parser
-from slamming.units import SpeechVocabulary
+from slamming.units.vocabulary import SpeechVocabulary
 
 log = logging.getLogger("import_kmeans")
 

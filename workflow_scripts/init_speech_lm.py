@@ -1,4 +1,4 @@
-"""Rule init_speech_lm: the speech LM a run starts from (``slamming.speech_lm``) - a text LM with the
+"""Rule init_speech_lm: the speech LM a run starts from (``slamming.training.speech_lm``) - a text LM with the
 speech vocabulary (TWIST initialisation keeps the first rows of its embedding), the recipe's RoPE theta
 and dropout, or ``init: random`` with only its architecture.
 
@@ -16,8 +16,8 @@ import json
 import logging
 
 from slamming.logs import run_stage, setup_stage, stage_parser
-from slamming.speech_lm import build_speech_lm, count_parameters, save_speech_lm
-from slamming.units import SpeechVocabulary
+from slamming.training.speech_lm import build_speech_lm, count_parameters, save_speech_lm
+from slamming.units.vocabulary import SpeechVocabulary
 
 log = logging.getLogger("init_speech_lm")
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", required=True, help="Hugging Face causal-LM folder")
     parser.add_argument("--vocabulary", required=True, help="the tokeniser's speech vocabulary (vocabulary.json)")
     parser.add_argument("--settings", required=True,
-                        help="as JSON (slamming.plan.Plan.speech_lm_settings): init (twist or random), rope_theta and dropout "
+                        help="as JSON (slamming.workflow.plan.Plan.speech_lm_settings): init (twist or random), rope_theta and dropout "
                              "(null keeps the base model's), fresh_embeddings, seed")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)

@@ -1,5 +1,5 @@
 """Rule judge_generations: GPTScore, an LLM judge's 1-to-5 ratings of each prompt and its continuation
-(``slamming.judge``), when the recipe sets ``evaluation.judge``.
+(``slamming.evaluation.judge``), when the recipe sets ``evaluation.judge``.
 
 Without the API key in the environment, the stage records why it did not run (``not_run``) and the
 metrics say so; the workflow plans it again once the key is set. An endpoint that is down or never
@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slamming.artifacts import read_parquet
-from slamming.config import with_defaults
-from slamming.judge import Judge, rate_all
+from slamming.workflow.config import with_defaults
+from slamming.evaluation.judge import Judge, rate_all
 from slamming.logs import StageError, run_stage, setup_logging, stage_parser
 
 log = logging.getLogger("judge_generations")

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from slamming.corpora import librilight
+from slamming.data.corpora import librilight
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.manifests import write_manifest
+from slamming.data.manifests import write_manifest
 
 log = logging.getLogger("librilight_recordings")
 

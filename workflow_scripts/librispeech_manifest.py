@@ -1,4 +1,4 @@
-"""Rule librispeech_manifest: LibriSpeech's manifest from its unpacked official archives (``slamming.corpora``):
+"""Rule librispeech_manifest: LibriSpeech's manifest from its unpacked official archives (``slamming.data.corpora``):
 the train subsets are the train split, dev-clean and dev-other the valid split, as the paper.
 
 Command line::
@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from slamming.corpora import librispeech
+from slamming.data.corpora import librispeech
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.manifests import write_manifest
+from slamming.data.manifests import write_manifest
 
 log = logging.getLogger("librispeech_manifest")
 

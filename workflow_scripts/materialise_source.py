@@ -12,9 +12,9 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.config import with_defaults
+from slamming.workflow.config import with_defaults
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.sources import materialise
+from slamming.data.sources import materialise
 
 log = logging.getLogger("materialise_source")
 

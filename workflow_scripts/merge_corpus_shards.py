@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, merge_shards, rejected_path
+from slamming.data.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, merge_shards, rejected_path
 
 log = logging.getLogger("merge_corpus_shards")
 

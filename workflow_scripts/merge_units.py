@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.manifests import REJECTED_SCHEMA, merge_shards, rejected_path
-from slamming.units import merge_units
+from slamming.data.manifests import REJECTED_SCHEMA, merge_shards, rejected_path
+from slamming.units.vocabulary import merge_units
 
 log = logging.getLogger("merge_units")
 

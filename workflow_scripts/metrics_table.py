@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.reporting import table
+from slamming.evaluation.reporting import table
 
 log = logging.getLogger("metrics_table")
 

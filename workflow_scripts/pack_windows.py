@@ -1,4 +1,4 @@
-"""Rules pack_windows and pack_chunks: pack a run's data mix for training (``slamming.packing``), by its
+"""Rules pack_windows and pack_chunks: pack a run's data mix for training (``slamming.units.packing``), by its
 ``pretrain.packing``: ``windows`` - full training windows with their document boundaries
 (``<split>_tokens.npy``, ``<split>_segments.npy``, ``<split>_continued.npy``); ``official`` - each
 document cut into chunks of the context length from its start, as the official code does
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from slamming.logs import StageError, run_stage, setup_logging, stage_parser
-from slamming.packing import SPLITS, chunk_split, pack_split
-from slamming.units import SpeechVocabulary
+from slamming.units.packing import SPLITS, chunk_split, pack_split
+from slamming.units.vocabulary import SpeechVocabulary
 
 log = logging.getLogger("pack_windows")
 

@@ -1,9 +1,9 @@
 """Rule pretrain: the speech LM on a run's packed data under its budget (Slam, the paper's Table 4).
 
-The loop is the engine's (``slamming/engine.py``): the learning rate from the share of the budget used,
+The loop is the engine's (``slamming/training/engine.py``): the learning rate from the share of the budget used,
 gradient accumulation derived from the global batch, the run's precision, clipping and AdamW,
 validation and checkpoints on the clock, resume after a kill. What is pretraining's own is in
-``slamming/pretraining.py``: the official code's chunks, laid end to end in one row per micro-batch
+``slamming/training/pretraining.py``: the official code's chunks, laid end to end in one row per micro-batch
 (``packing: official``), or full windows of packed documents (``packing: windows``); attention kept
 inside each document or chunk, the summed next-token loss over the step's predicted tokens.
 
@@ -23,7 +23,7 @@ import logging
 from pathlib import Path
 
 from slamming.logs import run_stage, setup_stage, stage_parser
-from slamming.pretraining import train_on_windows
+from slamming.training.pretraining import train_on_windows
 
 log = logging.getLogger("pretrain")
 

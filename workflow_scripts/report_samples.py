@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.reporting import copy_samples
+from slamming.evaluation.reporting import copy_samples
 
 log = logging.getLogger("report_samples")
 

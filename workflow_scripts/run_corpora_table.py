@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.stats import stack_tables
+from slamming.data.stats import stack_tables
 
 log = logging.getLogger("run_corpora_table")
 

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.stats import run_data_summary
+from slamming.data.stats import run_data_summary
 
 log = logging.getLogger("run_data")
 

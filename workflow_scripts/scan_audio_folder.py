@@ -15,9 +15,9 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.config import with_defaults
+from slamming.workflow.config import with_defaults
 from slamming.logs import StageError, run_stage, setup_logging, stage_parser
-from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, scan_folder, write_table
+from slamming.data.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, scan_folder, write_table
 
 log = logging.getLogger("scan_audio_folder")
 

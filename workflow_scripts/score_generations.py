@@ -1,5 +1,5 @@
 """Rule score_generations: GenPPL and auto-BLEU of the transcribed generations, as the paper's official
-code measures them (``slamming.genppl``): on the prompt and its continuation transcribed together;
+code measures them (``slamming.evaluation.genppl``): on the prompt and its continuation transcribed together;
 GenPPL also for the continuation alone (``genppl_continuation``); empty transcripts counted and left
 out of GenPPL.
 
@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import torch
 
 from slamming.artifacts import read_parquet
-from slamming.autobleu import auto_bleu
-from slamming.genppl import EMPTY_TRANSCRIPTS, gen_ppl, mean_nlls
+from slamming.data.autobleu import auto_bleu
+from slamming.evaluation.genppl import EMPTY_TRANSCRIPTS, gen_ppl, mean_nlls
 from slamming.logs import run_stage, setup_stage, stage_parser
 
 log = logging.getLogger("score_generations")

@@ -1,6 +1,6 @@
 """Rule score_likelihood: a likelihood benchmark's accuracy (sBLIMP, sStoryCloze, tStoryCloze, SALMon), as
 the paper's official code scores it: each utterance ``BOS units EOS``, the mean log-probability of every
-token after BOS; a pair counts 1 when the positive scores higher, 0.5 on a tie (``slamming.likelihood``).
+token after BOS; a pair counts 1 when the positive scores higher, 0.5 on a tie (``slamming.evaluation.likelihood``).
 
 Command line::
 
@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from slamming.likelihood import score_benchmark
+from slamming.evaluation.likelihood import score_benchmark
 from slamming.logs import run_stage, setup_stage, stage_parser
-from slamming.speech_lm import load_vocabulary
+from slamming.training.speech_lm import load_vocabulary
 
 log = logging.getLogger("score_likelihood")
 

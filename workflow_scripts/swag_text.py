@@ -16,8 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.manifests import write_arrow
-from slamming.texts import swag
+from slamming.data.manifests import write_arrow
+from slamming.data.texts import swag
 
 log = logging.getLogger("swag_text")
 

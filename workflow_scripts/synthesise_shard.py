@@ -1,4 +1,4 @@
-"""Rule synthesise_shard: speak one shard of a text table with TTS voices (``slamming.synthesis``): a
+"""Rule synthesise_shard: speak one shard of a text table with TTS voices (``slamming.data.synthesis``): a
 16-bit mono FLAC per utterance, a manifest shard and the table of utterances that could not be made,
 with the reason. The same text table, seed and shard count give the same audio.
 
@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, rejected_path, write_table
-from slamming.synthesis import read_text_table, shard_slice, synthesise_shard
+from slamming.data.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, rejected_path, write_table
+from slamming.data.synthesis import read_text_table, shard_slice, synthesise_shard
 
 log = logging.getLogger("synthesise_shard")
 

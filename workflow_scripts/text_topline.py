@@ -1,5 +1,5 @@
 """Rule text_topline: how a text LM does on the text of a benchmark's pairs - the ceiling a speech LM
-that understood the words as text does could reach (``slamming.likelihood.text_topline``). The demo's
+that understood the words as text does could reach (``slamming.evaluation.likelihood.text_topline``). The demo's
 text LM for the demo; for the full recipe, the base text LM (Qwen2.5-0.5B) on the benchmarks whose
 pairs have text (sBLIMP's gold.csv transcriptions).
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from slamming.artifacts import read_parquet
-from slamming.likelihood import text_topline
+from slamming.evaluation.likelihood import text_topline
 from slamming.logs import run_stage, setup_stage, stage_parser
 
 log = logging.getLogger("text_topline")

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.texts import tinystories
+from slamming.data.texts import tinystories
 
 log = logging.getLogger("tinystories_text")
 

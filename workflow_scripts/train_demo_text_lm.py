@@ -1,4 +1,4 @@
-"""Rule train_demo_text_lm: the demo's text LM (``slamming.text_lm``), a byte-level BPE tokenizer and a
+"""Rule train_demo_text_lm: the demo's text LM (``slamming.training.text_lm``), a byte-level BPE tokenizer and a
 small Qwen2-architecture model trained on the demo stories by the same engine as the speech LM. It
 stands in for Qwen2.5-0.5B (the base of the demo's speech LM) and for Llama-3.2-1B (the demo's GenPPL
 scorer).
@@ -16,9 +16,9 @@ import logging
 from pathlib import Path
 
 from slamming.artifacts import read_parquet
-from slamming.config import with_defaults
+from slamming.workflow.config import with_defaults
 from slamming.logs import run_stage, setup_stage, stage_parser
-from slamming.text_lm import train_text_lm
+from slamming.training.text_lm import train_text_lm
 
 log = logging.getLogger("train_demo_text_lm")
 

@@ -1,5 +1,5 @@
 """Rule train_vocoder: a unit vocoder (HiFi-GAN generator with a duration predictor) trained on a corpus's
-units and audio (``slamming.vocoder_training``), for a tokeniser without a published one; then the
+units and audio (``slamming.evaluation.vocoder_training``), for a tokeniser without a published one; then the
 held-out utterances resynthesised from their units alone, transcribed, and their word error rate
 written to ``resynthesis.json``.
 
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from slamming.asr import load_asr, word_error_rate
+from slamming.evaluation.asr import load_asr, word_error_rate
 from slamming.logs import StageError, run_stage, setup_logging, stage_parser
-from slamming.units import SpeechVocabulary
-from slamming.vocoder import save_vocoder
-from slamming.vocoder_training import load_training_data, train
+from slamming.units.vocabulary import SpeechVocabulary
+from slamming.evaluation.vocoder import save_vocoder
+from slamming.evaluation.vocoder_training import load_training_data, train
 
 log = logging.getLogger("train_vocoder")
 

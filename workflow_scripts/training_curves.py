@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.reporting import curves
+from slamming.evaluation.reporting import curves
 
 log = logging.getLogger("training_curves")
 

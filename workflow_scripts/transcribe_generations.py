@@ -1,5 +1,5 @@
 """Rule transcribe_generations: Whisper transcripts of the vocoded continuations, of the prompts with their
-continuations, and of the cut prompts (``slamming.asr``), kept as Whisper writes them (see the
+continuations, and of the cut prompts (``slamming.evaluation.asr``), kept as Whisper writes them (see the
 asr_models settings). Audio with nothing in it gets an empty transcript, counted by the metrics.
 
 Command line::
@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slamming.artifacts import read_parquet
-from slamming.asr import load_asr
-from slamming.audio import AudioChecks, AudioRejected, read_audio
+from slamming.evaluation.asr import load_asr
+from slamming.data.audio import AudioChecks, AudioRejected, read_audio
 from slamming.logs import run_stage, setup_logging, stage_parser
 
 log = logging.getLogger("transcribe_generations")

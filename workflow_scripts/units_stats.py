@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.stats import units_stats
+from slamming.data.stats import units_stats
 
 log = logging.getLogger("units_stats")
 

@@ -1,5 +1,5 @@
 """Rule vad_chunk_shard: cut one shard of long recordings (Libri-Light) into speech segments
-(``slamming.vad``): by each recording's own ``voice_activity`` as Libri-Light's cut_by_vad.py does
+(``slamming.data.vad``): by each recording's own ``voice_activity`` as Libri-Light's cut_by_vad.py does
 (method official), or by Silero VAD (method silero, and the fallback for a recording without
 voice_activity), writing 16 kHz FLAC chunks, a manifest shard and its rejected table. No audio checks
 are applied here: each chunk's row carries its clipped_fraction and silent for the corpus's checks.
@@ -19,9 +19,9 @@ from pathlib import Path
 
 from slamming.artifacts import read_parquet
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, rejected_path, write_table
-from slamming.synthesis import shard_slice
-from slamming.vad import VadSettings, chunk_shard, load_vad
+from slamming.data.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, rejected_path, write_table
+from slamming.data.synthesis import shard_slice
+from slamming.data.vad import VadSettings, chunk_shard, load_vad
 
 log = logging.getLogger("vad_chunk_shard")
 

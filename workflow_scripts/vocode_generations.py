@@ -1,5 +1,5 @@
 """Rule vocode_generations: the generated unit sequences as 16 kHz speech with the run's unit vocoder
-(``slamming.vocoder``: TWIST's checkpoint format, or one the workflow trained), and their manifest.
+(``slamming.evaluation.vocoder``: TWIST's checkpoint format, or one the workflow trained), and their manifest.
 
 Command line::
 
@@ -19,10 +19,10 @@ from pathlib import Path
 import torch
 
 from slamming.artifacts import read_parquet
-from slamming.audio import write_flac
+from slamming.data.audio import write_flac
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.manifests import MANIFEST_SCHEMA, write_table
-from slamming.vocoder import SAMPLE_RATE, load_vocoder, vocode_table
+from slamming.data.manifests import MANIFEST_SCHEMA, write_table
+from slamming.evaluation.vocoder import SAMPLE_RATE, load_vocoder, vocode_table
 
 log = logging.getLogger("vocode_generations")
 
@@ -30,7 +30,7 @@ log = logging.getLogger("vocode_generations")
 def main(argv: list[str] | None = None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--vocoder", required=True,
-                        help="the vocoder as JSON (slamming.plan.Plan.vocoder_settings): its checkpoint, its config and, "
+                        help="the vocoder as JSON (slamming.workflow.plan.Plan.vocoder_settings): its checkpoint, its config and, "
                              "for a pickled checkpoint, the sha256 checked before it is opened")
     parser.add_argument("--units", required=True, help="table with id and units (unit ids, not tokens)")
     parser.add_argument("--columns", nargs="+", default=["units"], help="the columns of units to vocode")

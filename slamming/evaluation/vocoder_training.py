@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from slamming.artifacts import read_parquet
-from slamming.vocoder import UnitVocoder
+from slamming.evaluation.vocoder import UnitVocoder
 
 log = logging.getLogger("train_vocoder")
 
@@ -60,7 +60,7 @@ def mel_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def load_training_data(units_path, manifest_path, split: str):
     """(units, durations, audio) per utterance of ``split``, audio at 16 kHz."""
-    from slamming.audio import read_audio
+    from slamming.data.audio import read_audio
 
     paths = {r["id"]: (r["path"], r["text"]) for r in read_parquet(manifest_path, columns=["id", "path", "text"]).to_pylist()}
     items = []

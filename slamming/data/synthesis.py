@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from slamming.artifacts import read_parquet
-from slamming.audio import AudioRejected, audio_facts, prepare_audio, write_flac
+from slamming.data.audio import AudioRejected, audio_facts, prepare_audio, write_flac
 
 log = logging.getLogger("synthesise")
 
@@ -59,7 +59,7 @@ def synthesise_shard(rows: list[dict], *, corpus: str, settings: dict, voices: d
     """Speak ``rows``; returns (manifest rows, rejected rows, seconds of audio made)."""
     from tqdm import tqdm
 
-    from slamming.tts import load_voice
+    from slamming.data.tts import load_voice
 
     synth = settings["synthesise"]
     audio_dir.mkdir(parents=True, exist_ok=True)

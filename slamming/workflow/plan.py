@@ -2,7 +2,7 @@
 validated configuration. ``rules/*.smk`` hold only rules that call these, so what a rule reads, writes
 and is told is Python a unit test reaches (tests/test_plan.py), with no Snakemake needed.
 
-Paths come from ``slamming.paths``; ``Plan`` gives what follows from the configuration: the names
+Paths come from ``slamming.workflow.paths``; ``Plan`` gives what follows from the configuration: the names
 each wildcard may take, each job's settings (canonical JSON, so that only a real change re-runs a
 job), its inputs and its resources.
 """
@@ -15,8 +15,8 @@ import math
 import os
 from pathlib import Path
 
-from slamming.config import ConfigError, corpus_audio_checks, corpus_kind
-from slamming.paths import (corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest, metrics_file, model_dir, packed_dir, packing_report, pairs_file,
+from slamming.workflow.config import ConfigError, corpus_audio_checks, corpus_kind
+from slamming.workflow.paths import (corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest, metrics_file, model_dir, packed_dir, packing_report, pairs_file,
                             recordings_rejected, source_dir, source_record, text_file, timings, topline_summary, units_shard, units_table, vocabulary,
                             vocoder_dir)
 
@@ -63,7 +63,7 @@ class Plan:
     """What the workflow makes for one validated configuration.
 
     ``config`` is Snakemake's (config/config.yaml with any --configfile/--config), ``runs`` what
-    ``slamming.config.load_runs`` made of it: ``{run: config with the resolved recipe under "run"}``.
+    ``slamming.workflow.config.load_runs`` made of it: ``{run: config with the resolved recipe under "run"}``.
     ``nvidia_smi``: whether this machine has a GPU driver (GPU jobs then take the one local ``gpu``
     slot, so they run one at a time).
     """
@@ -188,14 +188,14 @@ class Plan:
         return [source_record(source)] if source else []
 
     def encoder_settings(self, key: str) -> str:
-        """What loads a tokeniser's encoder (``slamming.encoder.load_encoder``): its section, its model
+        """What loads a tokeniser's encoder (``slamming.units.encoder.load_encoder``): its section, its model
         folder (null for mfcc) and its precision."""
         source = self.encoder_source(key)
         return as_json({"encoder": self.tokeniser(key)["encoder"], "folder": source_dir(source) if source else None,
                         "dtype": self.tokeniser(key)["dtype"]})
 
     def kmeans_pickle(self, key: str) -> str:
-        from slamming.sources import url_filename
+        from slamming.data.sources import url_filename
 
         source = self.tokeniser(key)["kmeans"]["source"]
         return f"{source_dir(source)}/{url_filename(self.config['sources'][source]['url'])}"
@@ -255,7 +255,7 @@ class Plan:
         return [source_record(name)]
 
     def speech_lm_settings(self, run: str) -> str:
-        """What makes a run's initial speech LM from its base model (``slamming.speech_lm``)."""
+        """What makes a run's initial speech LM from its base model (``slamming.training.speech_lm``)."""
         pretrain = self.run(run)["pretrain"]
         return as_json({"init": pretrain["init"], "rope_theta": pretrain["rope_theta"], "dropout": pretrain["dropout"],
                         "fresh_embeddings": pretrain["fresh_embeddings"], "seed": self.run(run)["seed"]})
@@ -314,7 +314,7 @@ class Plan:
         return [text_file(table)] if table else []
 
     def pairing(self, corpus: str, benchmark: str) -> str:
-        """How a benchmark's utterances pair up (``slamming.likelihood``): its settings, with the
+        """How a benchmark's utterances pair up (``slamming.evaluation.likelihood``): its settings, with the
         path of sBLIMP's gold.csv in its audio folder or of the items table."""
         settings = dict(self.pair_settings(corpus, benchmark))
         if "gold_csv" in settings:
@@ -365,9 +365,9 @@ class Plan:
         return [source_record(vocoder["checkpoint"]), source_record(vocoder["config"])]
 
     def vocoder_settings(self, run: str) -> str:
-        """Where a run's vocoder's weights and architecture are (``slamming.vocoder.load_vocoder``), and
+        """Where a run's vocoder's weights and architecture are (``slamming.evaluation.vocoder.load_vocoder``), and
         the sha256 a pickled checkpoint must have before it is opened (null for a trained one)."""
-        from slamming.sources import url_filename
+        from slamming.data.sources import url_filename
 
         name, vocoder = self.run_vocoder(run)
         if "train" in vocoder:

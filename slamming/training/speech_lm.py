@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from slamming.units import SpeechVocabulary
+from slamming.units.vocabulary import SpeechVocabulary
 
 log = logging.getLogger("speech_lm")
 

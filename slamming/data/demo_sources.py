@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 import soundfile as sf
 
 from slamming.artifacts import read_parquet
-from slamming.audio import read_audio
+from slamming.data.audio import read_audio
 
 SAMPLE_RATE = 16000
 LAYOUTS = ("librilight", "hub_audio", "slm21", "storycloze")

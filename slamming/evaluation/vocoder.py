@@ -182,7 +182,7 @@ def load_vocoder(checkpoint: str | Path, config: str | Path, sha256: str | None 
         state = load_file(str(checkpoint))
     else:
         if sha256 is not None:
-            from slamming.kmeans import sha256_of
+            from slamming.units.kmeans import sha256_of
 
             actual = sha256_of(checkpoint)
             if actual != sha256:
@@ -208,7 +208,7 @@ def save_vocoder(model: UnitVocoder, folder: str | Path) -> None:
 
 def vocode_table(model: UnitVocoder, rows: list[dict], batch_seconds: float) -> list[np.ndarray]:
     """Audio for each row's ``units`` (batched by length)."""
-    from slamming.extraction import length_sorted_batches
+    from slamming.units.extraction import length_sorted_batches
 
     out = [np.zeros(0, np.float32)] * len(rows)  # no units, no audio
     todo = [i for i, r in enumerate(rows) if len(r["units"])]

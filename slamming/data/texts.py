@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 
 from slamming.artifacts import read_parquet
-from slamming.corpora import parquet_files
+from slamming.data.corpora import parquet_files
 
 log = logging.getLogger("prepare_text")
 

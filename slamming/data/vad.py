@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slamming.audio import AudioRejected, audio_facts, read_audio, write_flac
+from slamming.data.audio import AudioRejected, audio_facts, read_audio, write_flac
 
 log = logging.getLogger("vad_chunk")
 

@@ -108,7 +108,7 @@ def score_utterances(model, sequences: dict[str, list[int]], batch_tokens: int, 
     """(summed log-likelihood, number of scored tokens) of each token sequence, every token after the
     first scored. Sequences are batched by length, right-padded under an attention mask, so a
     sequence's score does not depend on its batch."""
-    from slamming.extraction import length_sorted_batches
+    from slamming.units.extraction import length_sorted_batches
 
     ids = list(sequences)
     limit = getattr(model.config, "max_position_embeddings", None) or 10**9
@@ -217,7 +217,7 @@ def text_topline(model, tokenizer, pairs: list[dict], batch_size: int, device) -
     """How a text LM does on the text of a benchmark's pairs: each text scored as an utterance is (the
     mean log-probability of its tokens after BOS, EOS included), a pair counted as for speech. Pairs
     without text are counted and left out."""
-    from slamming.genppl import mean_nlls
+    from slamming.evaluation.genppl import mean_nlls
 
     known = [p for p in pairs if p.get("positive_text") and p.get("negative_text")]
     nlls = mean_nlls(model, tokenizer, [t for p in known for t in (p["positive_text"], p["negative_text"])], batch_size,

@@ -1,6 +1,6 @@
 """Where every artifact of the workflow lives: a function per kind of file, from its names. Each takes
 wildcard patterns as well (``manifest("{corpus}")`` is a rule's output pattern, ``manifest("demo_swag")``
-a file), so that a path is written once, here, and the rules and the plan (``slamming.plan``) share it.
+a file), so that a path is written once, here, and the rules and the plan (``slamming.workflow.plan``) share it.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def centroids(tokeniser: str) -> str:
 
 
 def vocabulary(tokeniser: str) -> str:
-    """The speech vocabulary (``slamming.units.SpeechVocabulary``): units, frame rate, special tokens."""
+    """The speech vocabulary (``slamming.units.vocabulary.SpeechVocabulary``): units, frame rate, special tokens."""
     return f"{units_dir(tokeniser)}/vocabulary.json"
 
 

@@ -212,7 +212,7 @@ def frame_rate_of(spec: dict, folder: str | Path | None) -> float:
 def add_encoder_arguments(parser) -> None:
     """The command-line option of a stage that encodes audio with a tokeniser's encoder."""
     parser.add_argument("--encoder", required=True,
-                        help='the encoder as JSON (slamming.plan.Plan.encoder_settings): its section, its model folder '
+                        help='the encoder as JSON (slamming.workflow.plan.Plan.encoder_settings): its section, its model folder '
                              'and its precision, e.g. {"encoder": {"mfcc": {"coefficients": 20}}, "folder": null, "dtype": "float32"}')
 
 

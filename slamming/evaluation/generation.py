@@ -22,9 +22,9 @@ log = logging.getLogger("generate")
 
 def prompt_units(paths: list[str], seconds: float, encoder, assign) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The first ``seconds`` of each file (16 kHz) and its de-duplicated units."""
-    from slamming.audio import read_audio
-    from slamming.encoder import SAMPLE_RATE
-    from slamming.units import deduplicate
+    from slamming.data.audio import read_audio
+    from slamming.units.encoder import SAMPLE_RATE
+    from slamming.units.vocabulary import deduplicate
 
     waves, units = [], []
     for path in paths:

@@ -1,6 +1,6 @@
 """Write config/README.md's reference of every configuration key from config/schema.yaml.
 
-    python -m slamming.config_docs > config/README.md
+    python -m slamming.workflow.config_docs > config/README.md
 
 A test checks that the committed README equals what this prints, so the two never drift apart.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from slamming.config import SCHEMA_PATH, _resolve_ref, load_schema
+from slamming.workflow.config import SCHEMA_PATH, _resolve_ref, load_schema
 
 HEADER = """\
 # Configuration
@@ -29,7 +29,7 @@ own slice of the configuration, so a change re-runs only what depends on it.
 
 Every key follows; `<name>` stands for a name you choose. The keys under `run.` are what a recipe
 file holds at its top level (beside `base:`), and what `run_defaults` may hold. This reference is
-generated from the schema (`python -m slamming.config_docs > config/README.md`).
+generated from the schema (`python -m slamming.workflow.config_docs > config/README.md`).
 
 Each setting's default has one home. A run's settings start from `run_defaults` in
 `config/config.yaml`; every other key's default is the `default` of its property in the schema, shown

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slamming.artifacts import read_parquet
-from slamming.manifests import scan_audio_files
+from slamming.data.manifests import scan_audio_files
 
 log = logging.getLogger("prepare_corpus")
 

@@ -136,7 +136,7 @@ def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
     """torchaudio's default sinc resampling (as the official code does), float32 out."""
     if rate == target_rate:
         return np.ascontiguousarray(samples, dtype=np.float32)
-    from slamming.resampling import resample as sinc_resample
+    from slamming.data.resampling import resample as sinc_resample
 
     out = sinc_resample(samples, int(rate), int(target_rate))
     return np.clip(out, -1.0, 1.0).astype(np.float32)

@@ -38,7 +38,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
 
 def documents_of(texts: list[str], tokenizer):
     """``BOUNDARY text BOUNDARY`` documents, as ``pack.Documents``."""
-    from slamming.packing import Documents
+    from slamming.units.packing import Documents
 
     boundary = tokenizer.convert_tokens_to_ids(BOUNDARY)
     pieces = [np.array([boundary, *tokenizer(text)["input_ids"], boundary], dtype=np.uint16) for text in texts]
@@ -48,7 +48,7 @@ def documents_of(texts: list[str], tokenizer):
 
 def pack_texts(texts_by_split: dict[str, list[str]], tokenizer, context: int, seed: int, folder: Path) -> None:
     """Packed windows of each split, in the files ``pretrain.train`` reads."""
-    from slamming.packing import mix_order, pack
+    from slamming.units.packing import mix_order, pack
 
     folder.mkdir(parents=True, exist_ok=True)
     for split, texts in texts_by_split.items():
@@ -82,7 +82,7 @@ def build_model(settings: dict, tokenizer, seed: int):
 
 def train_text_lm(texts: dict[str, list[str]], settings: dict, seed: int, out: Path, log, **engine_options) -> dict:
     """Tokenizer, model and training on ``texts`` ({"train": [...], "valid": [...]}); saved to ``out``."""
-    from slamming.pretraining import train_on_windows
+    from slamming.training.pretraining import train_on_windows
 
     work = out.with_name(out.name + ".work")
     tokenizer = train_tokenizer(texts["train"], settings["vocab_size"])

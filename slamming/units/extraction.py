@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from slamming.audio import AudioRejected, read_audio
-from slamming.encoder import SAMPLE_RATE, SpeechEncoder
-from slamming.kmeans import NearestCentroid
-from slamming.units import UNITS_SCHEMA, deduplicate, table_metadata
+from slamming.data.audio import AudioRejected, read_audio
+from slamming.units.encoder import SAMPLE_RATE, SpeechEncoder
+from slamming.units.kmeans import NearestCentroid
+from slamming.units.vocabulary import UNITS_SCHEMA, deduplicate, table_metadata
 
 log = logging.getLogger("extract_units")
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from slamming.artifacts import load_npy, unreadable
-from slamming.attention import IGNORE, DocumentAttention, choose, implementation
+from slamming.training.attention import IGNORE, DocumentAttention, choose, implementation
 
 # --- batches from packed windows -------------------------------------------------------------
 
@@ -164,7 +164,7 @@ class PackedTask:
     def flops(self, model) -> Callable[[np.ndarray], float]:
         """Training FLOPs of a step: 6 per parameter and token, plus attention inside the documents
         (4 x hidden per layer and (query, key) pair forward, twice that backward)."""
-        from slamming.speech_lm import count_parameters
+        from slamming.training.speech_lm import count_parameters
 
         parameters, config = count_parameters(model), model.config
         layers, hidden = config.num_hidden_layers, config.hidden_size
@@ -182,7 +182,7 @@ def validation_loss(model, windows: PackedWindows | PackedChunks, micro_batch: i
     """Mean token loss over every validation window or chunk (shared out over processes, which may get
     different numbers of batches: the forward passes go around DDP, whose forward would wait for
     the other processes)."""
-    from slamming.engine import all_sum
+    from slamming.training.engine import all_sum
 
     if windows.real_tokens() == 0:
         return None
@@ -216,7 +216,7 @@ def train_on_windows(init: Path, data: Path, settings: dict, seed: int, out: Pat
     budget; the model is saved to ``out`` (see engine.py). What pretraining and the demo's text LM both run."""
     from transformers import AutoConfig
 
-    from slamming.engine import Engine
+    from slamming.training.engine import Engine
 
     engine = Engine(settings, seed, [init, data], out, work, log, **engine_options)
     # the longest row a batch can have: a window, or a micro-batch's chunks end to end

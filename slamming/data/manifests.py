@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slamming.artifacts import read_parquet
-from slamming.audio import AudioChecks, AudioRejected, audio_facts, is_audio_file, probe_audio
+from slamming.data.audio import AudioChecks, AudioRejected, audio_facts, is_audio_file, probe_audio
 
 log = logging.getLogger(__name__)
 

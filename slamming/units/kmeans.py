@@ -26,7 +26,7 @@ class ChecksumMismatch(StageError):
 
 
 def sha256_of(path: str | Path) -> str:
-    from slamming.sources import digest_of
+    from slamming.data.sources import digest_of
 
     return digest_of(Path(path), "sha256")
 
@@ -85,8 +85,8 @@ def sample_frames(manifests: list[str], encoder, max_frames: int, seed: int, bat
     import torch
     from tqdm import tqdm
 
-    from slamming.audio import AudioRejected, read_audio
-    from slamming.encoder import SAMPLE_RATE
+    from slamming.data.audio import AudioRejected, read_audio
+    from slamming.units.encoder import SAMPLE_RATE
 
     rows = [r for m in manifests for r in read_parquet(m, columns=["id", "path", "split", "duration"]).to_pylist()
             if r["split"] == "train"]

@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 
 from slamming.artifacts import load_npy, read_parquet
-from slamming.autobleu import auto_bleu
+from slamming.data.autobleu import auto_bleu
 from slamming.logs import StageError
-from slamming.speech_lm import load_vocabulary
+from slamming.training.speech_lm import load_vocabulary
 
 log = logging.getLogger("dpo")
 
@@ -113,7 +113,7 @@ def reference_logps(model, triples: list[dict], batch_size: int, pad_id: int, de
 def cached_reference(model, triples, settings: dict, inputs: list[Path], work: Path, pad_id: int, engine) -> np.ndarray:
     """The reference log-probabilities, computed once per content of what makes them: the starting
     model's weights, the units and pairs, and the settings that shape the sequences and the numbers."""
-    from slamming.engine import content_digest
+    from slamming.training.engine import content_digest
 
     shaping = {k: settings.get(k) for k in ("context_length", "max_auto_bleu", "dtype", "precision")}
     key = hashlib.sha256(json.dumps([content_digest(inputs), shaping], sort_keys=True).encode()).hexdigest()[:16]
@@ -167,7 +167,7 @@ def preference(logps: np.ndarray, triples: list[dict]) -> dict:
 def train_dpo(init: Path, units: Path, pairs: Path, settings: dict, seed: int, out: Path, work: Path, **engine_options) -> dict:
     """DPO on the train triples; the valid ones (a demo's held-out share) measure the model's preference
     before and after."""
-    from slamming.engine import Engine
+    from slamming.training.engine import Engine
 
     engine = Engine(settings, seed, [init, units, pairs], out, work, log, **engine_options)
     vocabulary = load_vocabulary(init)

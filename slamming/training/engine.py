@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from slamming.logs import StageError
-from slamming.speech_lm import count_parameters
+from slamming.training.speech_lm import count_parameters
 
 # Dense bf16 peak of GPUs, for model FLOPs utilisation (MFU) in the training log.
 PEAK_BF16_FLOPS = {"A100": 312e12, "H100": 989e12, "H200": 989e12, "A5000": 111e12, "A6000": 155e12,
@@ -178,7 +178,7 @@ class Processes:
 def start_processes(log: logging.Logger) -> tuple[Processes, torch.device]:
     """Join torchrun's process group when there is one; the device of this process. Only the first
     process logs progress (the others report warnings and errors), starting with what the job got."""
-    from slamming.allocation import describe_allocation, one_line
+    from slamming.training.allocation import describe_allocation, one_line
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     processes = Processes(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))

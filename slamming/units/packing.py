@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from slamming.artifacts import read_parquet
-from slamming.units import SpeechVocabulary
+from slamming.units.vocabulary import SpeechVocabulary
 
 log = logging.getLogger("pack")
 

@@ -1,0 +1,1 @@
+"""Data and corpora: sources, audio, voice activity, synthesis, manifests and their statistics."""

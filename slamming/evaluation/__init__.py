@@ -1,0 +1,1 @@
+"""Evaluation: likelihood benchmarks, generation, ASR, GenPPL, the judge, vocoders, metrics and reports."""

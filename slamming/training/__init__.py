@@ -1,0 +1,1 @@
+"""Training: the engine, attention inside packed documents, pretraining, DPO, the models."""

@@ -1,0 +1,1 @@
+"""Speech units: encoders, k-means, extraction, the speech vocabulary and packing."""
