@@ -5,13 +5,13 @@ rule train_demo_text_lm:
     input:
         stories=paths.text_file("demo/stories_utterances"),
     output:
-        config=f"{PLAN.text_lm_dir('demo_text_lm')}/config.json",
-        weights=f"{PLAN.text_lm_dir('demo_text_lm')}/model.safetensors",
-        tokenizer=f"{PLAN.text_lm_dir('demo_text_lm')}/tokenizer.json",
+        config=paths.model_dir(WORKFLOW_TEXT_LM) + "/config.json",
+        weights=paths.model_dir(WORKFLOW_TEXT_LM) + "/model.safetensors",
+        tokenizer=paths.model_dir(WORKFLOW_TEXT_LM) + "/tokenizer.json",
     params:
         settings=as_json(config["demo_text_lm"]),
         seed=config["demo_text_lm"]["seed"],
-        out=PLAN.text_lm_dir("demo_text_lm"),
+        out=paths.model_dir(WORKFLOW_TEXT_LM),
     log:
         "logs/models/demo_text_lm.log",
     benchmark:

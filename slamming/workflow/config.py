@@ -223,6 +223,10 @@ def with_defaults(section: str, partial: dict | None = None, schema: dict | None
     return fill_defaults(result, schema, _section_schema(schema, section))
 
 
+# The text LM the workflow trains itself (the config's demo_text_lm section): a run may name it
+# wherever it names a text LM (its base model, its GenPPL scorer, its text topline) instead of a source.
+WORKFLOW_TEXT_LM = "demo_text_lm"
+
 # The parts of the schema that describe a run: run_defaults may leave their required values to recipes.
 RUN_DEFINITIONS = ("run", "pretrain", "dpo", "generation", "budget")
 
@@ -378,11 +382,11 @@ def unresolved_run_references(document: dict) -> list[str]:
         problems.append(f"evaluation.asr: no asr_models entry named {evaluation['asr']!r}")
     for key in ("scorer", "text_topline"):
         name = evaluation.get(key)
-        if name and name != "demo_text_lm" and name not in document.get("sources", {}):
-            problems.append(f"evaluation.{key}: {name!r} is neither demo_text_lm nor a source")
+        if name and name != WORKFLOW_TEXT_LM and name not in document.get("sources", {}):
+            problems.append(f"evaluation.{key}: {name!r} is neither {WORKFLOW_TEXT_LM} nor a source")
     base = document["run"]["pretrain"]["base_model"]
-    if base != "demo_text_lm" and base not in document.get("sources", {}):
-        problems.append(f"pretrain.base_model: {base!r} is neither demo_text_lm nor a source")
+    if base != WORKFLOW_TEXT_LM and base not in document.get("sources", {}):
+        problems.append(f"pretrain.base_model: {base!r} is neither {WORKFLOW_TEXT_LM} nor a source")
     named = [(f"data.pretrain.{name}", name) for name, weight in data["pretrain"].items() if weight > 0]
     if data.get("dpo"):
         named.append(("data.dpo", data["dpo"]))

@@ -121,9 +121,9 @@ def packing_report(tokeniser: str, mix: str) -> str:
     return f"{packed_dir(tokeniser, mix)}/packing.json"
 
 
-def model_dir(run: str, stage: str) -> str:
-    """A run's model after a stage: init, pretrained or dpo."""
-    return f"results/models/{run}/{stage}"
+def model_dir(run: str, stage: str | None = None) -> str:
+    """A run's model after a stage (init, pretrained or dpo), or a model of its own (the demo's text LM)."""
+    return f"results/models/{run}/{stage}" if stage else f"results/models/{run}"
 
 
 def vocoder_dir(vocoder: str) -> str:

@@ -15,16 +15,13 @@ import math
 import os
 from pathlib import Path
 
-from slamming.workflow.config import ConfigError, corpus_audio_checks, corpus_kind
-from slamming.workflow.paths import (corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest, metrics_file, model_dir, packed_dir, packing_report, pairs_file,
-                            recordings_rejected, source_dir, source_record, text_file, timings, topline_summary, units_shard, units_table, vocabulary,
-                            vocoder_dir)
+from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind
+from slamming.workflow.paths import (corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest,
+                                     metrics_file, model_dir, packed_dir, packing_report, pairs_file, recordings_rejected,
+                                     source_dir, source_record, text_file, timings, topline_summary, units_shard,
+                                     units_table, vocabulary, vocoder_dir)
 
 # --- the plan of a configuration --------------------------------------------------------------
-
-# A text LM (a base model, a GenPPL scorer, a text topline) is the demo's, which the workflow trains,
-# or a source.
-WORKFLOW_TEXT_LM = "demo_text_lm"
 
 # Corpus kinds made in shards (one job each, merged into one table), and the key of their count.
 SHARDED_KINDS = ("synthesise", "librilight", "hub_audio", "hub_triples")
@@ -245,13 +242,13 @@ class Plan:
 
     @staticmethod
     def text_lm_dir(name: str) -> str:
-        return f"results/models/{WORKFLOW_TEXT_LM}" if name == WORKFLOW_TEXT_LM else source_dir(name)
+        return model_dir(WORKFLOW_TEXT_LM) if name == WORKFLOW_TEXT_LM else source_dir(name)
 
     @staticmethod
     def text_lm_files(name: str) -> list[str]:
         """What must exist before the text LM can be loaded."""
         if name == WORKFLOW_TEXT_LM:
-            return [f"results/models/{WORKFLOW_TEXT_LM}/{f}" for f in ("config.json", "model.safetensors", "tokenizer.json")]
+            return [f"{model_dir(WORKFLOW_TEXT_LM)}/{f}" for f in ("config.json", "model.safetensors", "tokenizer.json")]
         return [source_record(name)]
 
     def speech_lm_settings(self, run: str) -> str:

@@ -9,9 +9,11 @@ import os
 import shutil
 from pathlib import Path
 
+from slamming.workflow.config import WORKFLOW_TEXT_LM
+
 # Folders under results/ that hold artifacts shared by runs, not a run's own results.
 SHARED_RESULTS = {"text", "corpora", "units", "packed", "models", "benchmarks", "vocoders", "metrics.csv"}
-SHARED_MODELS = {"demo_text_lm"}
+SHARED_MODELS = {WORKFLOW_TEXT_LM}
 
 
 def unknown_run(targets, runs) -> str | None:
