@@ -303,7 +303,7 @@ rule hub_pairs_corpus:
         manifest=paths.candidates("{corpus}"),
         rejected=paths.candidates_rejected("{corpus}"),
         item_table=paths.text_file("{corpus}/items"),
-        audio=directory(paths.corpus_dir("{corpus}") + "/audio"),
+        audio=directory(paths.corpus_audio("{corpus}")),
     wildcard_constraints:
         corpus=one_of(PLAN.corpora_of_kind("hub_pairs")),
     params:
@@ -325,7 +325,7 @@ rule tinystories_text:
     output:
         paths.text_file("tinystories/stories_utterances"),
     params:
-        folder=paths.source_dir("tinystories_text"),
+        folder=lambda wc, input: input[0].removesuffix(".json"),
     log:
         "logs/text/tinystories.log",
     conda:
@@ -341,7 +341,7 @@ rule swag_text:
         triples=paths.text_file("swag/spokenswag"),
         utterances=paths.text_file("swag/spokenswag_utterances"),
     params:
-        folder=paths.source_dir("swag_text"),
+        folder=lambda wc, input: input[0].removesuffix(".json"),
         seed=config["swag_text"]["seed"],
     log:
         "logs/text/swag.log",

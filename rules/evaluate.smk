@@ -20,7 +20,7 @@ rule benchmark_pairs:
 
 rule score_likelihood:
     input:
-        model=lambda wc: PLAN.final_model(wc.run) + "/model.safetensors",
+        model=lambda wc: paths.weights(PLAN.final_model(wc.run)),
         units=lambda wc: paths.units_table(PLAN.run_tokeniser(wc.run), PLAN.benchmark_corpus(wc.run, wc.benchmark)),
         pairs=lambda wc: PLAN.run_pairs(wc.run, wc.benchmark),
     output:
@@ -69,14 +69,14 @@ rule train_vocoder:
     input:
         unpack(lambda wc: PLAN.vocoder_training_inputs(wc.vocoder)),
     output:
-        weights=paths.vocoder_dir("{vocoder}") + "/generator.safetensors",
-        config=paths.vocoder_dir("{vocoder}") + "/config.json",
-        resynthesis=paths.vocoder_dir("{vocoder}") + "/resynthesis.json",
+        weights=paths.vocoder_weights("{vocoder}"),
+        config=paths.vocoder_config("{vocoder}"),
+        resynthesis=paths.resynthesis_report("{vocoder}"),
     params:
         settings=lambda wc: as_json(PLAN.vocoder_training(wc.vocoder)),
         asr_spec=lambda wc: as_json(PLAN.asr_model(PLAN.vocoder_training(wc.vocoder)["asr"])),
         asr_model=lambda wc: paths.source_dir(PLAN.asr_model(PLAN.vocoder_training(wc.vocoder)["asr"])["model"]),
-        out=paths.vocoder_dir("{vocoder}"),
+        out=lambda wc, output: Path(output.weights).parent,
     log:
         "logs/vocoders/{vocoder}.log",
     benchmark:
@@ -96,7 +96,7 @@ rule train_vocoder:
 
 rule generate:
     input:
-        model=lambda wc: PLAN.final_model(wc.run) + "/model.safetensors",
+        model=lambda wc: paths.weights(PLAN.final_model(wc.run)),
         pairs=lambda wc: PLAN.prompt_pairs(wc.run),
         encoder=lambda wc: PLAN.encoder_files(PLAN.run_tokeniser(wc.run)),
         centroids=lambda wc: paths.centroids(PLAN.run_tokeniser(wc.run)),

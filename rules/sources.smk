@@ -8,7 +8,7 @@ rule materialise_source:
         source=one_of(PLAN.fetched_sources),
     params:
         spec=lambda wc: as_json(config["sources"][wc.source]),
-        root=paths.SOURCES,
+        root=lambda wc, output: Path(output.record).parent,
     log:
         "logs/sources/{source}.log",
     conda:
@@ -30,7 +30,7 @@ rule build_demo_source:
     params:
         layout=lambda wc: PLAN.demo_source(wc.source)["layout"],
         settings=lambda wc: as_json(PLAN.demo_source(wc.source)),
-        root=paths.SOURCES,
+        root=lambda wc, output: Path(output.record).parent,
     log:
         "logs/sources/{source}.log",
     conda:

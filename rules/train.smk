@@ -5,13 +5,13 @@ rule train_demo_text_lm:
     input:
         stories=paths.text_file("demo/stories_utterances"),
     output:
-        config=paths.model_dir(WORKFLOW_TEXT_LM) + "/config.json",
-        weights=paths.model_dir(WORKFLOW_TEXT_LM) + "/model.safetensors",
-        tokenizer=paths.model_dir(WORKFLOW_TEXT_LM) + "/tokenizer.json",
+        config=paths.model_config(paths.model_dir(WORKFLOW_TEXT_LM)),
+        weights=paths.weights(paths.model_dir(WORKFLOW_TEXT_LM)),
+        tokenizer=paths.tokenizer(paths.model_dir(WORKFLOW_TEXT_LM)),
     params:
         settings=as_json(config["demo_text_lm"]),
         seed=config["demo_text_lm"]["seed"],
-        out=paths.model_dir(WORKFLOW_TEXT_LM),
+        out=lambda wc, output: Path(output.weights).parent,
     log:
         "logs/models/demo_text_lm.log",
     benchmark:
@@ -32,12 +32,12 @@ rule init_speech_lm:
         base=lambda wc: PLAN.text_lm_files(PLAN.run(wc.run)["pretrain"]["base_model"]),
         vocabulary=lambda wc: paths.vocabulary(PLAN.run_tokeniser(wc.run)),
     output:
-        config=paths.model_dir("{run}", "init") + "/config.json",
-        weights=paths.model_dir("{run}", "init") + "/model.safetensors",
+        config=paths.model_config(paths.model_dir("{run}", "init")),
+        weights=paths.weights(paths.model_dir("{run}", "init")),
     params:
         base=lambda wc: PLAN.text_lm_dir(PLAN.run(wc.run)["pretrain"]["base_model"]),
         settings=lambda wc: PLAN.speech_lm_settings(wc.run),
-        out=paths.model_dir("{run}", "init"),
+        out=lambda wc, output: Path(output.weights).parent,
     log:
         "logs/{run}/init_speech_lm.log",
     conda:
@@ -52,17 +52,17 @@ rule pretrain:
         init=rules.init_speech_lm.output.weights,
         windows=lambda wc: PLAN.run_packing_report(wc.run),
     output:
-        config=paths.model_dir("{run}", "pretrained") + "/config.json",
-        weights=paths.model_dir("{run}", "pretrained") + "/model.safetensors",
-        training_log=paths.model_dir("{run}", "pretrained") + "/training_log.csv",
-        summary=paths.model_dir("{run}", "pretrained") + "/training_summary.json",
+        config=paths.model_config(paths.model_dir("{run}", "pretrained")),
+        weights=paths.weights(paths.model_dir("{run}", "pretrained")),
+        training_log=paths.training_log(paths.model_dir("{run}", "pretrained")),
+        summary=paths.training_summary(paths.model_dir("{run}", "pretrained")),
     params:
         settings=lambda wc: as_json(PLAN.run(wc.run)["pretrain"]),
         seed=lambda wc: PLAN.run(wc.run)["seed"],
         data=lambda wc: PLAN.run_packed_dir(wc.run),
         launcher=lambda wc: PLAN.launcher(PLAN.run(wc.run)["pretrain"]["gpus"]),
-        init=paths.model_dir("{run}", "init"),
-        out=paths.model_dir("{run}", "pretrained"),
+        init=lambda wc, input: Path(input.init).parent,
+        out=lambda wc, output: Path(output.weights).parent,
     log:
         "logs/{run}/pretrain.log",
     benchmark:
@@ -86,16 +86,16 @@ rule dpo:
         units=lambda wc: PLAN.dpo_inputs(wc.run)["units"],
         pairs=lambda wc: PLAN.dpo_inputs(wc.run)["pairs"],
     output:
-        config=paths.model_dir("{run}", "dpo") + "/config.json",
-        weights=paths.model_dir("{run}", "dpo") + "/model.safetensors",
-        training_log=paths.model_dir("{run}", "dpo") + "/training_log.csv",
-        summary=paths.model_dir("{run}", "dpo") + "/training_summary.json",
+        config=paths.model_config(paths.model_dir("{run}", "dpo")),
+        weights=paths.weights(paths.model_dir("{run}", "dpo")),
+        training_log=paths.training_log(paths.model_dir("{run}", "dpo")),
+        summary=paths.training_summary(paths.model_dir("{run}", "dpo")),
     params:
         settings=lambda wc: as_json(PLAN.run(wc.run)["dpo"]),
         seed=lambda wc: PLAN.run(wc.run)["seed"],
         launcher=lambda wc: PLAN.launcher(PLAN.run(wc.run)["dpo"]["gpus"]),
-        init=paths.model_dir("{run}", "pretrained"),
-        out=paths.model_dir("{run}", "dpo"),
+        init=lambda wc, input: Path(input.init).parent,
+        out=lambda wc, output: Path(output.weights).parent,
     log:
         "logs/{run}/dpo.log",
     benchmark:

@@ -108,15 +108,15 @@ rule pack_windows:
         vocabulary=paths.vocabulary("{tokeniser}"),
     output:
         report=paths.packing_report("{tokeniser}", "{mix}"),
-        windows=multiext(paths.packed_dir("{tokeniser}", "{mix}") + "/", "train_tokens.npy", "train_segments.npy",
-                         "train_continued.npy", "valid_tokens.npy", "valid_segments.npy", "valid_continued.npy"),
+        windows=paths.packed_files("{tokeniser}", "{mix}", [f"{split}_{array}.npy" for split in ("train", "valid")
+                                                            for array in ("tokens", "segments", "continued")]),
     wildcard_constraints:
         mix=one_of(PLAN.mixes_packed_by("windows")),
     params:
         mix=lambda wc: as_json(PLAN.mix_units(wc.tokeniser, wc.mix)),
         context=lambda wc: PLAN.mixes[wc.mix]["context"],
         seed=lambda wc: PLAN.mixes[wc.mix]["seed"],
-        out=paths.packed_dir("{tokeniser}", "{mix}"),
+        out=lambda wc, output: Path(output.report).parent,
     log:
         "logs/packed/{tokeniser}/{mix}.log",
     benchmark:
@@ -135,15 +135,15 @@ rule pack_chunks:
         vocabulary=paths.vocabulary("{tokeniser}"),
     output:
         report=paths.packing_report("{tokeniser}", "{mix}"),
-        chunks=multiext(paths.packed_dir("{tokeniser}", "{mix}") + "/", "train_chunk_tokens.npy", "train_chunk_offsets.npy",
-                        "valid_chunk_tokens.npy", "valid_chunk_offsets.npy"),
+        chunks=paths.packed_files("{tokeniser}", "{mix}", [f"{split}_chunk_{array}.npy" for split in ("train", "valid")
+                                                           for array in ("tokens", "offsets")]),
     wildcard_constraints:
         mix=one_of(PLAN.mixes_packed_by("official")),
     params:
         mix=lambda wc: as_json(PLAN.mix_units(wc.tokeniser, wc.mix)),
         context=lambda wc: PLAN.mixes[wc.mix]["context"],
         seed=lambda wc: PLAN.mixes[wc.mix]["seed"],
-        out=paths.packed_dir("{tokeniser}", "{mix}"),
+        out=lambda wc, output: Path(output.report).parent,
     log:
         "logs/packed/{tokeniser}/{mix}.log",
     benchmark:

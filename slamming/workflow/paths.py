@@ -69,6 +69,11 @@ def corpus_shard_triples(corpus: str, shard: str | int) -> str:
     return f"{corpus_dir(corpus)}/shards/{shard}.pairs.parquet"
 
 
+def corpus_audio(corpus: str) -> str:
+    """The audio files of a corpus made in one job."""
+    return f"{corpus_dir(corpus)}/audio"
+
+
 def corpus_shard_audio(corpus: str, shard: str | int) -> str:
     return f"{corpus_dir(corpus)}/audio/{shard}"
 
@@ -116,6 +121,11 @@ def packed_dir(tokeniser: str, mix: str) -> str:
     return f"results/packed/{tokeniser}/{mix}"
 
 
+def packed_files(tokeniser: str, mix: str, names) -> list[str]:
+    """The arrays of a packed mix (windows or chunks, per split)."""
+    return [f"{packed_dir(tokeniser, mix)}/{name}" for name in names]
+
+
 def packing_report(tokeniser: str, mix: str) -> str:
     """What a packing made (windows or chunks, tokens, documents): the file that stands for the mix."""
     return f"{packed_dir(tokeniser, mix)}/packing.json"
@@ -126,8 +136,44 @@ def model_dir(run: str, stage: str | None = None) -> str:
     return f"results/models/{run}/{stage}" if stage else f"results/models/{run}"
 
 
+def weights(model: str) -> str:
+    """A model folder's weights (safetensors)."""
+    return f"{model}/model.safetensors"
+
+
+def model_config(model: str) -> str:
+    return f"{model}/config.json"
+
+
+def tokenizer(model: str) -> str:
+    """A text LM's Hugging Face tokenizer."""
+    return f"{model}/tokenizer.json"
+
+
+def training_log(model: str) -> str:
+    """The losses and learning rate of each step of the training that made a model."""
+    return f"{model}/training_log.csv"
+
+
+def training_summary(model: str) -> str:
+    return f"{model}/training_summary.json"
+
+
 def vocoder_dir(vocoder: str) -> str:
     return f"results/vocoders/{vocoder}"
+
+
+def vocoder_weights(vocoder: str) -> str:
+    return f"{vocoder_dir(vocoder)}/generator.safetensors"
+
+
+def vocoder_config(vocoder: str) -> str:
+    return f"{vocoder_dir(vocoder)}/config.json"
+
+
+def resynthesis_report(vocoder: str) -> str:
+    """How well speech the vocoder makes from units is understood (WER on held-out utterances)."""
+    return f"{vocoder_dir(vocoder)}/resynthesis.json"
 
 
 def pairs_file(corpus: str, benchmark: str) -> str:

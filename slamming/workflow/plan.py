@@ -17,9 +17,10 @@ from pathlib import Path
 
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind
 from slamming.workflow.paths import (corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest,
-                                     metrics_file, model_dir, packed_dir, packing_report, pairs_file, recordings_rejected,
-                                     source_dir, source_record, text_file, timings, topline_summary, units_shard,
-                                     units_table, vocabulary, vocoder_dir)
+                                     metrics_file, model_config, model_dir, packed_dir, packing_report, pairs_file,
+                                     recordings_rejected, resynthesis_report, source_dir, source_record, text_file,
+                                     timings, tokenizer, topline_summary, training_log, training_summary, units_shard,
+                                     units_table, vocabulary, vocoder_config, vocoder_weights, weights)
 
 # --- the plan of a configuration --------------------------------------------------------------
 
@@ -248,7 +249,8 @@ class Plan:
     def text_lm_files(name: str) -> list[str]:
         """What must exist before the text LM can be loaded."""
         if name == WORKFLOW_TEXT_LM:
-            return [f"{model_dir(WORKFLOW_TEXT_LM)}/{f}" for f in ("config.json", "model.safetensors", "tokenizer.json")]
+            folder = model_dir(WORKFLOW_TEXT_LM)
+            return [model_config(folder), weights(folder), tokenizer(folder)]
         return [source_record(name)]
 
     def speech_lm_settings(self, run: str) -> str:
@@ -358,7 +360,7 @@ class Plan:
     def vocoder_files(self, run: str) -> list[str]:
         name, vocoder = self.run_vocoder(run)
         if "train" in vocoder:
-            return [f"{vocoder_dir(name)}/generator.safetensors", f"{vocoder_dir(name)}/config.json"]
+            return [vocoder_weights(name), vocoder_config(name)]
         return [source_record(vocoder["checkpoint"]), source_record(vocoder["config"])]
 
     def vocoder_settings(self, run: str) -> str:
@@ -368,8 +370,7 @@ class Plan:
 
         name, vocoder = self.run_vocoder(run)
         if "train" in vocoder:
-            return as_json({"checkpoint": f"{vocoder_dir(name)}/generator.safetensors",
-                            "config": f"{vocoder_dir(name)}/config.json", "sha256": None})
+            return as_json({"checkpoint": vocoder_weights(name), "config": vocoder_config(name), "sha256": None})
         weights, architecture = self.config["sources"][vocoder["checkpoint"]], self.config["sources"][vocoder["config"]]
         return as_json({"checkpoint": f"{source_dir(vocoder['checkpoint'])}/{url_filename(weights['url'])}",
                         "config": f"{source_dir(vocoder['config'])}/{url_filename(architecture['url'])}",
@@ -377,7 +378,7 @@ class Plan:
 
     def trained_vocoder_report(self, run: str) -> list[str]:
         name, vocoder = self.run_vocoder(run)
-        return [f"{vocoder_dir(name)}/resynthesis.json"] if "train" in vocoder else []
+        return [resynthesis_report(name)] if "train" in vocoder else []
 
     def likelihood_outputs(self, run: str) -> list[str]:
         return [likelihood_summary(run, benchmark) for benchmark in self.run(run)["data"]["benchmarks"]]
@@ -399,10 +400,10 @@ class Plan:
         return bool(judge and environ.get(judge["api_key_env"]))
 
     def training_summaries(self, run: str) -> list[str]:
-        return [f"{model_dir(run, stage)}/training_summary.json" for stage in self.training_stages(run)]
+        return [training_summary(model_dir(run, stage)) for stage in self.training_stages(run)]
 
     def training_logs(self, run: str) -> list[str]:
-        return [f"{model_dir(run, stage)}/training_log.csv" for stage in self.training_stages(run)]
+        return [training_log(model_dir(run, stage)) for stage in self.training_stages(run)]
 
     def run_timings(self, run: str) -> list[str]:
         """Timings of the run's own jobs: training and evaluation (shared pre-processing is not
