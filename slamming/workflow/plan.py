@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind
@@ -52,8 +53,6 @@ def as_json(value) -> str:
 
 def one_of(names) -> str:
     """A wildcard pattern that matches exactly these names (and nothing when there are none)."""
-    import re
-
     return "|".join(re.escape(n) for n in sorted(names)) if names else "(?!x)x"
 
 
@@ -136,8 +135,11 @@ class Plan:
 
     def corpus_shards(self, corpus: str) -> list[str]:
         """The manifest shards of a corpus made in shards."""
-        kind = corpus_kind(self.config["corpora"][corpus])
-        return [corpus_shard(corpus, shard) for shard in range(self.corpus_section(corpus, kind)["shards"])]
+        return [corpus_shard(corpus, shard) for shard in range(self.shard_count(corpus))]
+
+    def shard_count(self, corpus: str) -> int:
+        """How many jobs make a corpus made in shards."""
+        return self.corpus_section(corpus, corpus_kind(self.config["corpora"][corpus]))["shards"]
 
     def rejected_before_shards(self, corpus: str) -> list[str]:
         """Rejected tables of what a sharded corpus is cut from (Libri-Light's recordings), so that the
@@ -145,7 +147,7 @@ class Plan:
         return [recordings_rejected(corpus)] if corpus_kind(self.config["corpora"][corpus]) == "librilight" else []
 
     def corpus_shard_triples(self, corpus: str) -> list[str]:
-        return [corpus_shard_triples(corpus, shard) for shard in range(self.corpus_section(corpus, "hub_triples")["shards"])]
+        return [corpus_shard_triples(corpus, shard) for shard in range(self.shard_count(corpus))]
 
     def corpus_priority(self, corpus: str) -> int:
         return 1 if corpus in self.early_corpora else 0
