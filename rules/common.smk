@@ -7,7 +7,7 @@ from pathlib import Path
 import slamming.workflow.paths as paths
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, load_runs
 from slamming.workflow.plan import Plan, as_json, one_of
-from slamming.workflow.preflight import before_dag, command_line_targets, folder_listing
+from slamming.workflow.preflight import before_dag, command_line_takes_lock, command_line_targets, folder_listing
 
 # Shell commands run `python -m workflow_scripts...`: make the package importable there too (also
 # where it is not installed). Braces are doubled twice: once for this f-string, once for Snakemake.
@@ -21,7 +21,7 @@ PLAN = Plan(config, RUNS, nvidia_smi=shutil.which("nvidia-smi") is not None)
 TARGETS = command_line_targets(sys.argv)
 
 if workflow.is_main_process:  # not in the jobs that a cluster runs
-    error, note = before_dag(TARGETS, RUNS, Path.cwd())
+    error, note = before_dag(TARGETS, RUNS, Path.cwd(), command_line_takes_lock(sys.argv))
     if error:
         sys.exit(error)
     if note:

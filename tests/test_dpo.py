@@ -133,6 +133,33 @@ def test_a_changed_starting_model_never_reuses_a_stale_reference(tmp_path):
     assert len(list((tmp_path / "dpo.work").glob("reference_logps-*.npy"))) == 1
 
 
+def test_a_budget_in_epochs_shows_its_progress_in_the_log(tmp_path, caplog):
+    """The log's share of the budget counts epochs when the budget is in epochs (it read 0.0 % at every step)."""
+    import logging
+    import re
+
+    from slamming.training.dpo import train_dpo
+    from slamming.training.speech_lm import build_speech_lm, save_speech_lm
+
+    tiny_model(0).save_pretrained(tmp_path / "text")
+    save_speech_lm(build_speech_lm(tmp_path / "text", VOCABULARY, dropout=0.0), VOCABULARY, tmp_path / "pretrained")
+    pairs = [{"id": f"p{i}", "prompt": f"Tom went to place {i}.", "chosen": f"He ran home {i}.", "rejected": f"It flew away {i}."}
+             for i in range(8)]
+    pq.write_table(pa.Table.from_pylist(pairs), tmp_path / "pairs.parquet")
+    rows = [{"id": f"p{i}_{part}", "split": "train", "units": [(i * 3 + k) % 30 for k in range(5)], "durations": [1] * 5,
+             "num_frames": 5} for i in range(8) for part in ("prompt", "chosen", "rejected")]
+    pq.write_table(pa.Table.from_pylist(rows, schema=UNITS_SCHEMA), tmp_path / "units.parquet")
+    settings = with_defaults("run.dpo", {
+        "beta": 0.1, "max_auto_bleu": 0.3, "context_length": 64, "per_device_batch_size": 4, "global_batch_size": 4,
+        "learning_rate": 1e-3, "lr_scheduler": "constant", "max_grad_norm": 1.0, "dtype": "float32", "optimizer": "adamw",
+        "budget": {"hours": None, "epochs": 2}})
+    with caplog.at_level(logging.INFO):
+        train_dpo(tmp_path / "pretrained", tmp_path / "units.parquet", tmp_path / "pairs.parquet", settings, 0, tmp_path / "out",
+                  tmp_path / "dpo.work", log_every_steps=1)
+    shares = [float(share) for share in re.findall(r"\(([\d.]+)% of the budget\)", caplog.text)]
+    assert shares == [25.0, 50.0, 75.0, 100.0]  # 8 pairs, 4 a step, 2 epochs: 4 steps
+
+
 @pytest.mark.slow
 def test_a_dpo_run_killed_and_resumed_ends_with_the_weights_of_an_unbroken_run(tmp_path):
     """The engine's resume holds for DPO as for pretraining: the same steps, the same data order, the same weights."""

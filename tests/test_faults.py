@@ -82,21 +82,63 @@ def test_after_snakemake_is_killed_the_same_command_runs_without_unlock(tmp_path
     assert (tmp_path / "results/text/demo/stories.parquet").exists()
 
 
-def test_a_lock_of_a_snakemake_that_still_runs_is_left_alone(tmp_path):
-    from slamming.workflow.preflight import clear_stale_lock, other_snakemake_running
+def hold_lock(workdir: Path, pid: int, host: str | None = None) -> None:
+    """A lock of Snakemake's and our record of the run that holds it, as a running snakemake leaves them."""
+    import json
+    import socket
 
-    (tmp_path / ".snakemake" / "locks").mkdir(parents=True)
-    (tmp_path / ".snakemake" / "locks" / "0.input.lock").write_text("x")
-    assert not other_snakemake_running(tmp_path)
-    alive = subprocess.Popen(["bash", "-c", "exec -a snakemake sleep 30"], cwd=tmp_path)  # a process called snakemake, here
+    (workdir / ".snakemake" / "locks").mkdir(parents=True, exist_ok=True)
+    (workdir / ".snakemake" / "locks" / "0.input.lock").write_text("x")
+    (workdir / ".snakemake" / "lock_owner.json").write_text(json.dumps(
+        {"host": host or socket.gethostname(), "pid": pid, "started": "2026-12-03 10:00:00"}))
+
+
+def test_a_second_snakemake_while_one_runs_is_told_in_one_line_to_wait(tmp_path, tiny_config):
+    """Snakemake's own LockException would advise --unlock, which is wrong while the other run goes on."""
+    alive = subprocess.Popen(["bash", "-c", "exec -a snakemake sleep 60"], cwd=tmp_path)  # a process called snakemake, here
     try:
         time.sleep(0.3)
-        assert other_snakemake_running(tmp_path) and not clear_stale_lock(tmp_path)
+        hold_lock(tmp_path, alive.pid)
+        command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--configfile",
+                   str(tiny_config), "--cores", "1", "results/text/demo/stories.parquet"]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+        line = one_error_line(result)
+        assert f"another snakemake (pid {alive.pid}, started 2026-12-03 10:00:00) is running in" in line, line
+        assert "--unlock" not in line
+        looking = subprocess.run(command + ["-n"], capture_output=True, text=True, cwd=tmp_path)  # a dry run takes no lock
+        assert looking.returncode == 0, looking.stderr[-3000:]
         assert (tmp_path / ".snakemake" / "locks" / "0.input.lock").exists()
     finally:
         alive.kill()
         alive.wait()
-    assert clear_stale_lock(tmp_path) and not (tmp_path / ".snakemake" / "locks").exists()
+
+
+def test_a_lock_is_taken_away_only_when_its_run_was_on_this_host_and_is_gone(tmp_path):
+    from slamming.workflow.preflight import before_dag, lock_decision
+
+    alive = subprocess.Popen(["bash", "-c", "exec -a snakemake sleep 30"], cwd=tmp_path)
+    try:
+        time.sleep(0.3)
+        hold_lock(tmp_path, alive.pid)
+        assert lock_decision(tmp_path).startswith(f"error: another snakemake (pid {alive.pid}")
+    finally:
+        alive.kill()
+        alive.wait()
+    assert lock_decision(tmp_path) == "stale"
+    assert before_dag([], {}, tmp_path) == (None, "removed the lock of a snakemake that no longer runs here (it was killed)")
+    assert not (tmp_path / ".snakemake" / "locks").exists()
+
+    hold_lock(tmp_path, 12345, host="login-node-2")  # a run on another node of a cluster sharing the folder
+    error, note = before_dag([], {}, tmp_path)
+    assert error == (f"error: a snakemake on host login-node-2 (pid 12345, started 2026-12-03 10:00:00) holds the lock of "
+                     f"{tmp_path}: wait for it to finish; if it no longer runs there, run snakemake --unlock")
+    assert (tmp_path / ".snakemake" / "locks" / "0.input.lock").exists()
+    assert before_dag([], {}, tmp_path, takes_lock=False) == (None, None)  # a dry run only looks
+
+    (tmp_path / ".snakemake" / "lock_owner.json").unlink()  # a lock nobody recorded: never taken away
+    error, _ = before_dag([], {}, tmp_path)
+    assert "holds a lock with no record of its run" in error and "if no snakemake runs in this folder on any machine" in error
+    assert (tmp_path / ".snakemake" / "locks" / "0.input.lock").exists()
 
 
 def tone(seconds: float, path: Path, freq: float = 300.0) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
+import socket
 
 import pytest
 from conftest import REPO
@@ -13,7 +15,7 @@ from conftest import REPO
 from slamming.workflow import paths
 from slamming.workflow.config import load_runs, load_yaml
 from slamming.workflow.plan import Plan, PlanError, one_of
-from slamming.workflow.preflight import before_dag, command_line_targets
+from slamming.workflow.preflight import before_dag, command_line_takes_lock, command_line_targets
 
 
 @pytest.fixture(scope="module")
@@ -180,15 +182,23 @@ def test_before_the_dag_an_unknown_run_stops_and_a_stale_lock_goes(tmp_path):
     locks = tmp_path / ".snakemake" / "locks"
     locks.mkdir(parents=True)
     (locks / "0.input.lock").write_text("x")
+    (tmp_path / ".snakemake" / "lock_owner.json").write_text(json.dumps({"host": socket.gethostname(), "pid": 2**22 + 7}))
     assert before_dag(["results/slam/metrics.json"], {"slam": {}}, tmp_path) == (
         None, "removed the lock of a snakemake that no longer runs here (it was killed)")
     assert not locks.exists()
+    owner = json.loads((tmp_path / ".snakemake" / "lock_owner.json").read_text())  # this run's, for the next to read
+    assert owner["host"] == socket.gethostname() and owner["pid"] == os.getpid()
 
 
 def test_the_targets_come_from_snakemakes_command_line():
     assert command_line_targets(["/x/bin/snakemake", "--cores", "2", "results/demo/metrics.json"]) == ["results/demo/metrics.json"]
     assert command_line_targets(["/x/bin/python", "-m", "pytest"]) == []
     assert command_line_targets([]) == []
+    assert command_line_takes_lock(["/x/bin/snakemake", "--cores", "2"])
+    assert not command_line_takes_lock(["/x/bin/snakemake", "-n", "--cores", "2"])
+    assert not command_line_takes_lock(["/x/bin/snakemake", "--unlock"])
+    assert not command_line_takes_lock(["/x/bin/snakemake", "--nolock", "--cores", "2"])
+    assert not command_line_takes_lock(["/x/bin/python", "-m", "pytest"])
 
 
 def test_every_rule_has_a_log_its_stage_writes():

@@ -615,7 +615,7 @@ class Engine:
             finished = progress() >= 1.0
             if finished or (state["step"] % timing.log_every_steps == 0 if timing.log_every_steps
                             else state["seconds"] - last["log"] >= timing.log_every_seconds):
-                row = self._log_row(window, state, lr, peak)
+                row = self._log_row(window, state, lr, peak, progress())
                 history.add(row)
                 trackers.add(row, state["step"], "train")
                 last["log"], window = state["seconds"], Window()
@@ -652,7 +652,7 @@ class Engine:
             torch.distributed.barrier()
         return result
 
-    def _log_row(self, window: Window, state: dict, lr: float, peak: float | None) -> dict:
+    def _log_row(self, window: Window, state: dict, lr: float, peak: float | None, progress: float) -> dict:
         names = list(window.sums)
         totals = dict(zip(names, all_sum([window.sums[n] for n in names], self.processes, self.device))) if names else {}
         speed = window.tokens / max(window.seconds, 1e-9)
@@ -663,7 +663,7 @@ class Engine:
                **{name: value / max(window.weight, 1e-12) for name, value in totals.items()}}
         self.log.info("step %d: loss %.4f, lr %.2e, %.0f tokens/s%s, %.0f s of training (%.1f%% of the budget)", row["step"],
                       row["loss"], lr, speed, f", MFU {mfu:.1%}" if mfu else "", state["seconds"],
-                      100 * min(1.0, self.budget.progress(state["seconds"], state["tokens"], 0.0, state["step"])))
+                      100 * min(1.0, progress))
         return row
 
     _last_validation: float | None = None
