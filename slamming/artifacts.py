@@ -1,5 +1,6 @@
-"""Reading the workflow's own files (Parquet tables, .npy arrays): a truncated or corrupt one stops
-its reader with one line that names it and says how to make it again, instead of a traceback."""
+"""Reading the workflow's own files (Parquet tables, .npy arrays, JSON, model folders): a truncated or
+corrupt one stops its reader with one line that names it and says how to make it again, instead of a
+traceback."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def rebuild_hint(path: str | Path) -> str:
 
 
 def unreadable(path: str | Path, error: Exception) -> ArtifactUnreadable:
-    reason = " ".join(str(error).split())[:160] or type(error).__name__
+    reason = " ".join(str(error).split()) or type(error).__name__  # whole: a reason cut mid-word says nothing
     return ArtifactUnreadable(f"{path} cannot be read ({reason}); {rebuild_hint(path)}")
 
 
@@ -50,3 +51,46 @@ def load_npy(path: str | Path, mmap_mode: str | None = None) -> np.ndarray:
         raise
     except (OSError, ValueError, EOFError) as error:
         raise unreadable(path, error) from None
+
+
+def check_parquet(path: str | Path) -> None:
+    """Stop with one line when a Parquet file that another reader (DuckDB) is about to scan is broken:
+    its footer and schema are read, which a truncated file fails."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pq.ParquetFile(str(path)).schema_arrow
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise unreadable(path, error) from None
+
+
+def read_json(path: str | Path):
+    """A JSON file of the workflow (a summary, metrics.json), or one clear line when it is broken."""
+    import json
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise unreadable(path, error) from None
+
+
+def load_causal_lm(folder: str | Path, **options):
+    """``AutoModelForCausalLM.from_pretrained(folder, **options)``; a truncated or corrupt weights or
+    config file stops with one line naming that file."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(folder, **options)
+    except FileNotFoundError:
+        raise
+    except Exception as error:  # safetensors, JSON and transformers' own errors about a broken file
+        text = f"{type(error).__name__} {error}".lower()
+        broken = "model.safetensors" if "safetensor" in text else "config.json" if "json" in text else None
+        if broken is None or not (Path(folder) / broken).exists():
+            raise
+        raise unreadable(Path(folder) / broken, error) from None

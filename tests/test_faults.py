@@ -234,6 +234,59 @@ def test_a_truncated_parquet_table_names_the_file_and_how_to_make_it_again(tmp_p
     assert "snakemake -f results/units/t/c/units.parquet" in line
 
 
+def test_a_truncated_model_names_its_weights_and_how_to_make_them_again(tmp_path):
+    """A raw SafetensorError (and an empty log) was all score_likelihood and generate said."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    from slamming.training.speech_lm import build_speech_lm, save_speech_lm
+    from slamming.units.vocabulary import SpeechVocabulary
+
+    vocabulary = SpeechVocabulary(tokeniser="t", num_units=30, frame_rate=25.0)
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(Qwen2Config(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                                 num_attention_heads=2, num_key_value_heads=1)).save_pretrained(tmp_path / "text")
+    model = tmp_path / "results/demo/models/pretrained"
+    save_speech_lm(build_speech_lm(tmp_path / "text", vocabulary, dropout=0.0), vocabulary, model)
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    log = tmp_path / "score.log"
+    result = stage("score_likelihood", "--model", str(model.relative_to(tmp_path)), "--units", "u.parquet", "--pairs",
+                   "p.parquet", "--benchmark", "sblimp", "--out-table", "t.parquet", "--out-json", "s.json",
+                   "--log-file", str(log), cwd=tmp_path)
+    line = one_error_line(result)
+    assert line.startswith("error: results/demo/models/pretrained/model.safetensors cannot be read"), line
+    assert "snakemake -f results/demo/models/pretrained/model.safetensors" in line
+    assert "cannot be read" in log.read_text()  # the job's log says it too
+
+
+def test_a_truncated_manifest_read_by_duckdb_names_the_file_with_the_whole_reason(tmp_path):
+    manifest = tmp_path / "results/corpora/c/manifest.parquet"
+    manifest.parent.mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["a"] * 50, "split": ["train"] * 50, "duration": [1.0] * 50}), manifest)
+    pq.write_table(pa.table({"id": ["b"], "reason": ["too short"]}), manifest.with_name("rejected.parquet"))
+    manifest.write_bytes(manifest.read_bytes()[:-40])
+    result = stage("corpus_stats", "--corpus", "c", "--manifest", str(manifest.relative_to(tmp_path)), "--rejected",
+                   "results/corpora/c/rejected.parquet", "--out", "stats.csv", cwd=tmp_path)
+    line = one_error_line(result)
+    assert line.startswith("error: results/corpora/c/manifest.parquet cannot be read ("), line
+    # Arrow's whole reason (it was cut at 160 characters: "Either the file is corr"):
+    assert "Either the file is corrupted or this is not a parquet file.); make it again" in line, line
+
+
+def test_a_broken_metrics_json_names_the_file_for_the_table(tmp_path):
+    good, broken = tmp_path / "results/a/metrics.json", tmp_path / "results/b/metrics.json"
+    for path in (good, broken):
+        path.parent.mkdir(parents=True)
+    good.write_text(json.dumps({"run": "a"}))
+    broken.write_text('{"run": "b", "likeli')
+    result = stage("metrics_table", "--metrics", "results/a/metrics.json", "results/b/metrics.json", "--out", "metrics.csv",
+                   cwd=tmp_path)
+    line = one_error_line(result)
+    assert line.startswith("error: results/b/metrics.json cannot be read"), line
+    assert "snakemake -f results/b/metrics.json" in line
+
+
 def test_a_truncated_npy_of_packed_windows_names_the_file(tmp_path):
     from slamming.artifacts import ArtifactUnreadable
     from slamming.training.pretraining import PackedWindows

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from slamming.artifacts import load_npy, read_parquet
+from slamming.artifacts import load_causal_lm, load_npy, read_parquet
 from slamming.data.audio import write_flac
 from slamming.units.encoder import SAMPLE_RATE, add_encoder_arguments, encoder_from_arguments
 from slamming.evaluation.generation import prompt_units, sample_continuations
@@ -51,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-manifest", required=True)
     args = parser.parse_args(argv)
     setup_stage(args.log_file)
-    from transformers import AutoModelForCausalLM
 
     settings = json.loads(args.settings)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                   "duration": len(w) / SAMPLE_RATE, "sample_rate": SAMPLE_RATE, "num_samples": len(w), "split": "test",
                   "text": None, "source": p["positive_path"]} for p, w in zip(pairs, waves)], MANIFEST_SCHEMA, args.prompt_manifest)
     vocabulary = load_vocabulary(args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).to(device).eval()
+    model = load_causal_lm(args.model, dtype=torch.float32).to(device).eval()
     continuations = sample_continuations(model, vocabulary, prompts, settings, args.batch_size, args.seed, device)
     rows = [{"id": p["positive_id"], "prompt_units": prompt.tolist(), "continuation_units": c.tolist(),
              "full_units": prompt.tolist() + c.tolist()} for p, prompt, c in zip(pairs, prompts, continuations)]

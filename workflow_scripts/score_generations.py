@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from slamming.artifacts import read_parquet
+from slamming.artifacts import load_causal_lm, read_parquet
 from slamming.data.autobleu import auto_bleu
 from slamming.evaluation.genppl import EMPTY_TRANSCRIPTS, gen_ppl, mean_nlls
 from slamming.logs import run_stage, setup_stage, stage_parser
@@ -37,13 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-json", required=True)
     args = parser.parse_args(argv)
     setup_stage(args.log_file)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     texts = {r["id"]: r["text"] or "" for r in read_parquet(args.transcripts).to_pylist()}
     prompts = sorted({i.rsplit(".", 1)[0] for i in texts})
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(args.scorer)
-    model = AutoModelForCausalLM.from_pretrained(args.scorer, dtype=torch.float32).to(device).eval()
+    model = load_causal_lm(args.scorer, dtype=torch.float32).to(device).eval()
     part = {name: [texts.get(f"{p}.{name}", "") for p in prompts] for name in ("prompt", "continuation", "full")}
     nll = {name: mean_nlls(model, tokenizer, part[name], args.batch_size, device) for name in ("full", "continuation")}
     bleus = [auto_bleu(t) for t in part["full"]]

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from slamming.artifacts import load_causal_lm
 from slamming.evaluation.likelihood import score_benchmark
 from slamming.logs import run_stage, setup_stage, stage_parser
 from slamming.training.speech_lm import load_vocabulary
@@ -37,10 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-json", required=True)
     args = parser.parse_args(argv)
     setup_stage(args.log_file)
-    from transformers import AutoModelForCausalLM
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).to(device).eval()
+    model = load_causal_lm(args.model, dtype=torch.float32).to(device).eval()
     rows, summary = score_benchmark(model, load_vocabulary(args.model), args.pairs, args.units, args.benchmark, args.official,
                                     args.batch_tokens, device, log)
     summary["model"] = args.model

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from slamming.artifacts import read_parquet
+from slamming.artifacts import load_causal_lm, read_parquet
 from slamming.evaluation.likelihood import text_topline
 from slamming.logs import run_stage, setup_stage, stage_parser
 
@@ -33,11 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     setup_stage(args.log_file)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(args.model)
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).to(device).eval()
+    model = load_causal_lm(args.model, dtype=torch.float32).to(device).eval()
     _, summary = text_topline(model, tokenizer, read_parquet(args.pairs).to_pylist(), args.batch_size, device)
     summary.update(benchmark=args.benchmark, model=args.model)
     Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")

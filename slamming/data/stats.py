@@ -10,8 +10,9 @@ data.json.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
+
+from slamming.artifacts import check_parquet, read_json
 
 # Kept files that a strict check (a folder of your own recordings: config audio_checks.audio_folder)
 # would have turned away are counted, so that what the paper's corpora keep shows.
@@ -46,6 +47,8 @@ ORDER BY split
 def corpus_stats(corpus: str, manifest: str, rejected: str, out: str) -> None:
     import duckdb
 
+    for table in (manifest, rejected):  # DuckDB's own message names no way to make the file again
+        check_parquet(table)
     with duckdb.connect() as db:
         db.execute(f"COPY ({CORPUS_QUERY}) TO '{_quote(out)}' (HEADER, DELIMITER ',')",
                    {"manifest": manifest, "rejected": rejected, "corpus": corpus})
@@ -63,6 +66,7 @@ def units_stats(corpus: str, units: str, out: str) -> None:
     """Tokens (units, BOS and EOS: what training sees) per split of a corpus's units table."""
     import duckdb
 
+    check_parquet(units)
     with duckdb.connect() as db:
         db.execute(f"COPY ({UNITS_QUERY}) TO '{_quote(out)}' (HEADER, DELIMITER ',')", {"corpus": corpus, "units": units})
 
@@ -98,4 +102,4 @@ def run_data_summary(corpora_csv: str | Path, packing_json: str | Path) -> dict:
     """A run's data in one record: its corpora (hours, utterances, words, tokens) and its packed windows."""
     with open(corpora_csv, newline="") as f:
         corpora = [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(f)]
-    return {"corpora": corpora, "packing": json.loads(Path(packing_json).read_text()), "packed_dir": str(Path(packing_json).parent)}
+    return {"corpora": corpora, "packing": read_json(packing_json), "packed_dir": str(Path(packing_json).parent)}

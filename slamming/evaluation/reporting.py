@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import csv
 import datetime
-import json
 import subprocess
 from pathlib import Path
+
+from slamming.artifacts import read_json
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,16 +62,16 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
     """metrics.json of a run from the summaries its jobs wrote."""
     likelihood = {}
     for path in likelihood_files:
-        result = json.loads(Path(path).read_text())
+        result = read_json(path)
         likelihood[result["benchmark"]] = {k: result[k] for k in ("accuracy", "accuracy_mean", "accuracy_sum", "pairs",
                                                                    "pairs_left_out", "aggregation", "accuracy_by_group")}
     for path in topline_files:  # beside each speech accuracy, what a text LM does on the same pairs' text
-        result = json.loads(Path(path).read_text())
+        result = read_json(path)
         likelihood[result["benchmark"]].update(text_topline=result["accuracy"], text_topline_pairs=result["pairs"],
                                                text_topline_model=result["model"])
     training = {}
     for path in training_files:
-        summary = json.loads(Path(path).read_text())
+        summary = read_json(path)
         stage = {k: summary.get(k) for k in ("steps", "tokens", "training_seconds", "valid_loss", "parameters", "epochs",
                                              "device", "processes", "precision", "budget", "tokens_per_step")
                  if summary.get(k) is not None}
@@ -81,10 +82,10 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
             stage["held_out"] = summary["held_out"]
         if "data" in summary:  # DPO: the pairs kept (the paper's SpokenSwag keeps ~47 k) and why the rest were not
             stage["pairs"] = summary["data"]
-    generation = json.loads(Path(generation).read_text()) if generation else None
-    judged = json.loads(Path(judge).read_text()) if judge else {"gpt_score": None, "not_run": "evaluation.judge is null in the recipe"}
-    data = json.loads(Path(data).read_text()) if data else None
-    vocoder = json.loads(Path(vocoder).read_text()) if vocoder else None
+    generation = read_json(generation) if generation else None
+    judged = read_json(judge) if judge else {"gpt_score": None, "not_run": "evaluation.judge is null in the recipe"}
+    data = read_json(data) if data else None
+    vocoder = read_json(vocoder) if vocoder else None
     return {
         "run": run,
         "recipe": description,
@@ -141,6 +142,8 @@ TABLE_QUERY = ("SELECT " + ", ".join(f"TRY_CAST(json_extract_string(json, '{path
 def table(files: list[str], out: str) -> None:
     import duckdb
 
+    for path in files:  # DuckDB would name neither the broken file nor how to make it again
+        read_json(path)
     with duckdb.connect() as db:
         rows = db.execute(TABLE_QUERY, {"files": files}).fetchall()
         columns = [d[0] for d in db.description]

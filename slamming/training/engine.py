@@ -523,9 +523,9 @@ class Engine:
 
     def load_model(self, folder: Path, attention: str = "sdpa"):
         """A causal LM from a save_pretrained folder, on this process's device in the weights' dtype."""
-        from transformers import AutoModelForCausalLM
+        from slamming.artifacts import load_causal_lm
 
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=self.precision.weights, attn_implementation=attention)
+        model = load_causal_lm(folder, dtype=self.precision.weights, attn_implementation=attention)
         model.config.use_cache = False
         return model.to(self.device).train()
 
