@@ -125,6 +125,38 @@ def test_unknown_voice_reference(base_config):
     assert "corpora.demo_stories.synthesise.voices[0]: no voices entry named 'jim'" in _error(config)
 
 
+def _edited(base_config: dict, edit) -> dict:
+    config = copy.deepcopy(base_config)
+    edit(config)
+    return config
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda c: c["demo_text_lm"].update(num_key_value_heads=3),
+     "demo_text_lm.num_key_value_heads: 3 does not divide num_attention_heads 4; choose a divisor of 4"),
+    (lambda c: c["demo_text_lm"].update(hidden_size=130), "demo_text_lm.hidden_size: 130 is not a multiple of num_attention_heads 4"),
+    (lambda c: c["vocoders"]["demo_vocoder"]["train"].update(upsample_rates=[8, 8, 5, 4]),
+     "vocoders.demo_vocoder.train.upsample_rates: their product is 1280, but one 25 Hz frame of demo_mfcc_km100 units is 640"),
+    (lambda c: c["vocoders"]["demo_vocoder"]["train"].update(upsample_kernel_sizes=[16, 16, 11]),
+     "vocoders.demo_vocoder.train.upsample_kernel_sizes: one per upsample rate (4)"),
+    (lambda c: c["audio_checks"]["audio_folder"].update(min_seconds=700.0),
+     "audio_checks.audio_folder: min_seconds 700.0 is above max_seconds 600.0"),
+    (lambda c: c["corpora"]["demo_stories"].update(audio_checks={"min_seconds": 5.0, "max_seconds": 2.0}),
+     "corpora.demo_stories.audio_checks: min_seconds 5.0 is above max_seconds 2.0"),
+])
+def test_shapes_and_bounds_the_schema_cannot_check_are_refused_before_any_job(base_config, edit, expected):
+    assert expected in _error(_edited(base_config, edit))
+
+
+def test_a_run_whose_dpo_corpus_has_no_pairs_or_whose_benchmark_cannot_be_paired_is_refused(tmp_path, base_config):
+    config = dict(base_config, recipes_dir=str(_recipes(tmp_path, mine="base: demo\ndata:\n  dpo: demo_stories\n")))
+    assert ("mine.yaml: run.data.dpo: corpus 'demo_stories' has no `pairs` (its table of preference triples), so it cannot "
+            "train DPO") in _error(config)
+    config = dict(base_config, recipes_dir=str(_recipes(tmp_path / "b", mine="base: demo\ndata:\n  benchmarks:\n"
+                                                                          "    sblimp: demo_sstorycloze\n")))
+    assert "run.data.benchmarks.sblimp: corpus 'demo_sstorycloze' has no benchmark_pairs.sblimp" in _error(config)
+
+
 def _recipes(tmp_path: Path, **edits) -> Path:
     folder = tmp_path / "recipes"
     shutil.copytree(REPO / "config" / "recipes", folder)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -43,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     settings = json.loads(args.settings)
     vocabulary = SpeechVocabulary.load(args.vocabulary)
+    hop = 16000 / vocabulary.frame_rate
+    if math.prod(settings["upsample_rates"]) != hop:  # a HuBERT tokeniser's rate is known only now, from its model
+        raise StageError(f"vocoder upsample_rates {settings['upsample_rates']}: their product must be the {hop:g} samples of one "
+                         f"{vocabulary.frame_rate:g} Hz frame of {vocabulary.tokeniser} units at 16 kHz; change "
+                         "vocoders.<name>.train.upsample_rates")
     train_items = load_training_data(args.units, args.manifest, "train")
     held_out = load_training_data(args.units, args.manifest, "valid")
     if not train_items:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 
 import yaml
@@ -351,16 +352,59 @@ def corpus_audio_checks(config: dict, name: str) -> dict:
     return {**config["audio_checks"][corpus_kind(corpus)], **corpus.get("audio_checks", {})}
 
 
+def _bounds_problem(checks: dict) -> str | None:
+    low, high = checks.get("min_seconds"), checks.get("max_seconds")
+    if low is not None and high is not None and low > high:
+        return f"min_seconds {low} is above max_seconds {high}, so every file would be rejected; make min_seconds the smaller"
+    return None
+
+
 def check_audio_checks(config: dict, origin: str) -> None:
+    for kind, checks in config.get("audio_checks", {}).items():
+        problem = _bounds_problem(checks)
+        if problem:
+            raise ConfigError(f"config error in {origin}: audio_checks.{kind}: {problem}")
     for name, corpus in config.get("corpora", {}).items():
         if "benchmark_pairs" in corpus and "audio_checks" in corpus:
             raise ConfigError(f"config error in {origin}: corpora.{name}.audio_checks: a benchmark's audio is never checked "
                               "(every pair is scored as published); remove audio_checks")
         checks = corpus_audio_checks(config, name)
+        problem = _bounds_problem(checks)
+        if problem:  # the kind's bounds are whole (above): one of the corpus's own is out of order
+            raise ConfigError(f"config error in {origin}: corpora.{name}.audio_checks: {problem}")
         if corpus_kind(corpus) in HEADER_ONLY_KINDS and (checks.get("max_clipped_fraction") is not None or checks.get("reject_silent")):
             raise ConfigError(f"config error in {origin}: corpora.{name}.audio_checks: max_clipped_fraction and reject_silent "
                               f"need every file decoded, and a {corpus_kind(corpus)} manifest reads headers only; set them "
                               "null and false")
+
+
+# A unit vocoder turns one frame of units into this many samples at 16 kHz (25 Hz units); HuBERT
+# tokenisers say their own rate in the model's config, read when the vocoder trains.
+SAMPLES_PER_25HZ_FRAME = 640
+
+
+def check_models(config: dict, origin: str) -> None:
+    """Model shapes the schema cannot check, refused before any job instead of by the job that builds them."""
+    lm = config.get(WORKFLOW_TEXT_LM)
+    if lm:
+        heads, kv_heads = lm["num_attention_heads"], lm["num_key_value_heads"]
+        if heads % kv_heads:
+            raise ConfigError(f"config error in {origin}: {WORKFLOW_TEXT_LM}.num_key_value_heads: {kv_heads} does not divide "
+                              f"num_attention_heads {heads}; choose a divisor of {heads}")
+        if lm["hidden_size"] % heads:
+            raise ConfigError(f"config error in {origin}: {WORKFLOW_TEXT_LM}.hidden_size: {lm['hidden_size']} is not a multiple "
+                              f"of num_attention_heads {heads}")
+    for name, vocoder in config.get("vocoders", {}).items():
+        train, tokeniser = vocoder.get("train"), config.get("tokenisers", {}).get(vocoder["tokeniser"], {})
+        if not train or "hubert" in tokeniser.get("encoder", {}):
+            continue
+        if math.prod(train["upsample_rates"]) != SAMPLES_PER_25HZ_FRAME:
+            raise ConfigError(f"config error in {origin}: vocoders.{name}.train.upsample_rates: their product is "
+                              f"{math.prod(train['upsample_rates'])}, but one 25 Hz frame of {vocoder['tokeniser']} units is "
+                              f"{SAMPLES_PER_25HZ_FRAME} samples at 16 kHz (for example [8, 8, 5, 2])")
+        if len(train["upsample_kernel_sizes"]) != len(train["upsample_rates"]):
+            raise ConfigError(f"config error in {origin}: vocoders.{name}.train.upsample_kernel_sizes: one per upsample rate "
+                              f"({len(train['upsample_rates'])})")
 
 
 def unresolved_run_references(document: dict) -> list[str]:
@@ -391,8 +435,16 @@ def unresolved_run_references(document: dict) -> list[str]:
     if data.get("dpo"):
         named.append(("data.dpo", data["dpo"]))
     named += [(f"data.benchmarks.{name}", corpus) for name, corpus in data.get("benchmarks", {}).items()]
-    return problems + [f"{key}: no corpora entry named {name!r} (define it under corpora in config/config.yaml)"
-                       for key, name in named if name not in corpora]
+    problems += [f"{key}: no corpora entry named {name!r} (define it under corpora in config/config.yaml)"
+                 for key, name in named if name not in corpora]
+    if data.get("dpo") in corpora and not corpora[data["dpo"]].get("pairs"):
+        problems.append(f"data.dpo: corpus {data['dpo']!r} has no `pairs` (its table of preference triples), so it cannot "
+                        "train DPO; name a corpus with pairs (as spokenswag) or set data.dpo: null")
+    for benchmark, name in data.get("benchmarks", {}).items():
+        if name in corpora and benchmark not in corpora[name].get("benchmark_pairs", {}):
+            problems.append(f"data.benchmarks.{benchmark}: corpus {name!r} has no benchmark_pairs.{benchmark} (how its "
+                            f"utterances pair up), so it cannot be scored as {benchmark}")
+    return problems
 
 
 def check_run(run: dict) -> list[str]:
@@ -435,6 +487,7 @@ def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None
     fill_defaults(config, base_schema)
     check_references(config, "config/config.yaml (with any --configfile/--config)")
     check_audio_checks(config, "config/config.yaml (with any --configfile/--config)")
+    check_models(config, "config/config.yaml (with any --configfile/--config)")
 
     recipes_dir = Path(config["recipes_dir"])
     if not recipes_dir.is_absolute():
