@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import slamming.workflow.paths as paths
+from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, load_runs
 from slamming.workflow.plan import Plan, as_json, one_of
 from slamming.workflow.preflight import before_dag, command_line_takes_lock, command_line_targets, folder_listing

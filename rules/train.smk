@@ -50,7 +50,8 @@ rule init_speech_lm:
 rule pretrain:
     input:
         init=rules.init_speech_lm.output.weights,
-        windows=lambda wc: PLAN.run_packing_report(wc.run),
+        packing=lambda wc: PLAN.run_packing_report(wc.run),
+        arrays=lambda wc: PLAN.run_packed_files(wc.run),  # declared: Snakemake then sees one missing or changed
     output:
         config=paths.model_config(paths.model_dir("{run}", "pretrained")),
         weights=paths.weights(paths.model_dir("{run}", "pretrained")),

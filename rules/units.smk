@@ -108,8 +108,7 @@ rule pack_windows:
         vocabulary=paths.vocabulary("{tokeniser}"),
     output:
         report=paths.packing_report("{tokeniser}", "{mix}"),
-        windows=paths.packed_files("{tokeniser}", "{mix}", [f"{split}_{array}.npy" for split in ("train", "valid")
-                                                            for array in ("tokens", "segments", "continued")]),
+        windows=paths.packed_files("{tokeniser}", "{mix}", array_names("windows")),
     wildcard_constraints:
         mix=one_of(PLAN.mixes_packed_by("windows")),
     params:
@@ -135,8 +134,7 @@ rule pack_chunks:
         vocabulary=paths.vocabulary("{tokeniser}"),
     output:
         report=paths.packing_report("{tokeniser}", "{mix}"),
-        chunks=paths.packed_files("{tokeniser}", "{mix}", [f"{split}_chunk_{array}.npy" for split in ("train", "valid")
-                                                           for array in ("tokens", "offsets")]),
+        chunks=paths.packed_files("{tokeniser}", "{mix}", array_names("official")),
     wildcard_constraints:
         mix=one_of(PLAN.mixes_packed_by("official")),
     params:

@@ -94,3 +94,35 @@ def load_causal_lm(folder: str | Path, **options):
         if broken is None or not (Path(folder) / broken).exists():
             raise
         raise unreadable(Path(folder) / broken, error) from None
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's contents, read in blocks (a packed array of Slam's size is a few GB)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_records(folder: str | Path, names: list[str]) -> dict:
+    """What a stage records of the files it wrote, for their readers to check: size and sha256."""
+    return {name: {"bytes": (Path(folder) / name).stat().st_size, "sha256": file_digest(Path(folder) / name)} for name in names}
+
+
+def check_file_records(folder: str | Path, records: dict, report: str | Path) -> None:
+    """Stop with one line when a file differs from what ``report`` (the file that holds ``records``)
+    says its stage wrote: a truncated or replaced array would otherwise be trained on."""
+    for name, record in records.items():
+        path = Path(folder) / name
+        if not path.exists():
+            raise ArtifactUnreadable(f"{path} is missing; make it again with `snakemake -f {report}`")
+        size = path.stat().st_size
+        if size != record["bytes"]:
+            raise ArtifactUnreadable(f"{path} has {size} bytes where {report} records {record['bytes']} (truncated or "
+                                     f"replaced); make it again with `snakemake -f {report}`")
+        if file_digest(path) != record["sha256"]:
+            raise ArtifactUnreadable(f"{path} is not the file {report} records (its sha256 differs); make it again with "
+                                     f"`snakemake -f {report}`")

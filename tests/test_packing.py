@@ -117,6 +117,27 @@ def test_the_packing_stage_writes_chunks_and_reports_them(tmp_path):
     assert not list(packed.glob("*_segments.npy"))  # no windows
 
 
+def test_training_refuses_packed_arrays_that_are_not_the_ones_packing_json_records(tmp_path):
+    """A truncated train_chunk_tokens.npy was trained on (only packing.json was an input of training)."""
+    from slamming.artifacts import ArtifactUnreadable
+    from slamming.training.pretraining import check_packed
+
+    packed, _ = write_chunks(tmp_path, context=32)
+    records = json.loads((packed / "packing.json").read_text())["files"]
+    assert sorted(records) == sorted(["train_chunk_tokens.npy", "train_chunk_offsets.npy", "valid_chunk_tokens.npy",
+                                      "valid_chunk_offsets.npy"])
+    check_packed(packed)  # as packed: fine
+    array = packed / "train_chunk_tokens.npy"
+    whole = array.read_bytes()
+    array.write_bytes(whole[:-10])
+    with pytest.raises(ArtifactUnreadable, match=f"{array} has {len(whole) - 10} bytes where {packed / 'packing.json'} "
+                                                 f"records {len(whole)} .* `snakemake -f {packed / 'packing.json'}`"):
+        check_packed(packed)
+    array.write_bytes(whole[:-2] + bytes([whole[-2] ^ 1, whole[-1]]))  # same size, one token changed
+    with pytest.raises(ArtifactUnreadable, match="its sha256 differs"):
+        check_packed(packed)
+
+
 def test_a_split_without_documents_has_no_chunks_and_no_validation_loss(tmp_path):
     packed, _ = write_chunks(tmp_path, context=32, valid=0)
     valid = PackedChunks(packed, "valid")

@@ -67,6 +67,12 @@ def test_the_encoder_settings_name_its_model_folder(plan):
     assert "demo_mfcc_km100" in plan.tokenisers_with_kmeans("fit")
 
 
+def test_training_declares_the_arrays_it_reads(plan):
+    packed = plan.run_packed_dir("demo")
+    assert plan.run_packed_files("demo") == [f"{packed}/{split}_chunk_{array}.npy" for split in ("train", "valid")
+                                             for array in ("tokens", "offsets")]
+
+
 def test_runs_that_agree_on_their_data_share_its_packing(plan):
     assert plan.run_packed_dir("slam") == plan.run_packed_dir("slam_paper_steps")  # the same mix, other budgets
     assert plan.run_packed_dir("slam") != plan.run_packed_dir("demo")

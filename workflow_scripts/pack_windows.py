@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from slamming.artifacts import file_records
 from slamming.logs import StageError, run_stage, setup_logging, stage_parser
-from slamming.units.packing import SPLITS, chunk_split, pack_split
+from slamming.units.packing import SPLITS, array_names, chunk_split, pack_split
 from slamming.units.vocabulary import SpeechVocabulary
 
 log = logging.getLogger("pack_windows")
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                      stats["chunks"], args.context, stats["mean_tokens_per_chunk"], args.context, stats["fill_ratio"],
                      stats["documents_split_across_chunks"])
         report[split] = stats
+    report["files"] = file_records(out, array_names(args.packing))  # training checks its arrays against these
     (out / "packing.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0
 

@@ -22,7 +22,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from slamming.artifacts import load_npy, unreadable
+from slamming.artifacts import check_file_records, load_npy, read_json, unreadable
 from slamming.training.attention import IGNORE, DocumentAttention, choose, implementation
 
 # --- batches from packed windows -------------------------------------------------------------
@@ -211,6 +211,14 @@ def packed_data(folder: Path, split: str, settings: dict, path: str) -> PackedWi
     return PackedChunks(folder, split, row)
 
 
+def check_packed(data: Path) -> None:
+    """The packed arrays must be the ones their packing.json records (sizes and sha256): Snakemake sees a
+    changed file's time, not a truncated or replaced one's contents."""
+    report = Path(data) / "packing.json"
+    if report.exists():
+        check_file_records(data, read_json(report).get("files", {}), report)
+
+
 def train_on_windows(init: Path, data: Path, settings: dict, seed: int, out: Path, work: Path, log, **engine_options) -> dict:
     """Train the causal LM in ``init`` on the packed windows or chunks in ``data`` under ``settings``'
     budget; the model is saved to ``out`` (see engine.py). What pretraining and the demo's text LM both run."""
@@ -218,6 +226,7 @@ def train_on_windows(init: Path, data: Path, settings: dict, seed: int, out: Pat
 
     from slamming.training.engine import Engine
 
+    check_packed(data)
     engine = Engine(settings, seed, [init, data], out, work, log, **engine_options)
     # the longest row a batch can have: a window, or a micro-batch's chunks end to end
     row = settings["context_length"] * (1 if settings["packing"] == "windows" else settings["per_device_batch_size"])

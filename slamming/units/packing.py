@@ -39,6 +39,13 @@ from slamming.units.vocabulary import SpeechVocabulary
 log = logging.getLogger("pack")
 
 SPLITS = ("train", "valid")
+# The arrays each packing writes per split: the files training reads.
+ARRAYS = {"windows": ("tokens", "segments", "continued"), "official": ("chunk_tokens", "chunk_offsets")}
+
+
+def array_names(packing: str) -> list[str]:
+    """The .npy files a packing (windows or official) writes, every split's."""
+    return [f"{split}_{array}.npy" for split in SPLITS for array in ARRAYS[packing]]
 
 
 @dataclass

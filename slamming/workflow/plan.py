@@ -16,9 +16,10 @@ import os
 import re
 from pathlib import Path
 
+from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind
 from slamming.workflow.paths import (corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest,
-                                     metrics_file, model_config, model_dir, packed_dir, packing_report, pairs_file,
+                                     metrics_file, model_config, model_dir, packed_dir, packed_files, packing_report, pairs_file,
                                      recordings_rejected, resynthesis_report, source_dir, source_record, text_file,
                                      timings, tokenizer, topline_summary, training_log, training_summary, units_shard,
                                      units_table, vocabulary, vocoder_config, vocoder_weights, weights)
@@ -229,6 +230,11 @@ class Plan:
     def run_packed_dir(self, run: str) -> str:
         settings = self.mix_settings(run)
         return packed_dir(settings["tokeniser"], self.mix_key(settings))
+
+    def run_packed_files(self, run: str) -> list[str]:
+        """The arrays a run trains on, declared so that Snakemake sees one missing or changed."""
+        settings = self.mix_settings(run)
+        return packed_files(settings["tokeniser"], self.mix_key(settings), array_names(settings["packing"]))
 
     def run_packing_report(self, run: str) -> str:
         settings = self.mix_settings(run)
