@@ -7,6 +7,7 @@ from pathlib import Path
 import slamming.workflow.paths as paths
 from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, load_runs
+from slamming.workflow.code import StageCode
 from slamming.workflow.plan import Plan, as_json, one_of
 from slamming.workflow.preflight import before_dag, command_line_takes_lock, command_line_targets, folder_listing
 
@@ -19,6 +20,9 @@ try:
 except ConfigError as error:
     sys.exit(str(error))  # one line, no traceback
 PLAN = Plan(config, RUNS, nvidia_smi=shutil.which("nvidia-smi") is not None)
+# Every rule's `code` param: the digest of the stage it runs and the modules that stage imports, so an
+# edited statement there re-runs its jobs (slamming/workflow/code.py).
+STAGE_CODE = StageCode(workflow.basedir)
 TARGETS = command_line_targets(sys.argv)
 
 if workflow.is_main_process:  # not in the jobs that a cluster runs

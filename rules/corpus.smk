@@ -10,6 +10,7 @@ rule demo_text:
     wildcard_constraints:
         set="|".join(DEMO_SETS),
     params:
+        code=STAGE_CODE.digest("demo_text"),
         # only the part of demo_text this set depends on: a change elsewhere leaves it alone
         settings=lambda wc: as_json(demo_text_settings(wc.set, config["demo_text"])),
     log:
@@ -32,6 +33,7 @@ rule synthesise_shard:
     wildcard_constraints:
         corpus=one_of(PLAN.corpora_of_kind("synthesise")),
     params:
+        code=STAGE_CODE.digest("synthesise_shard"),
         settings=lambda wc: PLAN.synthesis_settings(wc.corpus),
         sources=paths.SOURCES,
     log:
@@ -57,6 +59,8 @@ rule merge_corpus_shards:
         rejected=paths.candidates_rejected("{corpus}"),
     wildcard_constraints:
         corpus=one_of(PLAN.sharded),
+    params:
+        code=STAGE_CODE.digest("merge_corpus_shards"),
     log:
         "logs/corpora/{corpus}_merge.log",
     priority: corpus_priority
@@ -76,6 +80,7 @@ rule scan_audio_folder:
     wildcard_constraints:
         corpus=one_of(PLAN.corpora_of_kind("audio_folder")),
     params:
+        code=STAGE_CODE.digest("scan_audio_folder"),
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "audio_folder")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "audio_folder")),
         # Not passed to the job: what the folder holds now, so that a changed, added or deleted file
@@ -101,6 +106,7 @@ rule apply_audio_checks:
         manifest=paths.manifest("{corpus}"),
         rejected=paths.rejected("{corpus}"),
     params:
+        code=STAGE_CODE.digest("apply_audio_checks"),
         # the corpus's checks alone: a changed check re-runs this, never what made the audio
         checks=lambda wc: PLAN.audio_checks(wc.corpus),
     log:
@@ -120,6 +126,8 @@ rule corpus_stats:
         rejected=rules.apply_audio_checks.output.rejected,
     output:
         paths.corpus_stats("{corpus}"),
+    params:
+        code=STAGE_CODE.digest("corpus_stats"),
     log:
         "logs/corpora/{corpus}_stats.log",
     conda:
@@ -134,6 +142,8 @@ rule units_stats:
         paths.units_table("{tokeniser}", "{corpus}"),
     output:
         paths.units_stats("{tokeniser}", "{corpus}"),
+    params:
+        code=STAGE_CODE.digest("units_stats"),
     log:
         "logs/units/{tokeniser}/{corpus}/stats.log",
     conda:
@@ -149,6 +159,8 @@ rule run_corpora_table:
         tokens=lambda wc: [paths.units_stats(PLAN.run_tokeniser(wc.run), corpus) for corpus in PLAN.run_corpora(wc.run)],
     output:
         paths.run_file("{run}", "corpora.csv"),
+    params:
+        code=STAGE_CODE.digest("run_corpora_table"),
     log:
         "logs/{run}/corpora.log",
     conda:
@@ -170,6 +182,7 @@ rule librispeech_manifest:
     wildcard_constraints:
         corpus=one_of(PLAN.corpora_of_kind("librispeech")),
     params:
+        code=STAGE_CODE.digest("librispeech_manifest"),
         train=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librispeech")["train"]],
         valid=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librispeech")["valid"]],
     log:
@@ -192,6 +205,7 @@ rule librilight_recordings:
     wildcard_constraints:
         corpus=one_of(PLAN.corpora_of_kind("librilight")),
     params:
+        code=STAGE_CODE.digest("librilight_recordings"),
         roots=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librilight")["sources"]],
         valid_fraction=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["valid_fraction"],
         seed=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["seed"],
@@ -216,6 +230,7 @@ rule vad_chunk_shard:
     wildcard_constraints:
         corpus=one_of(PLAN.corpora_of_kind("librilight")),
     params:
+        code=STAGE_CODE.digest("vad_chunk_shard"),
         vad=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "librilight")["vad_model"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "librilight")["vad"]),
         shards=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["shards"],
@@ -241,6 +256,7 @@ rule hub_audio_shard:
     wildcard_constraints:
         corpus=one_of(PLAN.corpora_of_kind("hub_audio")),
     params:
+        code=STAGE_CODE.digest("hub_audio_shard"),
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_audio")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_audio")),
         shards=lambda wc: PLAN.corpus_section(wc.corpus, "hub_audio")["shards"],
@@ -267,6 +283,7 @@ rule hub_triples_shard:
     wildcard_constraints:
         corpus=one_of(PLAN.corpora_of_kind("hub_triples")),
     params:
+        code=STAGE_CODE.digest("hub_triples_shard"),
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_triples")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_triples")),
         shards=lambda wc: PLAN.corpus_section(wc.corpus, "hub_triples")["shards"],
@@ -288,6 +305,8 @@ rule merge_preference_triples:
         paths.text_file("{corpus}/pairs"),
     wildcard_constraints:
         corpus=one_of(PLAN.corpora_of_kind("hub_triples")),
+    params:
+        code=STAGE_CODE.digest("merge_preference_triples"),
     log:
         "logs/corpora/{corpus}_pairs.log",
     conda:
@@ -307,6 +326,7 @@ rule hub_pairs_corpus:
     wildcard_constraints:
         corpus=one_of(PLAN.corpora_of_kind("hub_pairs")),
     params:
+        code=STAGE_CODE.digest("hub_pairs_corpus"),
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_pairs")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_pairs")),
     log:
@@ -325,6 +345,7 @@ rule tinystories_text:
     output:
         paths.text_file("tinystories/stories_utterances"),
     params:
+        code=STAGE_CODE.digest("tinystories_text"),
         folder=lambda wc, input: input[0].removesuffix(".json"),
     log:
         "logs/text/tinystories.log",
@@ -341,6 +362,7 @@ rule swag_text:
         triples=paths.text_file("swag/spokenswag"),
         utterances=paths.text_file("swag/spokenswag_utterances"),
     params:
+        code=STAGE_CODE.digest("swag_text"),
         folder=lambda wc, input: input[0].removesuffix(".json"),
         seed=config["swag_text"]["seed"],
     log:

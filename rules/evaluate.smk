@@ -8,6 +8,7 @@ rule benchmark_pairs:
     output:
         paths.pairs_file("{corpus}", "{benchmark}"),
     params:
+        code=STAGE_CODE.digest("benchmark_pairs"),
         pairing=lambda wc: PLAN.pairing(wc.corpus, wc.benchmark),
     log:
         "logs/benchmarks/{corpus}/{benchmark}.log",
@@ -27,6 +28,7 @@ rule score_likelihood:
         table=paths.run_file("{run}", "eval/{benchmark}.parquet"),
         summary=paths.likelihood_summary("{run}", "{benchmark}"),
     params:
+        code=STAGE_CODE.digest("score_likelihood"),
         model=lambda wc: PLAN.final_model(wc.run),
         official=lambda wc: "--official" if PLAN.is_official(PLAN.benchmark_corpus(wc.run, wc.benchmark), wc.benchmark) else "",
     log:
@@ -51,6 +53,7 @@ rule text_topline:
     output:
         paths.topline_summary("{run}", "{benchmark}"),
     params:
+        code=STAGE_CODE.digest("text_topline"),
         model=lambda wc: PLAN.text_lm_dir(PLAN.run(wc.run)["evaluation"]["text_topline"]),
         batch_size=lambda wc: PLAN.run(wc.run)["evaluation"]["batch_size"],
     log:
@@ -73,6 +76,7 @@ rule train_vocoder:
         config=paths.vocoder_config("{vocoder}"),
         resynthesis=paths.resynthesis_report("{vocoder}"),
     params:
+        code=STAGE_CODE.digest("train_vocoder"),
         settings=lambda wc: as_json(PLAN.vocoder_training(wc.vocoder)),
         asr_spec=lambda wc: as_json(PLAN.asr_model(PLAN.vocoder_training(wc.vocoder)["asr"])),
         asr_model=lambda wc: paths.source_dir(PLAN.asr_model(PLAN.vocoder_training(wc.vocoder)["asr"])["model"]),
@@ -105,6 +109,7 @@ rule generate:
         prompts=paths.run_file("{run}", "generation/prompts.parquet"),
         prompt_audio=directory(paths.run_file("{run}", "generation/prompts")),
     params:
+        code=STAGE_CODE.digest("generate"),
         model=lambda wc: PLAN.final_model(wc.run),
         encoder=lambda wc: PLAN.encoder_settings(PLAN.run_tokeniser(wc.run)),
         settings=lambda wc: as_json(PLAN.run(wc.run)["generation"]),
@@ -134,6 +139,7 @@ rule vocode_generations:
         manifest=paths.run_file("{run}", "generation/audio.parquet"),
         audio=directory(paths.run_file("{run}", "generation/audio")),
     params:
+        code=STAGE_CODE.digest("vocode_generations"),
         vocoder=lambda wc: PLAN.vocoder_settings(wc.run),
     log:
         "logs/{run}/vocode.log",
@@ -157,6 +163,7 @@ rule transcribe_generations:
     output:
         paths.run_file("{run}", "generation/transcripts.parquet"),
     params:
+        code=STAGE_CODE.digest("transcribe_generations"),
         spec=lambda wc: as_json(PLAN.asr_model(PLAN.run(wc.run)["evaluation"]["asr"])),
         model=lambda wc: paths.source_dir(PLAN.asr_model(PLAN.run(wc.run)["evaluation"]["asr"])["model"]),
     log:
@@ -181,6 +188,7 @@ rule score_generations:
         table=paths.run_file("{run}", "generation/scores.parquet"),
         summary=paths.run_file("{run}", "generation/scores.json"),
     params:
+        code=STAGE_CODE.digest("score_generations"),
         scorer=lambda wc: PLAN.text_lm_dir(PLAN.run(wc.run)["evaluation"]["scorer"]),
         batch_size=lambda wc: PLAN.run(wc.run)["evaluation"]["batch_size"],
     log:
@@ -204,6 +212,7 @@ rule judge_generations:
         table=paths.run_file("{run}", "generation/judge.parquet"),
         summary=paths.judge_summary("{run}"),
     params:
+        code=STAGE_CODE.digest("judge_generations"),
         settings=lambda wc: as_json(PLAN.run(wc.run)["evaluation"]["judge"]),
         # Not passed to the job: a change of it (the key set after a run without it) plans the job again.
         key_present=lambda wc: PLAN.judge_key_present(wc.run),
@@ -232,6 +241,7 @@ rule collect_metrics:
     output:
         paths.metrics_file("{run}"),
     params:
+        code=STAGE_CODE.digest("collect_metrics"),
         description=lambda wc: PLAN.run(wc.run)["description"],
     log:
         "logs/{run}/metrics.log",
@@ -249,6 +259,8 @@ rule metrics_table:
         metrics_runs,
     output:
         report("results/metrics.csv", caption="../report/metrics.rst", category="Metrics"),
+    params:
+        code=STAGE_CODE.digest("metrics_table"),
     log:
         "logs/metrics_table.log",
     conda:
@@ -263,6 +275,7 @@ rule training_curves:
     output:
         report(paths.run_file("{run}", "report/training_curves.svg"), caption="../report/training_curves.rst", category="Training"),
     params:
+        code=STAGE_CODE.digest("training_curves"),
         names=lambda wc: PLAN.training_stages(wc.run),
     log:
         "logs/{run}/training_curves.log",
@@ -284,6 +297,7 @@ rule report_samples:
             category="Generated speech",
         ),
     params:
+        code=STAGE_CODE.digest("report_samples"),
         samples=3,
     log:
         "logs/{run}/report_samples.log",

@@ -7,6 +7,7 @@ rule materialise_source:
     wildcard_constraints:
         source=one_of(PLAN.fetched_sources),
     params:
+        code=STAGE_CODE.digest("materialise_source"),
         spec=lambda wc: as_json(config["sources"][wc.source]),
         root=lambda wc, output: Path(output.record).parent,
     log:
@@ -28,6 +29,7 @@ rule build_demo_source:
     wildcard_constraints:
         source=one_of(PLAN.demo_sources),
     params:
+        code=STAGE_CODE.digest("build_demo_source"),
         layout=lambda wc: PLAN.demo_source(wc.source)["layout"],
         settings=lambda wc: as_json(PLAN.demo_source(wc.source)),
         root=lambda wc, output: Path(output.record).parent,

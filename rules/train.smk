@@ -9,6 +9,7 @@ rule train_demo_text_lm:
         weights=paths.weights(paths.model_dir(WORKFLOW_TEXT_LM)),
         tokenizer=paths.tokenizer(paths.model_dir(WORKFLOW_TEXT_LM)),
     params:
+        code=STAGE_CODE.digest("train_demo_text_lm"),
         settings=as_json(config["demo_text_lm"]),
         seed=config["demo_text_lm"]["seed"],
         out=lambda wc, output: Path(output.weights).parent,
@@ -35,6 +36,7 @@ rule init_speech_lm:
         config=paths.model_config(paths.model_dir("{run}", "init")),
         weights=paths.weights(paths.model_dir("{run}", "init")),
     params:
+        code=STAGE_CODE.digest("init_speech_lm"),
         base=lambda wc: PLAN.text_lm_dir(PLAN.run(wc.run)["pretrain"]["base_model"]),
         settings=lambda wc: PLAN.speech_lm_settings(wc.run),
         out=lambda wc, output: Path(output.weights).parent,
@@ -58,6 +60,7 @@ rule pretrain:
         training_log=paths.training_log(paths.model_dir("{run}", "pretrained")),
         summary=paths.training_summary(paths.model_dir("{run}", "pretrained")),
     params:
+        code=STAGE_CODE.digest("pretrain"),
         settings=lambda wc: as_json(PLAN.run(wc.run)["pretrain"]),
         seed=lambda wc: PLAN.run(wc.run)["seed"],
         data=lambda wc: PLAN.run_packed_dir(wc.run),
@@ -92,6 +95,7 @@ rule dpo:
         training_log=paths.training_log(paths.model_dir("{run}", "dpo")),
         summary=paths.training_summary(paths.model_dir("{run}", "dpo")),
     params:
+        code=STAGE_CODE.digest("dpo"),
         settings=lambda wc: as_json(PLAN.run(wc.run)["dpo"]),
         seed=lambda wc: PLAN.run(wc.run)["seed"],
         launcher=lambda wc: PLAN.launcher(PLAN.run(wc.run)["dpo"]["gpus"]),
@@ -117,6 +121,8 @@ rule dpo:
 rule allocation_report:
     output:
         paths.run_file("{run}", "allocation.json"),
+    params:
+        code=STAGE_CODE.digest("allocation_report"),
     log:
         "logs/{run}/allocation.log",
     threads: 2

@@ -11,6 +11,7 @@ rule fit_kmeans:
     wildcard_constraints:
         tokeniser=one_of(PLAN.tokenisers_with_kmeans("fit")),
     params:
+        code=STAGE_CODE.digest("fit_kmeans"),
         encoder=lambda wc: PLAN.encoder_settings(wc.tokeniser),
         fit=lambda wc: PLAN.tokeniser(wc.tokeniser)["kmeans"]["fit"],
     log:
@@ -41,6 +42,7 @@ rule import_kmeans:
     wildcard_constraints:
         tokeniser=one_of(PLAN.tokenisers_with_kmeans("source")),
     params:
+        code=STAGE_CODE.digest("import_kmeans"),
         encoder=lambda wc: PLAN.encoder_settings(wc.tokeniser),
         pickle=lambda wc: PLAN.kmeans_pickle(wc.tokeniser),
         sha256=lambda wc: config["sources"][PLAN.tokeniser(wc.tokeniser)["kmeans"]["source"]]["sha256"],
@@ -63,6 +65,7 @@ rule extract_units_shard:
         units=paths.units_shard("{tokeniser}", "{corpus}", "{shard}"),
         rejected=paths.units_shard_rejected("{tokeniser}", "{corpus}", "{shard}"),
     params:
+        code=STAGE_CODE.digest("extract_units_shard"),
         encoder=lambda wc: PLAN.encoder_settings(wc.tokeniser),
         batch_seconds=lambda wc: PLAN.tokeniser(wc.tokeniser)["batch_seconds"],
         shards=lambda wc: PLAN.units_shards(wc.corpus),
@@ -90,6 +93,8 @@ rule merge_units:
     output:
         units=paths.units_table("{tokeniser}", "{corpus}"),
         rejected=paths.units_rejected("{tokeniser}", "{corpus}"),
+    params:
+        code=STAGE_CODE.digest("merge_units"),
     log:
         "logs/units/{tokeniser}/{corpus}/merge.log",
     priority: corpus_priority
@@ -112,6 +117,7 @@ rule pack_windows:
     wildcard_constraints:
         mix=one_of(PLAN.mixes_packed_by("windows")),
     params:
+        code=STAGE_CODE.digest("pack_windows"),
         mix=lambda wc: as_json(PLAN.mix_units(wc.tokeniser, wc.mix)),
         context=lambda wc: PLAN.mixes[wc.mix]["context"],
         seed=lambda wc: PLAN.mixes[wc.mix]["seed"],
@@ -138,6 +144,7 @@ rule pack_chunks:
     wildcard_constraints:
         mix=one_of(PLAN.mixes_packed_by("official")),
     params:
+        code=STAGE_CODE.digest("pack_windows"),
         mix=lambda wc: as_json(PLAN.mix_units(wc.tokeniser, wc.mix)),
         context=lambda wc: PLAN.mixes[wc.mix]["context"],
         seed=lambda wc: PLAN.mixes[wc.mix]["seed"],
@@ -160,6 +167,8 @@ rule run_data:
         packing=lambda wc: PLAN.run_packing_report(wc.run),
     output:
         paths.run_file("{run}", "data.json"),
+    params:
+        code=STAGE_CODE.digest("run_data"),
     log:
         "logs/{run}/data.log",
     conda:
