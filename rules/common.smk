@@ -8,8 +8,9 @@ import slamming.workflow.paths as paths
 from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, load_runs
 from slamming.workflow.code import StageCode
+from slamming.workflow.contents import SourceContents
 from slamming.workflow.plan import Plan, as_json, one_of
-from slamming.workflow.preflight import before_dag, command_line_takes_lock, command_line_targets, folder_listing
+from slamming.workflow.preflight import before_dag, command_line_takes_lock, command_line_targets
 
 # Shell commands run `python -m workflow_scripts...`: make the package importable there too (also
 # where it is not installed). Braces are doubled twice: once for this f-string, once for Snakemake.
@@ -33,9 +34,13 @@ if workflow.is_main_process:  # not in the jobs that a cluster runs
         print(note, file=sys.stderr)
 
 
-def audio_folder_listing(wildcards):
-    """What an audio_folder corpus's folder holds now (names, sizes, modification times), as a digest."""
-    return folder_listing(*PLAN.audio_folder(wildcards.corpus))
+# What the data sources hold now (slamming/workflow/contents.py): a param of the first job reading them.
+SOURCE_CONTENTS = SourceContents(".snakemake/slamming/contents", log="logs/sources.log")
+
+
+def source_contents(wildcards):
+    """The contents of a corpus's data sources as digests: a replaced, added or deleted file re-runs the job."""
+    return " ".join(SOURCE_CONTENTS.digest(*source) for source in PLAN.data_sources(wildcards.corpus))
 
 
 def corpus_priority(wildcards):

@@ -83,9 +83,7 @@ rule scan_audio_folder:
         code=STAGE_CODE.digest("scan_audio_folder"),
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "audio_folder")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "audio_folder")),
-        # Not passed to the job: what the folder holds now, so that a changed, added or deleted file
-        # makes the manifest again (and what depends on it), never a stale one.
-        listing=audio_folder_listing,
+        contents=source_contents,  # not passed to the job: what its source holds now
     log:
         "logs/corpora/{corpus}_scan.log",
     benchmark:
@@ -183,6 +181,7 @@ rule librispeech_manifest:
         corpus=one_of(PLAN.corpora_of_kind("librispeech")),
     params:
         code=STAGE_CODE.digest("librispeech_manifest"),
+        contents=source_contents,  # not passed to the job: what its sources hold now
         train=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librispeech")["train"]],
         valid=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librispeech")["valid"]],
     log:
@@ -206,6 +205,7 @@ rule librilight_recordings:
         corpus=one_of(PLAN.corpora_of_kind("librilight")),
     params:
         code=STAGE_CODE.digest("librilight_recordings"),
+        contents=source_contents,  # not passed to the job: what its sources hold now
         roots=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librilight")["sources"]],
         valid_fraction=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["valid_fraction"],
         seed=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["seed"],
@@ -257,6 +257,7 @@ rule hub_audio_shard:
         corpus=one_of(PLAN.corpora_of_kind("hub_audio")),
     params:
         code=STAGE_CODE.digest("hub_audio_shard"),
+        contents=source_contents,  # not passed to the job: what its sources hold now
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_audio")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_audio")),
         shards=lambda wc: PLAN.corpus_section(wc.corpus, "hub_audio")["shards"],
@@ -284,6 +285,7 @@ rule hub_triples_shard:
         corpus=one_of(PLAN.corpora_of_kind("hub_triples")),
     params:
         code=STAGE_CODE.digest("hub_triples_shard"),
+        contents=source_contents,  # not passed to the job: what its sources hold now
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_triples")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_triples")),
         shards=lambda wc: PLAN.corpus_section(wc.corpus, "hub_triples")["shards"],
@@ -327,6 +329,7 @@ rule hub_pairs_corpus:
         corpus=one_of(PLAN.corpora_of_kind("hub_pairs")),
     params:
         code=STAGE_CODE.digest("hub_pairs_corpus"),
+        contents=source_contents,  # not passed to the job: what its sources hold now
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_pairs")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_pairs")),
     log:

@@ -73,6 +73,17 @@ def test_training_declares_the_arrays_it_reads(plan):
                                              for array in ("tokens", "offsets")]
 
 
+def test_the_first_job_of_every_kind_of_corpus_is_keyed_on_its_sources_contents(plan):
+    assert [(name, str(folder), pattern) for name, folder, pattern in plan.data_sources("librilight")] == [
+        (name, f"resources/sources/{name}", None) for name in ("librilight_small", "librilight_medium", "librilight_large")]
+    librispeech = plan.config["corpora"]["librispeech"]["librispeech"]
+    assert [name for name, _, _ in plan.data_sources("librispeech")] == librispeech["train"] + librispeech["valid"]
+    for corpus, source in (("stinystories", "stinystories_hub"), ("spokenswag", "spokenswag_hub"), ("salmon", "salmon_hub")):
+        assert [name for name, _, _ in plan.data_sources(corpus)] == [source]
+    assert plan.data_sources("demo_sblimp")[0][0] == "demo_slm21" and plan.data_sources("demo_sblimp")[0][2] == "syntactic/dev/*.wav"
+    assert plan.data_sources("demo_stories") == []  # synthesised: made here, from its text
+
+
 def test_runs_that_agree_on_their_data_share_its_packing(plan):
     assert plan.run_packed_dir("slam") == plan.run_packed_dir("slam_paper_steps")  # the same mix, other budgets
     assert plan.run_packed_dir("slam") != plan.run_packed_dir("demo")

@@ -126,9 +126,30 @@ class Plan:
     def audio_folder(self, corpus: str) -> tuple[Path, str]:
         """The folder an audio_folder corpus reads, and the pattern of its files."""
         section = self.corpus_section(corpus, "audio_folder")
-        spec = self.config["sources"][section["source"]]
-        folder = Path(os.path.expanduser(spec["local"])) if "local" in spec else Path(source_dir(section["source"]))
-        return folder, section["glob"]
+        return self.source_folder(section["source"]), section["glob"]
+
+    def source_folder(self, source: str) -> Path:
+        """Where a source's files are: its ``local:`` folder, or where it was materialised."""
+        spec = self.config["sources"][source]
+        return Path(os.path.expanduser(spec["local"])) if "local" in spec else Path(source_dir(source))
+
+    def data_sources(self, corpus: str) -> list[tuple[str, Path, str | None]]:
+        """(source, folder, pattern or None for every file) of each source a corpus's first job reads:
+        what ``slamming.workflow.contents`` keys that job on. None for a synthesised corpus."""
+        entry = self.config["corpora"][corpus]
+        kind = corpus_kind(entry)
+        if kind == "audio_folder":
+            folder, pattern = self.audio_folder(corpus)
+            return [(entry[kind]["source"], folder, pattern)]
+        if kind == "librilight":
+            names = entry[kind]["sources"]
+        elif kind == "librispeech":
+            names = [s for split in ("train", "valid") for s in entry[kind][split]]
+        elif kind in ("hub_audio", "hub_triples", "hub_pairs"):
+            names = [entry[kind]["source"]]
+        else:
+            names = []
+        return [(name, self.source_folder(name), None) for name in names]
 
     def audio_checks(self, corpus: str) -> str:
         """The audio checks a corpus's files must pass (none for a benchmark's)."""

@@ -1,11 +1,10 @@
 """Checks the workflow makes when it starts, before Snakemake takes its lock or builds the DAG: targets
-that name no run, a lock held by a run still going (here or on another host) or left by a killed one,
-and audio folders whose files changed. They run when the Snakefile is read (``onstart`` runs after
-the lock is taken, and not in dry runs)."""
+that name no run, and a lock held by a run still going (here or on another host) or left by a killed
+one. They run when the Snakefile is read (``onstart`` runs after the lock is taken, and not in dry
+runs)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -168,19 +167,3 @@ def snakemake_processes(workdir: Path) -> set[int]:
 def snakemake_running_here(workdir: Path) -> int | None:
     """The pid of a Snakemake of this host working in ``workdir`` (-1: processes cannot be listed), or None."""
     return min(snakemake_processes(workdir), default=None)
-
-
-def folder_listing(folder: Path, pattern: str) -> str:
-    """What a folder of audio holds now: the name, size and modification time of each file the pattern
-    matches and of the transcripts beside them, as one digest. A change of a file, a new file or a
-    deleted one changes it."""
-    if not folder.is_dir():
-        return "missing"
-    files = set()
-    for path in folder.glob(pattern):
-        files.update(file for file in (path, path.with_suffix(".txt")) if file.is_file())
-    digest = hashlib.sha256()
-    for file in sorted(files):
-        stat = file.stat()
-        digest.update(f"{file.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
