@@ -43,6 +43,12 @@ def source_contents(wildcards):
     return " ".join(SOURCE_CONTENTS.digest(*source) for source in PLAN.data_sources(wildcards.corpus))
 
 
+def synthesised_audio_contents(wildcards):
+    """The same for the spoken audio a units job reads (its corpus, or the corpora k-means is fitted on)."""
+    corpora = [wildcards.corpus] if "corpus" in wildcards.keys() else PLAN.tokeniser(wildcards.tokeniser)["kmeans"]["fit"]["corpora"]
+    return " ".join(SOURCE_CONTENTS.digest(*folder) for folder in PLAN.synthesised_audio(corpora))
+
+
 def corpus_priority(wildcards):
     return PLAN.corpus_priority(wildcards.corpus)
 

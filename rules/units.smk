@@ -12,6 +12,7 @@ rule fit_kmeans:
         tokeniser=one_of(PLAN.tokenisers_with_kmeans("fit")),
     params:
         code=STAGE_CODE.digest("fit_kmeans"),
+        contents=synthesised_audio_contents,  # not passed to the job: what its spoken audio holds now
         encoder=lambda wc: PLAN.encoder_settings(wc.tokeniser),
         fit=lambda wc: PLAN.tokeniser(wc.tokeniser)["kmeans"]["fit"],
     log:
@@ -66,6 +67,7 @@ rule extract_units_shard:
         rejected=paths.units_shard_rejected("{tokeniser}", "{corpus}", "{shard}"),
     params:
         code=STAGE_CODE.digest("extract_units_shard"),
+        contents=synthesised_audio_contents,  # not passed to the job: what its spoken audio holds now
         encoder=lambda wc: PLAN.encoder_settings(wc.tokeniser),
         batch_seconds=lambda wc: PLAN.tokeniser(wc.tokeniser)["batch_seconds"],
         shards=lambda wc: PLAN.units_shards(wc.corpus),

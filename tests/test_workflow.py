@@ -223,6 +223,37 @@ def test_a_changed_audio_check_reruns_the_check_and_what_follows_not_the_synthes
     assert jobs["extract_units_shard"] >= 1  # what follows a changed manifest
 
 
+def replace_keeping_its_time(path: Path, contents: bytes) -> bytes:
+    """Write other contents under the same name with the file's time set back, as `cp -p` does; the old contents."""
+    old, stat = path.read_bytes(), path.stat()
+    path.write_bytes(contents)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return old
+
+
+def test_a_spoken_file_overwritten_or_a_source_recording_replaced_is_seen(demo):
+    workdir, config = demo
+    spoken = sorted((workdir / "results/corpora/demo_stories/audio").rglob("*.flac"))
+    original = replace_keeping_its_time(spoken[0], spoken[1].read_bytes())
+    try:
+        jobs = planned(workdir, [config])
+        assert jobs.get("fit_kmeans") == 1 and jobs.get("extract_units_shard", 0) >= 1  # what reads it
+        assert "synthesise_shard" not in jobs
+    finally:
+        replace_keeping_its_time(spoken[0], original)
+    assert planned(workdir, [config]) == {}
+
+    recordings = sorted((workdir / "resources/sources/demo_librilight_audio").rglob("*.flac"))
+    original = replace_keeping_its_time(recordings[0], recordings[1].read_bytes())
+    try:
+        jobs = planned(workdir, [config])
+        assert jobs.get("librilight_recordings") == 1 and "build_demo_source" not in jobs
+        assert "contents changed 1" in (workdir / "logs/sources.log").read_text()
+    finally:
+        replace_keeping_its_time(recordings[0], original)
+    assert planned(workdir, [config]) == {}
+
+
 def test_an_unrelated_setting_does_not(demo, tmp_path):
     workdir, config = demo
     more_blimp = override(workdir, "blimp.yaml", "demo_text:\n  blimp: 11\n")

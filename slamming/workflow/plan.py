@@ -18,7 +18,7 @@ from pathlib import Path
 
 from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind
-from slamming.workflow.paths import (corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest,
+from slamming.workflow.paths import (corpus_audio, corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest,
                                      metrics_file, model_config, model_dir, packed_dir, packed_files, packing_report, pairs_file,
                                      recordings_rejected, resynthesis_report, source_dir, source_record, text_file,
                                      timings, tokenizer, topline_summary, training_log, training_summary, units_shard,
@@ -150,6 +150,14 @@ class Plan:
         else:
             names = []
         return [(name, self.source_folder(name), None) for name in names]
+
+    def synthesised_audio(self, corpora: list[str]) -> list[tuple[str, Path, None]]:
+        """The audio folders of the synthesised ones among ``corpora``, keyed like sources for the jobs
+        that read them (units, k-means): a spoken file overwritten in a folder Snakemake made is then
+        seen. VAD chunks and hub audio are cut from sources keyed themselves; at Libri-Light's size
+        listing them at every plan would cost more than it saves."""
+        return [(f"corpus_{corpus}_audio", Path(corpus_audio(corpus)), None) for corpus in corpora
+                if corpus_kind(self.config["corpora"][corpus]) == "synthesise"]
 
     def audio_checks(self, corpus: str) -> str:
         """The audio checks a corpus's files must pass (none for a benchmark's)."""
