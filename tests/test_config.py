@@ -157,6 +157,29 @@ def test_a_run_whose_dpo_corpus_has_no_pairs_or_whose_benchmark_cannot_be_paired
     assert "run.data.benchmarks.sblimp: corpus 'demo_sstorycloze' has no benchmark_pairs.sblimp" in _error(config)
 
 
+def test_nested_values_from_the_command_line_are_typed_as_the_schema_wants(base_config):
+    """`--config 'audio_checks={audio_folder: {min_seconds: 0.1}}'` leaves "0.1" a string: it is read as YAML."""
+    config = copy.deepcopy(base_config)
+    config["audio_checks"]["audio_folder"].update(min_seconds="0.1", max_seconds="null", reject_silent="false")
+    config["demo_text"]["stories"]["train"] = "150"
+    config["corpora"]["demo_stories"]["synthesise"]["voices"] = ["joe"]
+    runs = load_runs(config, REPO)
+    assert config["audio_checks"]["audio_folder"] == {"min_seconds": 0.1, "max_seconds": None, "max_clipped_fraction": 0.001,
+                                                      "reject_silent": False}
+    assert config["demo_text"]["stories"]["train"] == 150 and runs["demo"]["demo_text"]["stories"]["train"] == 150
+    config = copy.deepcopy(base_config)
+    config["demo_text"]["stories"]["train"] = "many"  # not a number: still refused, naming the key
+    assert 'demo_text.stories.train: expected integer, got "many"' in _error(config)
+    config = copy.deepcopy(base_config)
+    config["demo_text"]["stories"]["train"] = "true"  # a boolean is not an integer
+    assert "demo_text.stories.train: expected integer" in _error(config)
+
+
+def test_snakemake_takes_a_nested_number_from_config(tmp_path):
+    result = snakemake(tmp_path, "-n", "--config", "demo_text={stories: {train: 150, valid: 16}}", check=False)
+    assert result.returncode == 0 and "config error" not in result.stderr, result.stderr[-2000:]
+
+
 def _recipes(tmp_path: Path, **edits) -> Path:
     folder = tmp_path / "recipes"
     shutil.copytree(REPO / "config" / "recipes", folder)

@@ -122,6 +122,58 @@ def _describe(error, schema: dict) -> str:
     return f"{_dotted(path)}: {error.message}" + (f" ({what})" if what else "")
 
 
+# --- values from Snakemake's command line ----------------------------------------------------------
+# `--config key=value` types a top-level value, but leaves every scalar inside a nested one a string
+# (`--config 'audio_checks={audio_folder: {min_seconds: 0.1}}'` gives "0.1"). Such a string is read
+# as YAML where the schema wants a number, integer, boolean or null and it reads as one.
+
+SCALAR_TYPES = {"integer": (int,), "number": (int, float), "boolean": (bool,), "null": (type(None),)}
+
+
+def _types(node, root: dict) -> set[str]:
+    node = _resolve_ref(root, node)
+    if not isinstance(node, dict):
+        return set()
+    kinds = node.get("type", [])
+    found = {kinds} if isinstance(kinds, str) else set(kinds)
+    for keyword in ("oneOf", "anyOf"):
+        for branch in node.get(keyword, []):
+            found |= _types(branch, root)
+    return found
+
+
+def typed_scalars(instance, node, root: dict):
+    """``instance`` with its strings read as YAML scalars where the schema ``node`` wants a scalar of another
+    type (in place for mappings and lists; the new value is returned)."""
+    node = _resolve_ref(root, node)
+    if not isinstance(node, dict):
+        return instance
+    if isinstance(instance, str):
+        kinds = _types(node, root)
+        if not kinds or "string" in kinds or not kinds & SCALAR_TYPES.keys():
+            return instance
+        try:
+            value = yaml.safe_load(instance)
+        except yaml.YAMLError:
+            return instance
+        for kind in kinds & SCALAR_TYPES.keys():
+            if isinstance(value, SCALAR_TYPES[kind]) and not (kind in ("integer", "number") and isinstance(value, bool)):
+                return value
+        return instance
+    if isinstance(instance, dict):
+        properties, extra = node.get("properties", {}), node.get("additionalProperties")
+        branches = [_resolve_ref(root, b) for keyword in ("oneOf", "anyOf") for b in node.get(keyword, [])]
+        for key, value in instance.items():
+            child = properties.get(key, extra if isinstance(extra, dict) else None)
+            if child is None:  # the property of a oneOf branch
+                child = next((b["properties"][key] for b in branches if isinstance(b, dict) and key in b.get("properties", {})), None)
+            if child is not None:
+                instance[key] = typed_scalars(value, child, root)
+    elif isinstance(instance, list) and isinstance(node.get("items"), dict):
+        instance[:] = [typed_scalars(item, node["items"], root) for item in instance]
+    return instance
+
+
 def validate(document: dict, schema: dict, origin: str) -> None:
     """Raise ConfigError naming ``origin`` and the first problem found in ``document``."""
     import jsonschema
@@ -483,6 +535,7 @@ def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None
     base_schema = copy.deepcopy(schema)
     for name in RUN_DEFINITIONS:
         base_schema["$defs"][name] = _without_required(schema["$defs"][name])
+    typed_scalars(config, base_schema, base_schema)
     validate(config, base_schema, "config/config.yaml (with any --configfile/--config)")
     fill_defaults(config, base_schema)
     check_references(config, "config/config.yaml (with any --configfile/--config)")

@@ -24,8 +24,12 @@ Everything is validated against `config/schema.yaml` before any job starts. An u
 type or a missing value stops the workflow with one line naming the file, the key and what is expected.
 
 Change a setting in `config/config.yaml`, in a recipe, or for one call with
-`--configfile my_overrides.yaml` (merged key by key) or `--config key=value`. Each rule sees only its
-own slice of the configuration, so a change re-runs only what depends on it.
+`--configfile my_overrides.yaml` (merged key by key) or `--config key=value`. A nested value works
+too, in YAML's flow style and quoted for the shell: `--config 'demo_text={stories: {train: 150}}'`
+(Snakemake leaves its numbers strings; they are read as the schema wants). A `--configfile` that
+does not exist stops Snakemake itself, before the workflow is read, with a traceback whose last line
+names the file. Each rule sees only its own slice of the configuration, so a change re-runs only
+what depends on it.
 
 Every key follows; `<name>` stands for a name you choose. The keys under `run.` are what a recipe
 file holds at its top level (beside `base:`), and what `run_defaults` may hold. This reference is
