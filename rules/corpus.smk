@@ -11,6 +11,7 @@ rule demo_text:
         set="|".join(DEMO_SETS),
     params:
         code=STAGE_CODE.digest("demo_text"),
+        present=inputs_present,
         # only the part of demo_text this set depends on: a change elsewhere leaves it alone
         settings=lambda wc: as_json(demo_text_settings(wc.set, config["demo_text"])),
     log:
@@ -34,6 +35,7 @@ rule synthesise_shard:
         corpus=one_of(PLAN.corpora_of_kind("synthesise")),
     params:
         code=STAGE_CODE.digest("synthesise_shard"),
+        present=inputs_present,
         settings=lambda wc: PLAN.synthesis_settings(wc.corpus),
         sources=paths.SOURCES,
     log:
@@ -61,6 +63,7 @@ rule merge_corpus_shards:
         corpus=one_of(PLAN.sharded),
     params:
         code=STAGE_CODE.digest("merge_corpus_shards"),
+        present=inputs_present,
     log:
         "logs/corpora/{corpus}_merge.log",
     priority: corpus_priority
@@ -81,6 +84,7 @@ rule scan_audio_folder:
         corpus=one_of(PLAN.corpora_of_kind("audio_folder")),
     params:
         code=STAGE_CODE.digest("scan_audio_folder"),
+        present=inputs_present,
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "audio_folder")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "audio_folder")),
         contents=source_contents,  # not passed to the job: what its source holds now
@@ -105,6 +109,7 @@ rule apply_audio_checks:
         rejected=paths.rejected("{corpus}"),
     params:
         code=STAGE_CODE.digest("apply_audio_checks"),
+        present=inputs_present,
         # the corpus's checks alone: a changed check re-runs this, never what made the audio
         checks=lambda wc: PLAN.audio_checks(wc.corpus),
     log:
@@ -126,6 +131,7 @@ rule corpus_stats:
         paths.corpus_stats("{corpus}"),
     params:
         code=STAGE_CODE.digest("corpus_stats"),
+        present=inputs_present,
     log:
         "logs/corpora/{corpus}_stats.log",
     conda:
@@ -142,6 +148,7 @@ rule units_stats:
         paths.units_stats("{tokeniser}", "{corpus}"),
     params:
         code=STAGE_CODE.digest("units_stats"),
+        present=inputs_present,
     log:
         "logs/units/{tokeniser}/{corpus}/stats.log",
     conda:
@@ -159,6 +166,7 @@ rule run_corpora_table:
         paths.run_file("{run}", "corpora.csv"),
     params:
         code=STAGE_CODE.digest("run_corpora_table"),
+        present=inputs_present,
     log:
         "logs/{run}/corpora.log",
     conda:
@@ -181,6 +189,7 @@ rule librispeech_manifest:
         corpus=one_of(PLAN.corpora_of_kind("librispeech")),
     params:
         code=STAGE_CODE.digest("librispeech_manifest"),
+        present=inputs_present,
         contents=source_contents,  # not passed to the job: what its sources hold now
         train=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librispeech")["train"]],
         valid=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librispeech")["valid"]],
@@ -205,6 +214,7 @@ rule librilight_recordings:
         corpus=one_of(PLAN.corpora_of_kind("librilight")),
     params:
         code=STAGE_CODE.digest("librilight_recordings"),
+        present=inputs_present,
         contents=source_contents,  # not passed to the job: what its sources hold now
         roots=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librilight")["sources"]],
         valid_fraction=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["valid_fraction"],
@@ -231,6 +241,7 @@ rule vad_chunk_shard:
         corpus=one_of(PLAN.corpora_of_kind("librilight")),
     params:
         code=STAGE_CODE.digest("vad_chunk_shard"),
+        present=inputs_present,
         vad=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "librilight")["vad_model"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "librilight")["vad"]),
         shards=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["shards"],
@@ -257,6 +268,7 @@ rule hub_audio_shard:
         corpus=one_of(PLAN.corpora_of_kind("hub_audio")),
     params:
         code=STAGE_CODE.digest("hub_audio_shard"),
+        present=inputs_present,
         contents=source_contents,  # not passed to the job: what its sources hold now
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_audio")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_audio")),
@@ -285,6 +297,7 @@ rule hub_triples_shard:
         corpus=one_of(PLAN.corpora_of_kind("hub_triples")),
     params:
         code=STAGE_CODE.digest("hub_triples_shard"),
+        present=inputs_present,
         contents=source_contents,  # not passed to the job: what its sources hold now
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_triples")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_triples")),
@@ -309,6 +322,7 @@ rule merge_preference_triples:
         corpus=one_of(PLAN.corpora_of_kind("hub_triples")),
     params:
         code=STAGE_CODE.digest("merge_preference_triples"),
+        present=inputs_present,
     log:
         "logs/corpora/{corpus}_pairs.log",
     conda:
@@ -329,6 +343,7 @@ rule hub_pairs_corpus:
         corpus=one_of(PLAN.corpora_of_kind("hub_pairs")),
     params:
         code=STAGE_CODE.digest("hub_pairs_corpus"),
+        present=inputs_present,
         contents=source_contents,  # not passed to the job: what its sources hold now
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_pairs")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_pairs")),
@@ -349,6 +364,7 @@ rule tinystories_text:
         paths.text_file("tinystories/stories_utterances"),
     params:
         code=STAGE_CODE.digest("tinystories_text"),
+        present=inputs_present,
         folder=lambda wc, input: input[0].removesuffix(".json"),
     log:
         "logs/text/tinystories.log",
@@ -366,6 +382,7 @@ rule swag_text:
         utterances=paths.text_file("swag/spokenswag_utterances"),
     params:
         code=STAGE_CODE.digest("swag_text"),
+        present=inputs_present,
         folder=lambda wc, input: input[0].removesuffix(".json"),
         seed=config["swag_text"]["seed"],
     log:
