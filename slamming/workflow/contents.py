@@ -61,7 +61,6 @@ class SourceContents:
 
     def __init__(self, cache: str | Path, log: str | Path | None = None):
         self.cache, self.log = Path(cache), Path(log) if log else None
-        self._done: dict[tuple, str] = {}
 
     def listing(self, name: str, folder: Path, pattern: str | None = None) -> dict[str, list]:
         """{path in the folder: [size, sample digest]} of the source ``name`` now, and what changed is told."""
@@ -90,16 +89,13 @@ class SourceContents:
         return listing
 
     def digest(self, name: str, folder: str | Path, pattern: str | None = None) -> str:
-        """The contents of a source as 16 hex digits (once per plan for each source)."""
-        key = (name, str(folder), pattern)
-        if key not in self._done:
-            listing = self.listing(name, Path(folder), pattern)
-            if not listing:
-                self._done[key] = "missing"
-            else:
-                text = "\n".join(f"{path}\0{size}\0{sample}" for path, (size, sample) in sorted(listing.items()))
-                self._done[key] = hashlib.sha256(text.encode()).hexdigest()[:16]
-        return self._done[key]
+        """The contents of a source as 16 hex digits. Never kept within a run: Snakemake asks when a job
+        starts, and a folder made by an earlier job of the same run must count as it is then."""
+        listing = self.listing(name, Path(folder), pattern)
+        if not listing:
+            return "missing"
+        text = "\n".join(f"{path}\0{size}\0{sample}" for path, (size, sample) in sorted(listing.items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def _tell(self, name: str, folder: Path, before: dict, now: dict) -> None:
         changed = {
