@@ -1,6 +1,5 @@
 # The validated configuration and its plan (slamming/workflow/plan.py: paths, settings and resources of every
 # job, unit-tested); the rules call PLAN and slamming.workflow.paths, nothing here decides anything.
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -37,14 +36,6 @@ if workflow.is_main_process:  # not in the jobs that a cluster runs
 
 # What the data sources hold now (slamming/workflow/contents.py): a param of the first job reading them.
 SOURCE_CONTENTS = SourceContents(".snakemake/slamming/contents", log="logs/sources.log")
-
-
-def inputs_present(wildcards, input):
-    """Every rule's `present` param: which of the job's inputs are missing now ("" when none). By itself
-    Snakemake makes a missing intermediate file again only for a job that runs anyway; a model or table
-    deleted (as a killed, forced job deletes its outputs first) must re-run what reads it and so be made
-    again. Evaluated when the job runs, after its inputs are made."""
-    return " ".join(sorted(str(f) for f in input if not os.path.exists(f)))
 
 
 def source_contents(wildcards):

@@ -11,7 +11,6 @@ rule demo_text:
         set="|".join(DEMO_SETS),
     params:
         code=STAGE_CODE.digest("demo_text"),
-        present=inputs_present,
         # only the part of demo_text this set depends on: a change elsewhere leaves it alone
         settings=lambda wc: as_json(demo_text_settings(wc.set, config["demo_text"])),
     log:
@@ -35,7 +34,6 @@ rule synthesise_shard:
         corpus=one_of(PLAN.corpora_of_kind("synthesise")),
     params:
         code=STAGE_CODE.digest("synthesise_shard"),
-        present=inputs_present,
         settings=lambda wc: PLAN.synthesis_settings(wc.corpus),
         sources=paths.SOURCES,
     log:
@@ -63,7 +61,6 @@ rule merge_corpus_shards:
         corpus=one_of(PLAN.sharded),
     params:
         code=STAGE_CODE.digest("merge_corpus_shards"),
-        present=inputs_present,
     log:
         "logs/corpora/{corpus}_merge.log",
     priority: corpus_priority
@@ -84,7 +81,6 @@ rule scan_audio_folder:
         corpus=one_of(PLAN.corpora_of_kind("audio_folder")),
     params:
         code=STAGE_CODE.digest("scan_audio_folder"),
-        present=inputs_present,
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "audio_folder")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "audio_folder")),
         contents=source_contents,  # not passed to the job: what its source holds now
@@ -109,7 +105,6 @@ rule apply_audio_checks:
         rejected=paths.rejected("{corpus}"),
     params:
         code=STAGE_CODE.digest("apply_audio_checks"),
-        present=inputs_present,
         # the corpus's checks alone: a changed check re-runs this, never what made the audio
         checks=lambda wc: PLAN.audio_checks(wc.corpus),
     log:
@@ -131,7 +126,6 @@ rule corpus_stats:
         paths.corpus_stats("{corpus}"),
     params:
         code=STAGE_CODE.digest("corpus_stats"),
-        present=inputs_present,
     log:
         "logs/corpora/{corpus}_stats.log",
     conda:
@@ -148,7 +142,6 @@ rule units_stats:
         paths.units_stats("{tokeniser}", "{corpus}"),
     params:
         code=STAGE_CODE.digest("units_stats"),
-        present=inputs_present,
     log:
         "logs/units/{tokeniser}/{corpus}/stats.log",
     conda:
@@ -166,7 +159,6 @@ rule run_corpora_table:
         paths.run_file("{run}", "corpora.csv"),
     params:
         code=STAGE_CODE.digest("run_corpora_table"),
-        present=inputs_present,
     log:
         "logs/{run}/corpora.log",
     conda:
@@ -189,7 +181,6 @@ rule librispeech_manifest:
         corpus=one_of(PLAN.corpora_of_kind("librispeech")),
     params:
         code=STAGE_CODE.digest("librispeech_manifest"),
-        present=inputs_present,
         contents=source_contents,  # not passed to the job: what its sources hold now
         train=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librispeech")["train"]],
         valid=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librispeech")["valid"]],
@@ -214,7 +205,6 @@ rule librilight_recordings:
         corpus=one_of(PLAN.corpora_of_kind("librilight")),
     params:
         code=STAGE_CODE.digest("librilight_recordings"),
-        present=inputs_present,
         contents=source_contents,  # not passed to the job: what its sources hold now
         roots=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librilight")["sources"]],
         valid_fraction=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["valid_fraction"],
@@ -241,7 +231,6 @@ rule vad_chunk_shard:
         corpus=one_of(PLAN.corpora_of_kind("librilight")),
     params:
         code=STAGE_CODE.digest("vad_chunk_shard"),
-        present=inputs_present,
         vad=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "librilight")["vad_model"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "librilight")["vad"]),
         shards=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["shards"],
@@ -268,7 +257,6 @@ rule hub_audio_shard:
         corpus=one_of(PLAN.corpora_of_kind("hub_audio")),
     params:
         code=STAGE_CODE.digest("hub_audio_shard"),
-        present=inputs_present,
         contents=source_contents,  # not passed to the job: what its sources hold now
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_audio")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_audio")),
@@ -297,7 +285,6 @@ rule hub_triples_shard:
         corpus=one_of(PLAN.corpora_of_kind("hub_triples")),
     params:
         code=STAGE_CODE.digest("hub_triples_shard"),
-        present=inputs_present,
         contents=source_contents,  # not passed to the job: what its sources hold now
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_triples")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_triples")),
@@ -322,7 +309,6 @@ rule merge_preference_triples:
         corpus=one_of(PLAN.corpora_of_kind("hub_triples")),
     params:
         code=STAGE_CODE.digest("merge_preference_triples"),
-        present=inputs_present,
     log:
         "logs/corpora/{corpus}_pairs.log",
     conda:
@@ -343,7 +329,6 @@ rule hub_pairs_corpus:
         corpus=one_of(PLAN.corpora_of_kind("hub_pairs")),
     params:
         code=STAGE_CODE.digest("hub_pairs_corpus"),
-        present=inputs_present,
         contents=source_contents,  # not passed to the job: what its sources hold now
         folder=lambda wc: paths.source_dir(PLAN.corpus_section(wc.corpus, "hub_pairs")["source"]),
         settings=lambda wc: as_json(PLAN.corpus_section(wc.corpus, "hub_pairs")),
@@ -364,7 +349,6 @@ rule tinystories_text:
         paths.text_file("tinystories/stories_utterances"),
     params:
         code=STAGE_CODE.digest("tinystories_text"),
-        present=inputs_present,
         folder=lambda wc, input: input[0].removesuffix(".json"),
     log:
         "logs/text/tinystories.log",
@@ -382,7 +366,6 @@ rule swag_text:
         utterances=paths.text_file("swag/spokenswag_utterances"),
     params:
         code=STAGE_CODE.digest("swag_text"),
-        present=inputs_present,
         folder=lambda wc, input: input[0].removesuffix(".json"),
         seed=config["swag_text"]["seed"],
     log:

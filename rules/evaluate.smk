@@ -9,7 +9,6 @@ rule benchmark_pairs:
         paths.pairs_file("{corpus}", "{benchmark}"),
     params:
         code=STAGE_CODE.digest("benchmark_pairs"),
-        present=inputs_present,
         pairing=lambda wc: PLAN.pairing(wc.corpus, wc.benchmark),
     log:
         "logs/benchmarks/{corpus}/{benchmark}.log",
@@ -30,7 +29,6 @@ rule score_likelihood:
         summary=paths.likelihood_summary("{run}", "{benchmark}"),
     params:
         code=STAGE_CODE.digest("score_likelihood"),
-        present=inputs_present,
         model=lambda wc: PLAN.final_model(wc.run),
         official=lambda wc: "--official" if PLAN.is_official(PLAN.benchmark_corpus(wc.run, wc.benchmark), wc.benchmark) else "",
     log:
@@ -56,7 +54,6 @@ rule text_topline:
         paths.topline_summary("{run}", "{benchmark}"),
     params:
         code=STAGE_CODE.digest("text_topline"),
-        present=inputs_present,
         model=lambda wc: PLAN.text_lm_dir(PLAN.run(wc.run)["evaluation"]["text_topline"]),
         batch_size=lambda wc: PLAN.run(wc.run)["evaluation"]["batch_size"],
     log:
@@ -80,7 +77,6 @@ rule train_vocoder:
         resynthesis=paths.resynthesis_report("{vocoder}"),
     params:
         code=STAGE_CODE.digest("train_vocoder"),
-        present=inputs_present,
         settings=lambda wc: as_json(PLAN.vocoder_training(wc.vocoder)),
         asr_spec=lambda wc: as_json(PLAN.asr_model(PLAN.vocoder_training(wc.vocoder)["asr"])),
         asr_model=lambda wc: paths.source_dir(PLAN.asr_model(PLAN.vocoder_training(wc.vocoder)["asr"])["model"]),
@@ -114,7 +110,6 @@ rule generate:
         prompt_audio=directory(paths.run_file("{run}", "generation/prompts")),
     params:
         code=STAGE_CODE.digest("generate"),
-        present=inputs_present,
         model=lambda wc: PLAN.final_model(wc.run),
         encoder=lambda wc: PLAN.encoder_settings(PLAN.run_tokeniser(wc.run)),
         settings=lambda wc: as_json(PLAN.run(wc.run)["generation"]),
@@ -145,7 +140,6 @@ rule vocode_generations:
         audio=directory(paths.run_file("{run}", "generation/audio")),
     params:
         code=STAGE_CODE.digest("vocode_generations"),
-        present=inputs_present,
         vocoder=lambda wc: PLAN.vocoder_settings(wc.run),
     log:
         "logs/{run}/vocode.log",
@@ -170,7 +164,6 @@ rule transcribe_generations:
         paths.run_file("{run}", "generation/transcripts.parquet"),
     params:
         code=STAGE_CODE.digest("transcribe_generations"),
-        present=inputs_present,
         spec=lambda wc: as_json(PLAN.asr_model(PLAN.run(wc.run)["evaluation"]["asr"])),
         model=lambda wc: paths.source_dir(PLAN.asr_model(PLAN.run(wc.run)["evaluation"]["asr"])["model"]),
     log:
@@ -196,7 +189,6 @@ rule score_generations:
         summary=paths.run_file("{run}", "generation/scores.json"),
     params:
         code=STAGE_CODE.digest("score_generations"),
-        present=inputs_present,
         scorer=lambda wc: PLAN.text_lm_dir(PLAN.run(wc.run)["evaluation"]["scorer"]),
         batch_size=lambda wc: PLAN.run(wc.run)["evaluation"]["batch_size"],
     log:
@@ -221,7 +213,6 @@ rule judge_generations:
         summary=paths.judge_summary("{run}"),
     params:
         code=STAGE_CODE.digest("judge_generations"),
-        present=inputs_present,
         settings=lambda wc: as_json(PLAN.run(wc.run)["evaluation"]["judge"]),
         # Not passed to the job: a change of it (the key set after a run without it) plans the job again.
         key_present=lambda wc: PLAN.judge_key_present(wc.run),
@@ -251,7 +242,6 @@ rule collect_metrics:
         paths.metrics_file("{run}"),
     params:
         code=STAGE_CODE.digest("collect_metrics"),
-        present=inputs_present,
         description=lambda wc: PLAN.run(wc.run)["description"],
     log:
         "logs/{run}/metrics.log",
@@ -271,7 +261,6 @@ rule metrics_table:
         report("results/metrics.csv", caption="../report/metrics.rst", category="Metrics"),
     params:
         code=STAGE_CODE.digest("metrics_table"),
-        present=inputs_present,
     log:
         "logs/metrics_table.log",
     conda:
@@ -287,7 +276,6 @@ rule training_curves:
         report(paths.run_file("{run}", "report/training_curves.svg"), caption="../report/training_curves.rst", category="Training"),
     params:
         code=STAGE_CODE.digest("training_curves"),
-        present=inputs_present,
         names=lambda wc: PLAN.training_stages(wc.run),
     log:
         "logs/{run}/training_curves.log",
@@ -310,7 +298,6 @@ rule report_samples:
         ),
     params:
         code=STAGE_CODE.digest("report_samples"),
-        present=inputs_present,
         samples=3,
     log:
         "logs/{run}/report_samples.log",

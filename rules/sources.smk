@@ -8,7 +8,6 @@ rule materialise_source:
         source=one_of(PLAN.fetched_sources),
     params:
         code=STAGE_CODE.digest("materialise_source"),
-        present=inputs_present,
         spec=lambda wc: as_json(config["sources"][wc.source]),
         root=lambda wc, output: Path(output.record).parent,
     log:
@@ -31,7 +30,6 @@ rule build_demo_source:
         source=one_of(PLAN.demo_sources),
     params:
         code=STAGE_CODE.digest("build_demo_source"),
-        present=inputs_present,
         layout=lambda wc: PLAN.demo_source(wc.source)["layout"],
         settings=lambda wc: as_json(PLAN.demo_source(wc.source)),
         root=lambda wc, output: Path(output.record).parent,

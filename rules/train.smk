@@ -10,7 +10,6 @@ rule train_demo_text_lm:
         tokenizer=paths.tokenizer(paths.model_dir(WORKFLOW_TEXT_LM)),
     params:
         code=STAGE_CODE.digest("train_demo_text_lm"),
-        present=inputs_present,
         settings=as_json(config["demo_text_lm"]),
         seed=config["demo_text_lm"]["seed"],
         out=lambda wc, output: Path(output.weights).parent,
@@ -38,7 +37,6 @@ rule init_speech_lm:
         weights=paths.weights(paths.model_dir("{run}", "init")),
     params:
         code=STAGE_CODE.digest("init_speech_lm"),
-        present=inputs_present,
         base=lambda wc: PLAN.text_lm_dir(PLAN.run(wc.run)["pretrain"]["base_model"]),
         settings=lambda wc: PLAN.speech_lm_settings(wc.run),
         out=lambda wc, output: Path(output.weights).parent,
@@ -63,7 +61,6 @@ rule pretrain:
         summary=paths.training_summary(paths.model_dir("{run}", "pretrained")),
     params:
         code=STAGE_CODE.digest("pretrain"),
-        present=inputs_present,
         settings=lambda wc: as_json(PLAN.run(wc.run)["pretrain"]),
         seed=lambda wc: PLAN.run(wc.run)["seed"],
         data=lambda wc: PLAN.run_packed_dir(wc.run),
@@ -99,7 +96,6 @@ rule dpo:
         summary=paths.training_summary(paths.model_dir("{run}", "dpo")),
     params:
         code=STAGE_CODE.digest("dpo"),
-        present=inputs_present,
         settings=lambda wc: as_json(PLAN.run(wc.run)["dpo"]),
         seed=lambda wc: PLAN.run(wc.run)["seed"],
         launcher=lambda wc: PLAN.launcher(PLAN.run(wc.run)["dpo"]["gpus"]),
@@ -127,7 +123,6 @@ rule allocation_report:
         paths.run_file("{run}", "allocation.json"),
     params:
         code=STAGE_CODE.digest("allocation_report"),
-        present=inputs_present,
     log:
         "logs/{run}/allocation.log",
     threads: 2

@@ -12,7 +12,6 @@ rule fit_kmeans:
         tokeniser=one_of(PLAN.tokenisers_with_kmeans("fit")),
     params:
         code=STAGE_CODE.digest("fit_kmeans"),
-        present=inputs_present,
         contents=synthesised_audio_contents,  # not passed to the job: what its spoken audio holds now
         encoder=lambda wc: PLAN.encoder_settings(wc.tokeniser),
         fit=lambda wc: PLAN.tokeniser(wc.tokeniser)["kmeans"]["fit"],
@@ -45,7 +44,6 @@ rule import_kmeans:
         tokeniser=one_of(PLAN.tokenisers_with_kmeans("source")),
     params:
         code=STAGE_CODE.digest("import_kmeans"),
-        present=inputs_present,
         encoder=lambda wc: PLAN.encoder_settings(wc.tokeniser),
         pickle=lambda wc: PLAN.kmeans_pickle(wc.tokeniser),
         sha256=lambda wc: config["sources"][PLAN.tokeniser(wc.tokeniser)["kmeans"]["source"]]["sha256"],
@@ -69,7 +67,6 @@ rule extract_units_shard:
         rejected=paths.units_shard_rejected("{tokeniser}", "{corpus}", "{shard}"),
     params:
         code=STAGE_CODE.digest("extract_units_shard"),
-        present=inputs_present,
         contents=synthesised_audio_contents,  # not passed to the job: what its spoken audio holds now
         encoder=lambda wc: PLAN.encoder_settings(wc.tokeniser),
         batch_seconds=lambda wc: PLAN.tokeniser(wc.tokeniser)["batch_seconds"],
@@ -100,7 +97,6 @@ rule merge_units:
         rejected=paths.units_rejected("{tokeniser}", "{corpus}"),
     params:
         code=STAGE_CODE.digest("merge_units"),
-        present=inputs_present,
     log:
         "logs/units/{tokeniser}/{corpus}/merge.log",
     priority: corpus_priority
@@ -124,7 +120,6 @@ rule pack_windows:
         mix=one_of(PLAN.mixes_packed_by("windows")),
     params:
         code=STAGE_CODE.digest("pack_windows"),
-        present=inputs_present,
         mix=lambda wc: as_json(PLAN.mix_units(wc.tokeniser, wc.mix)),
         context=lambda wc: PLAN.mixes[wc.mix]["context"],
         seed=lambda wc: PLAN.mixes[wc.mix]["seed"],
@@ -152,7 +147,6 @@ rule pack_chunks:
         mix=one_of(PLAN.mixes_packed_by("official")),
     params:
         code=STAGE_CODE.digest("pack_windows"),
-        present=inputs_present,
         mix=lambda wc: as_json(PLAN.mix_units(wc.tokeniser, wc.mix)),
         context=lambda wc: PLAN.mixes[wc.mix]["context"],
         seed=lambda wc: PLAN.mixes[wc.mix]["seed"],
@@ -177,7 +171,6 @@ rule run_data:
         paths.run_file("{run}", "data.json"),
     params:
         code=STAGE_CODE.digest("run_data"),
-        present=inputs_present,
     log:
         "logs/{run}/data.log",
     conda:

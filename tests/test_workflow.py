@@ -254,20 +254,6 @@ def test_a_spoken_file_overwritten_or_a_source_recording_replaced_is_seen(demo):
     assert planned(workdir, [config]) == {}
 
 
-def test_a_deleted_model_is_made_again_with_what_reads_it(demo, tmp_path):
-    """As after a forced training that was killed: Snakemake deleted the model before training it again."""
-    workdir, config = demo
-    model = workdir / MODEL
-    model.rename(tmp_path / "model.safetensors")
-    try:
-        jobs = planned(workdir, [config], METRICS)
-        assert jobs.get("dpo") == 1 and jobs.get("score_likelihood") == 3 and jobs.get("generate") == 1, jobs
-        assert "pretrain" not in jobs
-    finally:
-        (tmp_path / "model.safetensors").rename(model)
-    assert planned(workdir, [config], METRICS) == {}
-
-
 def test_an_unrelated_setting_does_not(demo, tmp_path):
     workdir, config = demo
     more_blimp = override(workdir, "blimp.yaml", "demo_text:\n  blimp: 11\n")
