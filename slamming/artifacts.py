@@ -96,11 +96,11 @@ def load_causal_lm(folder: str | Path, **options):
         raise unreadable(Path(folder) / broken, error) from None
 
 
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file's contents, read in blocks (a packed array of Slam's size is a few GB)."""
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """A digest of a file's contents, read in blocks (a packed array or an archive is a few GB)."""
     import hashlib
 
-    digest = hashlib.sha256()
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 24), b""):
             digest.update(block)

@@ -17,7 +17,6 @@ The rule materialise_source runs it (``workflow_scripts/materialise_source.py``)
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import logging
@@ -29,6 +28,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from slamming.artifacts import file_digest
 from slamming.logs import StageError
 
 log = logging.getLogger("sources")
@@ -119,11 +119,7 @@ def _from_local(name: str, spec: dict, dest: Path) -> dict:
 
 
 def digest_of(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, algorithm)
 
 
 def _from_url(name: str, spec: dict, dest: Path) -> dict:
