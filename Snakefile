@@ -59,8 +59,5 @@ onstart:
 
 rule all:
     input:
-        "results/demo/metrics.json",
-        "results/metrics.csv",
-        "results/demo/report/training_curves.svg",
-        "results/demo/report/samples",
+        PLAN.default_targets(),  # config's default_runs: metrics, report and models (a deleted model is made again)
     default_target: True

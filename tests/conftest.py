@@ -19,6 +19,7 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 # The demo at the smallest size that still runs every stage: a global config (its text, its corpora's
 # shards, the vocoder's and text LM's steps) and a recipe, ``tiny``, that inherits the demo's.
 TINY_DEMO = """\
+default_runs: [tiny]
 demo_text:
   seed: 7
   stories: {train: 12, valid: 4}

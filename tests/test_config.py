@@ -119,6 +119,14 @@ def test_source_with_two_origins_is_refused(base_config):
     assert "sources.piper_joe" in _error(config)
 
 
+def test_a_default_run_that_is_not_a_run_is_refused_in_one_line(base_config):
+    config = copy.deepcopy(base_config)
+    config["default_runs"] = ["demo", "slamm"]
+    with pytest.raises(ConfigError) as raised:
+        load_runs(config, REPO)
+    assert str(raised.value).startswith("config error: default_runs: 'slamm' is not a run") and "\n" not in str(raised.value)
+
+
 def test_unknown_voice_reference(base_config):
     config = copy.deepcopy(base_config)
     config["corpora"]["demo_stories"]["synthesise"]["voices"] = ["jim"]

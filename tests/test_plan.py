@@ -193,6 +193,18 @@ def test_the_table_across_runs_lists_what_exists_and_what_is_asked(plan):
     assert plan.metrics_runs(["results/nope/metrics.json"], made=lambda path: False) == []
 
 
+def test_the_default_target_makes_the_default_runs_models_too(config):
+    config = copy.deepcopy(config)
+    config["default_runs"] = ["demo", "slam"]
+    plan = Plan(config, load_runs(config, REPO))
+    targets = plan.default_targets()
+    assert "results/metrics.csv" in targets and "results/slam/metrics.json" in targets
+    # a deleted model is a missing target: Snakemake trains it again, and what reads it re-runs
+    assert {"results/models/demo/pretrained/model.safetensors", "results/models/demo/dpo/model.safetensors",
+            "results/models/slam/dpo/config.json", "results/vocoders/demo_vocoder/generator.safetensors"} <= set(targets)
+    assert plan.metrics_runs([], made=lambda path: False) == ["results/demo/metrics.json", "results/slam/metrics.json"]
+
+
 def test_before_the_dag_an_unknown_run_stops_and_a_stale_lock_goes(tmp_path):
     error, note = before_dag(["results/slamm/metrics.json"], {"slam": {}, "demo": {}}, tmp_path)
     assert error.startswith("error: results/slamm/metrics.json: there is no run 'slamm'") and note is None

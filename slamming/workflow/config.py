@@ -561,4 +561,8 @@ def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None
         if problems:
             raise ConfigError(f"config error in {path}: run.{problems[0]}")
         runs[name] = document
+    unknown = [name for name in config["default_runs"] if name not in runs]
+    if unknown:
+        raise ConfigError(f"config error: default_runs: {unknown[0]!r} is not a run (no {unknown[0]}.yaml in "
+                          f"{recipes_dir}); name one of {', '.join(sorted(runs))}")
     return runs

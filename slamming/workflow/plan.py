@@ -20,7 +20,7 @@ from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind
 from slamming.workflow.paths import (corpus_audio, corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest,
                                      metrics_file, model_config, model_dir, packed_dir, packed_files, packing_report, pairs_file,
-                                     recordings_rejected, resynthesis_report, source_dir, source_record, text_file,
+                                     recordings_rejected, resynthesis_report, run_file, source_dir, source_record, text_file,
                                      timings, tokenizer, topline_summary, training_log, training_summary, units_shard,
                                      units_table, vocabulary, vocoder_config, vocoder_weights, weights)
 
@@ -324,6 +324,23 @@ class Plan:
         """The model a run evaluates: after DPO, or after pretraining when the run has no DPO."""
         return model_dir(run, self.training_stages(run)[-1])
 
+    def products(self, run: str) -> list[str]:
+        """What a run delivers besides its metrics: each trained model's weights and config, and the vocoder's
+        files. Snakemake makes a missing intermediate again only when something that reads it must re-run, so a
+        model a killed, forced training removed would stay gone under metrics that describe it; as targets of
+        the default rule (`snakemake` with no target) they are made again, and what reads them re-runs."""
+        models = [model_dir(run, stage) for stage in self.training_stages(run)]
+        return [f for m in models for f in (weights(m), model_config(m))] + self.vocoder_files(run)
+
+    def default_targets(self) -> list[str]:
+        """The files of `snakemake` with no target (rule all): each default run's metrics, report and products,
+        and the table of every run's metrics."""
+        files = ["results/metrics.csv"]
+        for run in self.config["default_runs"]:
+            files += [metrics_file(run), run_file(run, "report/training_curves.svg"), run_file(run, "report/samples"),
+                      *self.products(run)]
+        return files
+
     # --- GPUs ---------------------------------------------------------------------------------
 
     def gpu_slot(self, count: int = 1) -> int:
@@ -454,10 +471,10 @@ class Plan:
 
     def metrics_runs(self, targets: list[str], made=os.path.exists) -> list[str]:
         """Runs in the table across runs: those whose metrics exist already, and those this call makes
-        (the runs of its targets; the demo's, when it has none and makes the default target)."""
+        (the runs of its targets; config's default_runs, when it has none and makes the default target)."""
         existing = {run for run in self.runs if made(metrics_file(run))}
         asked = {Path(t).parts[1] for t in targets if len(Path(t).parts) > 2 and Path(t).parts[0] == "results"} \
-            if targets else {"demo"}
+            if targets else set(self.config["default_runs"])
         return [metrics_file(run) for run in sorted(existing | (asked & set(self.runs)))]
 
     def sources_to_fetch(self, names) -> dict[str, dict]:
