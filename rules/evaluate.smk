@@ -74,12 +74,10 @@ rule train_vocoder:
     output:
         weights=paths.vocoder_weights("{vocoder}"),
         config=paths.vocoder_config("{vocoder}"),
-        resynthesis=paths.resynthesis_report("{vocoder}"),
+        report=paths.vocoder_training_report("{vocoder}"),
     params:
         code=STAGE_CODE.digest("train_vocoder"),
         settings=lambda wc: as_json(PLAN.vocoder_training(wc.vocoder)),
-        asr_spec=lambda wc: as_json(PLAN.asr_model(PLAN.vocoder_training(wc.vocoder)["asr"])),
-        asr_model=lambda wc: paths.source_dir(PLAN.asr_model(PLAN.vocoder_training(wc.vocoder)["asr"])["model"]),
         out=lambda wc, output: Path(output.weights).parent,
     log:
         "logs/vocoders/{vocoder}.log",
@@ -94,8 +92,38 @@ rule train_vocoder:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.train_vocoder --units {input.units} --manifest {input.manifest}"
-        " --vocabulary {input.vocabulary} --settings {params.settings:q} --asr-spec {params.asr_spec:q}"
-        " --asr-model {params.asr_model} --threads {threads} --out {params.out} --log-file {log}"
+        " --vocabulary {input.vocabulary} --settings {params.settings:q} --threads {threads} --out {params.out}"
+        " --log-file {log}"
+
+
+# Apart from the training: a new recogniser or its beam re-scores the vocoder, it does not train it again.
+rule evaluate_vocoder:
+    input:
+        unpack(lambda wc: PLAN.vocoder_evaluation_inputs(wc.vocoder)),
+        weights=paths.vocoder_weights("{vocoder}"),
+        config=paths.vocoder_config("{vocoder}"),
+        report=paths.vocoder_training_report("{vocoder}"),
+    output:
+        paths.resynthesis_report("{vocoder}"),
+    params:
+        code=STAGE_CODE.digest("evaluate_vocoder"),
+        asr_spec=lambda wc: as_json(PLAN.asr_model(PLAN.vocoder_training(wc.vocoder)["asr"])),
+        asr_model=lambda wc: paths.source_dir(PLAN.asr_model(PLAN.vocoder_training(wc.vocoder)["asr"])["model"]),
+    log:
+        "logs/vocoders/{vocoder}_resynthesis.log",
+    benchmark:
+        paths.timings("vocoders/{vocoder}_resynthesis")
+    threads: 1
+    resources:
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.evaluate_vocoder --units {input.units} --manifest {input.manifest}"
+        " --weights {input.weights} --config {input.config} --training-report {input.report}"
+        " --asr-spec {params.asr_spec:q} --asr-model {params.asr_model} --threads {threads} --out {output}"
+        " --log-file {log}"
 
 
 rule generate:

@@ -61,7 +61,10 @@ rule pretrain:
         summary=paths.training_summary(paths.model_dir("{run}", "pretrained")),
     params:
         code=STAGE_CODE.digest("pretrain"),
-        settings=lambda wc: as_json(PLAN.run(wc.run)["pretrain"]),
+        settings=lambda wc: PLAN.training_settings(wc.run, "pretrain"),  # compared: what the model is
+        # all of them, for the stage: a param computed from `threads` is one Snakemake does not compare, so a
+        # new checkpoint interval or kernel (slamming.training.HOW_NOT_WHAT) re-runs nothing
+        stage_settings=lambda wc, threads: PLAN.stage_settings(wc.run, "pretrain"),
         seed=lambda wc: PLAN.run(wc.run)["seed"],
         data=lambda wc: PLAN.run_packed_dir(wc.run),
         launcher=lambda wc: PLAN.launcher(PLAN.run(wc.run)["pretrain"]["gpus"]),
@@ -80,7 +83,7 @@ rule pretrain:
         "../envs/slamming.yaml"
     shell:
         "{params.launcher} workflow_scripts.pretrain --init {params.init}"
-        " --data {params.data} --settings {params.settings:q} --seed {params.seed} --threads {threads}"
+        " --data {params.data} --settings {params.stage_settings:q} --seed {params.seed} --threads {threads}"
         " --out {params.out} --log-file {log}"
 
 
@@ -96,7 +99,10 @@ rule dpo:
         summary=paths.training_summary(paths.model_dir("{run}", "dpo")),
     params:
         code=STAGE_CODE.digest("dpo"),
-        settings=lambda wc: as_json(PLAN.run(wc.run)["dpo"]),
+        settings=lambda wc: PLAN.training_settings(wc.run, "dpo"),  # compared: what the model is
+        # all of them, for the stage: a param computed from `threads` is one Snakemake does not compare, so a
+        # new checkpoint interval or kernel (slamming.training.HOW_NOT_WHAT) re-runs nothing
+        stage_settings=lambda wc, threads: PLAN.stage_settings(wc.run, "dpo"),
         seed=lambda wc: PLAN.run(wc.run)["seed"],
         launcher=lambda wc: PLAN.launcher(PLAN.run(wc.run)["dpo"]["gpus"]),
         init=lambda wc, input: Path(input.init).parent,
@@ -114,7 +120,7 @@ rule dpo:
         "../envs/slamming.yaml"
     shell:
         "{params.launcher} workflow_scripts.dpo --init {params.init}"
-        " --units {input.units} --pairs {input.pairs} --settings {params.settings:q} --seed {params.seed}"
+        " --units {input.units} --pairs {input.pairs} --settings {params.stage_settings:q} --seed {params.seed}"
         " --threads {threads} --out {params.out} --log-file {log}"
 
 

@@ -69,7 +69,9 @@ rule extract_units_shard:
         code=STAGE_CODE.digest("extract_units_shard"),
         contents=synthesised_audio_contents,  # not passed to the job: what its spoken audio holds now
         encoder=lambda wc: PLAN.encoder_settings(wc.tokeniser),
-        batch_seconds=lambda wc: PLAN.tokeniser(wc.tokeniser)["batch_seconds"],
+        # how fast, not what: a file's units do not depend on its batch; computed from `threads`, a param
+        # Snakemake does not compare, so a new batch size re-extracts nothing
+        batch_seconds=lambda wc, threads: PLAN.tokeniser(wc.tokeniser)["batch_seconds"],
         shards=lambda wc: PLAN.units_shards(wc.corpus),
     log:
         "logs/units/{tokeniser}/{corpus}/{shard}.log",

@@ -291,8 +291,7 @@ def test_a_vocoder_whose_upsampling_is_not_one_frame_of_its_units_stops_before_t
     """A HuBERT tokeniser's frame rate is in its model, so the stage checks what the configuration could not."""
     (tmp_path / "vocabulary.json").write_text(json.dumps({"tokeniser": "hubert50", "num_units": 10, "frame_rate": 50.0}))
     result = stage("train_vocoder", "--units", "u.parquet", "--manifest", "m.parquet", "--vocabulary", "vocabulary.json",
-                   "--settings", json.dumps({"upsample_rates": [8, 8, 5, 2]}), "--asr-spec", "{}", "--asr-model", "asr",
-                   "--out", "vocoder", cwd=tmp_path)
+                   "--settings", json.dumps({"upsample_rates": [8, 8, 5, 2]}), "--out", "vocoder", cwd=tmp_path)
     line = one_error_line(result)
     assert line == ("error: vocoder upsample_rates [8, 8, 5, 2]: their product must be the 320 samples of one 50 Hz frame of "
                     "hubert50 units at 16 kHz; change vocoders.<name>.train.upsample_rates"), line

@@ -133,6 +133,16 @@ def test_what_a_run_trains_and_evaluates(plan):
     assert "timings/demo/judge.tsv" not in timings and plan.judge_outputs("demo") == []
 
 
+def test_how_a_training_runs_is_not_what_it_computes(plan):
+    """The settings Snakemake compares leave out the checkpoint interval, reporting and kernels; the stage
+    still gets them all."""
+    compared, given = (json.loads(plan.training_settings("slam", "pretrain")),
+                       json.loads(plan.stage_settings("slam", "pretrain")))
+    assert {"checkpoint_every_minutes", "report_to", "compile", "attention"} <= given.keys()
+    assert not {"checkpoint_every_minutes", "report_to", "compile", "attention"} & compared.keys()
+    assert compared == {k: v for k, v in given.items() if k in compared} and "learning_rate" in compared
+
+
 def test_the_speech_lm_settings_come_from_the_recipe(plan):
     settings = json.loads(plan.speech_lm_settings("slam"))
     pretrain = plan.run("slam")["pretrain"]

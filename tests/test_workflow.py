@@ -4,6 +4,7 @@ change touches, shares what runs have in common, and its speech says what its te
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -15,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-from conftest import snakemake, write_tiny_config
+from conftest import REPO, snakemake, write_tiny_config
 from transformers import AutoModelForCausalLM
 
 pytestmark = pytest.mark.slow  # the tiny demo is made once for the module: minutes
@@ -117,6 +118,35 @@ def test_units_and_windows_are_made(demo):
 def test_a_second_call_does_nothing(demo):
     workdir, config = demo
     assert planned(workdir, [config]) == {} and planned(workdir, [config], METRICS) == {}
+
+
+# What a changed setting re-runs (slamming.workflow.slices), on the finished demo: exactly the rules that read
+# it and what follows. The whole sweep (python -m slamming.workflow.slices) found the slices these pin down.
+SLICES = {
+    "run.pretrain.checkpoint_every_minutes": set(),  # how a training runs, not what it computes
+    "tokenisers.demo_mfcc_km100.batch_seconds": set(),  # a file's units do not depend on its batch
+    "asr_models.whisper_tiny_en.beam_size": {"evaluate_vocoder", "transcribe_generations", "score_generations",
+                                             "collect_metrics", "metrics_table"},  # the vocoder is not trained again
+    "vocoders.demo_vocoder.train.learning_rate": {"train_vocoder", "evaluate_vocoder", "vocode_generations", "report_samples",
+                                                  "transcribe_generations", "score_generations", "collect_metrics",
+                                                  "metrics_table"},  # the speech LM's samples are not made again
+    "run.dpo.beta": {"dpo", "generate", "score_likelihood", "training_curves", "vocode_generations", "report_samples",
+                     "transcribe_generations", "score_generations", "collect_metrics", "metrics_table"},
+}
+
+
+def test_each_setting_re_runs_what_reads_it_and_no_more(demo):
+    from slamming.workflow.config import deep_merge, load_runs, load_yaml
+    from slamming.workflow.slices import plan_change, setting_changes
+
+    workdir, config = demo
+    settings = deep_merge(load_yaml(REPO / "config" / "config.yaml"), load_yaml(config))
+    runs = load_runs(copy.deepcopy(settings), REPO)
+    changes = {change.key: change for change in setting_changes(settings, runs["tiny"]["run"])}
+    planned_by_setting = {key: plan_change(workdir, [config], "tiny", changes[key]) for key in SLICES}
+    assert {key: set(jobs) for key, jobs in planned_by_setting.items()} == SLICES
+    blimp = plan_change(workdir, [config], "tiny", changes["demo_text.blimp"])  # one corpus's text: its speech only
+    assert blimp["synthesise_shard"] == 1 and "pretrain" not in blimp
 
 
 def test_metrics_json_has_every_metric(demo):

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from slamming.logs import StageError
+from slamming.training import what_it_computes
 from slamming.training.speech_lm import count_parameters
 
 # Dense bf16 peak of GPUs, for model FLOPs utilisation (MFU) in the training log.
@@ -509,8 +510,9 @@ class Engine:
         self.precision = Precision.of(settings, self.device)
         self.budget = Budget.from_config(settings["budget"])
         self.accumulation = gradient_accumulation(settings, self.processes.world)
-        # The checkpoint's key: the settings and the contents of every input, never their paths.
-        self.key = hashlib.sha256(json.dumps([settings, seed, self.processes.world, content_digest(inputs)],
+        # The checkpoint's key: the settings that change what is computed and the contents of every input,
+        # never their paths.
+        self.key = hashlib.sha256(json.dumps([what_it_computes(settings), seed, self.processes.world, content_digest(inputs)],
                                              sort_keys=True, default=str).encode()).hexdigest()[:16]
         budget_seconds = self.budget.hours * 3600 if self.budget.hours else None
         self.timing = Timing(

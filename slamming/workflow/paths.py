@@ -171,6 +171,11 @@ def vocoder_config(vocoder: str) -> str:
     return f"{vocoder_dir(vocoder)}/config.json"
 
 
+def vocoder_training_report(vocoder: str) -> str:
+    """Steps, time and losses of a vocoder the workflow trained."""
+    return f"{vocoder_dir(vocoder)}/training.json"
+
+
 def resynthesis_report(vocoder: str) -> str:
     """How well speech the vocoder makes from units is understood (WER on held-out utterances)."""
     return f"{vocoder_dir(vocoder)}/resynthesis.json"

@@ -16,6 +16,7 @@ import os
 import re
 from pathlib import Path
 
+from slamming.training import what_it_computes
 from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind
 from slamming.workflow.paths import (corpus_audio, corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest,
@@ -317,6 +318,14 @@ class Plan:
             raise PlanError(f"corpora.{corpus}: a DPO corpus needs `pairs`, its table of preference triples")
         return {"units": units_table(self.run_tokeniser(run), corpus), "pairs": text_file(pairs)}
 
+    def training_settings(self, run: str, stage: str) -> str:
+        """What a training stage (pretrain, dpo) computes: its settings less slamming.training.HOW_NOT_WHAT.
+        The rule's `settings` param, which Snakemake compares; the stage itself reads them all (``stage_settings``)."""
+        return as_json(what_it_computes(self.run(run)[stage]))
+
+    def stage_settings(self, run: str, stage: str) -> str:
+        return as_json(self.run(run)[stage])
+
     def training_stages(self, run: str) -> list[str]:
         return ["pretrained", "dpo"] if self.run(run)["data"]["dpo"] else ["pretrained"]
 
@@ -403,9 +412,12 @@ class Plan:
     def vocoder_training_inputs(self, vocoder: str) -> dict:
         key = self.tokeniser_key(self.config["vocoders"][vocoder]["tokeniser"])
         corpus = self.vocoder_training(vocoder)["corpus"]
+        return {"units": units_table(key, corpus), "manifest": manifest(corpus), "vocabulary": vocabulary(key)}
+
+    def vocoder_evaluation_inputs(self, vocoder: str) -> dict:
+        """The held-out utterances a trained vocoder speaks again, and the recogniser that hears them."""
         asr = self.asr_model(self.vocoder_training(vocoder)["asr"])["model"]
-        return {"units": units_table(key, corpus), "manifest": manifest(corpus), "vocabulary": vocabulary(key),
-                "asr": source_record(asr)}
+        return {**self.vocoder_training_inputs(vocoder), "asr": source_record(asr)}
 
     def run_vocoder(self, run: str) -> tuple[str, dict]:
         name = self.run(run)["evaluation"]["vocoder"]
