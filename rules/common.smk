@@ -55,3 +55,7 @@ def corpus_priority(wildcards):
 
 def metrics_runs(wildcards):
     return PLAN.metrics_runs(TARGETS)
+
+
+def compared_tables(wildcards):
+    return PLAN.compared_tables(TARGETS)

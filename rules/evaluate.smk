@@ -297,6 +297,22 @@ rule metrics_table:
         "python -m workflow_scripts.metrics_table --metrics {input} --out {output} --log-file {log}"
 
 
+# Every two runs on the same benchmark pairs: is the difference more than chance (a paired bootstrap)?
+rule compare_runs:
+    input:
+        compared_tables,
+    output:
+        report("results/comparisons.csv", caption="../report/comparisons.rst", category="Metrics"),
+    params:
+        code=STAGE_CODE.digest("compare_runs"),
+    log:
+        "logs/compare_runs.log",
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.compare_runs --tables {input} --out {output} --log-file {log}"
+
+
 rule training_curves:
     input:
         logs=lambda wc: PLAN.training_logs(wc.run),

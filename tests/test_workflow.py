@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow  # the tiny demo is made once for the module: minu
 TARGET = "results/tiny/data.json"
 MODEL = "results/models/tiny/dpo/model.safetensors"
 METRICS = "results/tiny/metrics.json"
-EVERYTHING = [METRICS, "results/metrics.csv", "results/tiny/report/training_curves.svg", "results/tiny/report/samples"]
+EVERYTHING = [METRICS, "results/metrics.csv", "results/comparisons.csv", "results/tiny/report/training_curves.svg", "results/tiny/report/samples"]
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ SLICES = {
                                                   "transcribe_generations", "score_generations", "collect_metrics",
                                                   "metrics_table"},  # the speech LM's samples are not made again
     "run.dpo.beta": {"dpo", "generate", "score_likelihood", "training_curves", "vocode_generations", "report_samples",
-                     "transcribe_generations", "score_generations", "collect_metrics", "metrics_table"},
+                     "transcribe_generations", "score_generations", "collect_metrics", "metrics_table", "compare_runs"},
 }
 
 

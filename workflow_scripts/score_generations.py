@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ import torch
 from slamming.artifacts import load_causal_lm, read_parquet
 from slamming.data.autobleu import auto_bleu
 from slamming.evaluation.genppl import EMPTY_TRANSCRIPTS, gen_ppl, mean_nlls
+from slamming.evaluation.statistics import INTERVAL, interval
 from slamming.logs import run_stage, setup_stage, stage_parser
 
 log = logging.getLogger("score_generations")
@@ -53,7 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     pq.write_table(pa.Table.from_pylist(rows), args.out_table)
     summary = {"samples": len(prompts), "genppl": gen_ppl(nll["full"]), "genppl_continuation": gen_ppl(nll["continuation"]),
                "empty_transcripts": EMPTY_TRANSCRIPTS, "auto_bleu": 100 * float(np.mean(bleus)) if bleus else None,
-               "scorer": str(args.scorer)}
+               "scorer": str(args.scorer), "interval": INTERVAL.replace("items", "prompts")}
+    # over prompts: GenPPL is exp of a mean NLL, so its interval is exp of the mean's
+    scored = [n for n in nll["full"] if n is not None]
+    summary["genppl_ci95"] = [math.exp(x) for x in interval(scored)] if scored else None
+    summary["auto_bleu_ci95"] = [100 * x for x in interval(bleus)] if bleus else None
     Path(args.out_json).write_text(json.dumps(summary, indent=2) + "\n")
     log.info("GenPPL %s (prompt and continuation; %d of %d transcripts empty), %s (continuation alone); auto-BLEU %s",
              summary["genppl"]["genppl"], summary["genppl"]["empty"], len(prompts),

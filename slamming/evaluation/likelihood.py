@@ -7,7 +7,8 @@ resampled as needed by the extraction) as the paper's official code scores it: t
 ``BOS units EOS``, and every token after BOS (the units and the EOS) is scored by its log-probability,
 averaged (``mean``) and summed (``sum``). A pair counts 1 when the positive scores higher, 0.5 on a
 tie, 0 otherwise; the accuracy is the mean over all pairs, reported for both aggregations.
-``accuracy`` is the mean's, the paper's (the official code's ``mean_nll``).
+``accuracy`` is the mean's, the paper's (the official code's ``mean_nll``), with its 95 % interval from a
+bootstrap over items (``slamming.evaluation.statistics``).
 
 A pair whose audio is missing on either side is left out and counted (``pairs_left_out``); for an
 official benchmark (``official: true`` in its pairing) it stops the run instead, naming the files.
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from slamming.artifacts import read_parquet
+from slamming.evaluation.statistics import INTERVAL, interval
 from slamming.logs import StageError
 
 log = logging.getLogger("likelihood")
@@ -33,11 +35,14 @@ log = logging.getLogger("likelihood")
 PAPER_AGGREGATION = "mean"
 
 
-def _pair(pair_id: str, positive: dict, negative: dict, group: str | None = None, texts: tuple | None = None) -> dict:
-    """A pair; the texts of its two utterances where they are known (for the text topline)."""
+def _pair(pair_id: str, positive: dict, negative: dict, group: str | None = None, texts: tuple | None = None,
+          item: str | None = None) -> dict:
+    """A pair; the texts of its two utterances where they are known (for the text topline); its item, the
+    unit a bootstrap resamples (the pair itself, or for sLM21 the id its voices share)."""
     texts = texts or (positive.get("text"), negative.get("text"))
-    return {"id": pair_id, "positive_id": positive["id"], "negative_id": negative["id"], "positive_path": positive["path"],
-            "negative_path": negative["path"], "group": group, "positive_text": texts[0], "negative_text": texts[1]}
+    return {"id": pair_id, "item": item or pair_id, "positive_id": positive["id"], "negative_id": negative["id"],
+            "positive_path": positive["path"], "negative_path": negative["path"], "group": group,
+            "positive_text": texts[0], "negative_text": texts[1]}
 
 
 def make_pairs(table: str | Path, positive: str, negative: str, manifest: str | Path) -> tuple[list[dict], dict[str, list[str]]]:
@@ -91,7 +96,8 @@ def gold_csv_pairs(gold_csv: str | Path, manifest: str | Path) -> tuple[list[dic
     for (kind, subtype, item, voice), files in sorted(groups.items()):
         pair_id = f"{kind}/{subtype}/{item}/{voice}"
         if files.get(1) in rows and files.get(0) in rows:
-            pairs.append(_pair(pair_id, rows[files[1]], rows[files[0]], kind, (transcriptions[files[1]], transcriptions[files[0]])))
+            pairs.append(_pair(pair_id, rows[files[1]], rows[files[0]], kind, (transcriptions[files[1]], transcriptions[files[0]]),
+                               item=f"{kind}/{subtype}/{item}"))
         else:
             missing[pair_id] = [files.get(side, f"(no row with correct={side} in gold.csv)") for side in (1, 0)
                                 if files.get(side) not in rows]
@@ -142,7 +148,7 @@ def score_pairs(pairs: list[dict], scores: dict[str, tuple[float, int]]) -> tupl
     for pair in pairs:
         (pos_sum, pos_n), (neg_sum, neg_n) = scores[pair["positive_id"]], scores[pair["negative_id"]]
         pos_mean, neg_mean = pos_sum / max(pos_n, 1), neg_sum / max(neg_n, 1)
-        rows.append({**{k: pair.get(k) for k in ("id", "positive_id", "negative_id", "group")},
+        rows.append({**{k: pair.get(k) for k in ("id", "positive_id", "negative_id", "group")}, "item": pair.get("item") or pair["id"],
                      "positive_sum": pos_sum, "negative_sum": neg_sum, "positive_mean": pos_mean, "negative_mean": neg_mean,
                      "positive_tokens": pos_n, "negative_tokens": neg_n,
                      "correct_sum": pair_outcome(pos_sum, neg_sum), "correct_mean": pair_outcome(pos_mean, neg_mean)})
@@ -151,7 +157,9 @@ def score_pairs(pairs: list[dict], scores: dict[str, tuple[float, int]]) -> tupl
     groups = sorted({r["group"] for r in rows if r.get("group")})
     by_group = {g: float(np.mean([r[f"correct_{PAPER_AGGREGATION}"] for r in rows if r["group"] == g])) for g in groups}
     return rows, {"pairs": len(rows), "accuracy": accuracy[PAPER_AGGREGATION], "accuracy_sum": accuracy["sum"],
-                  "accuracy_mean": accuracy["mean"], "aggregation": PAPER_AGGREGATION, "accuracy_by_group": by_group}
+                  "accuracy_mean": accuracy["mean"], "aggregation": PAPER_AGGREGATION, "accuracy_by_group": by_group,
+                  "accuracy_ci95": interval([r[f"correct_{PAPER_AGGREGATION}"] for r in rows], [r["item"] for r in rows]),
+                  "interval": INTERVAL}
 
 
 def units_problem(benchmark: str, utterances: list[str], units: Path) -> str:
@@ -222,9 +230,11 @@ def text_topline(model, tokenizer, pairs: list[dict], batch_size: int, device) -
     known = [p for p in pairs if p.get("positive_text") and p.get("negative_text")]
     nlls = mean_nlls(model, tokenizer, [t for p in known for t in (p["positive_text"], p["negative_text"])], batch_size,
                      device, with_eos=True)
-    rows = [{"id": p["id"], "group": p.get("group"), "positive_mean": -nlls[2 * i], "negative_mean": -nlls[2 * i + 1],
-             "correct": pair_outcome(-nlls[2 * i], -nlls[2 * i + 1])} for i, p in enumerate(known)]
+    rows = [{"id": p["id"], "item": p.get("item") or p["id"], "group": p.get("group"), "positive_mean": -nlls[2 * i],
+             "negative_mean": -nlls[2 * i + 1], "correct": pair_outcome(-nlls[2 * i], -nlls[2 * i + 1])}
+            for i, p in enumerate(known)]
     groups = sorted({r["group"] for r in rows if r["group"]})
     return rows, {"pairs": len(rows), "pairs_without_text": len(pairs) - len(known),
                   "accuracy": float(np.mean([r["correct"] for r in rows])) if rows else None,
+                  "accuracy_ci95": interval([r["correct"] for r in rows], [r["item"] for r in rows]), "interval": INTERVAL,
                   "accuracy_by_group": {g: float(np.mean([r["correct"] for r in rows if r["group"] == g])) for g in groups}}

@@ -63,12 +63,13 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
     likelihood = {}
     for path in likelihood_files:
         result = read_json(path)
-        likelihood[result["benchmark"]] = {k: result[k] for k in ("accuracy", "accuracy_mean", "accuracy_sum", "pairs",
-                                                                   "pairs_left_out", "aggregation", "accuracy_by_group")}
+        likelihood[result["benchmark"]] = {k: result[k] for k in ("accuracy", "accuracy_ci95", "accuracy_mean", "accuracy_sum",
+                                                                   "pairs", "pairs_left_out", "aggregation",
+                                                                   "accuracy_by_group", "interval")}
     for path in topline_files:  # beside each speech accuracy, what a text LM does on the same pairs' text
         result = read_json(path)
-        likelihood[result["benchmark"]].update(text_topline=result["accuracy"], text_topline_pairs=result["pairs"],
-                                               text_topline_model=result["model"])
+        likelihood[result["benchmark"]].update(text_topline=result["accuracy"], text_topline_ci95=result["accuracy_ci95"],
+                                               text_topline_pairs=result["pairs"], text_topline_model=result["model"])
     training = {}
     for path in training_files:
         summary = read_json(path)
@@ -101,12 +102,14 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
         "likelihood": likelihood,
         "generation": generation and {
             "genppl": generation["genppl"]["genppl"],                 # prompt + continuation, as the paper
+            "genppl_ci95": generation["genppl_ci95"],                 # a bootstrap over prompts
             "genppl_continuation": generation["genppl_continuation"]["genppl"],
             "samples": generation["samples"],
             "empty_transcripts": generation["genppl"]["empty"],
             "empty_continuation_transcripts": generation["genppl_continuation"]["empty"],
             "genppl_empty_transcripts": generation["empty_transcripts"],
             "auto_bleu": generation["auto_bleu"],
+            "auto_bleu_ci95": generation["auto_bleu_ci95"],
             "gpt_score": judged["gpt_score"],
             **({"gpt_score_not_run": judged["not_run"]} if "not_run" in judged else {"gpt_score_rated": judged.get("rated")}),
         },
@@ -122,7 +125,12 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
 TABLE_COLUMNS = [
     ("run", "$.run", "VARCHAR"), ("recipe", "$.recipe", "VARCHAR"),
     ("sblimp", "$.likelihood.sblimp.accuracy", "DOUBLE"), ("sstorycloze", "$.likelihood.sstorycloze.accuracy", "DOUBLE"),
-    ("tstorycloze", "$.likelihood.tstorycloze.accuracy", "DOUBLE"), ("genppl", "$.generation.genppl", "DOUBLE"),
+    ("tstorycloze", "$.likelihood.tstorycloze.accuracy", "DOUBLE"),
+    # each with its 95 % interval, as [low, high]
+    ("sblimp_ci95", "$.likelihood.sblimp.accuracy_ci95", "VARCHAR"),
+    ("sstorycloze_ci95", "$.likelihood.sstorycloze.accuracy_ci95", "VARCHAR"),
+    ("tstorycloze_ci95", "$.likelihood.tstorycloze.accuracy_ci95", "VARCHAR"), ("genppl", "$.generation.genppl", "DOUBLE"),
+    ("genppl_ci95", "$.generation.genppl_ci95", "VARCHAR"),
     ("auto_bleu", "$.generation.auto_bleu", "DOUBLE"), ("gpt_score", "$.generation.gpt_score", "DOUBLE"),
     ("empty_transcripts", "$.generation.empty_transcripts", "BIGINT"),
     # steps, tokens and hours side by side: a day of one GPU and the paper's step counts are different runs
@@ -151,6 +159,39 @@ def table(files: list[str], out: str) -> None:
         writer = csv.writer(f)
         writer.writerow(columns)
         writer.writerows(rows)
+
+
+def comparisons(tables: list[str]) -> list[dict]:
+    """Every two runs scored on a benchmark, compared on the pairs both scored (joined on the pair's id):
+    their accuracies and the paired bootstrap's difference, interval and p-value. ``tables`` are the
+    per-pair tables results/<run>/eval/<benchmark>.parquet."""
+    from itertools import combinations
+
+    from slamming.artifacts import read_parquet
+    from slamming.evaluation.likelihood import PAPER_AGGREGATION
+    from slamming.evaluation.statistics import paired_difference
+
+    by_benchmark: dict[str, dict[str, dict]] = {}
+    for path in tables:
+        run, benchmark = Path(path).parts[-3], Path(path).stem
+        rows = read_parquet(path).to_pylist()
+        by_benchmark.setdefault(benchmark, {})[run] = {r["id"]: {**r, "item": r.get("item") or r["id"]} for r in rows}
+    found = []
+    for benchmark, runs in sorted(by_benchmark.items()):
+        for a, b in combinations(sorted(runs), 2):
+            common = sorted(runs[a].keys() & runs[b].keys())
+            outcome = f"correct_{PAPER_AGGREGATION}"
+            first, second = [runs[a][i][outcome] for i in common], [runs[b][i][outcome] for i in common]
+            test = paired_difference(first, second, [runs[a][i]["item"] for i in common])
+            found.append({"benchmark": benchmark, "run_a": a, "run_b": b, "pairs": test["pairs"],
+                          "pairs_not_shared": len(runs[a].keys() ^ runs[b].keys()),
+                          "accuracy_a": sum(first) / len(first) if first else None,
+                          "accuracy_b": sum(second) / len(second) if second else None,
+                          "difference": test["difference"],
+                          "difference_low": test["difference_ci95"] and test["difference_ci95"][0],
+                          "difference_high": test["difference_ci95"] and test["difference_ci95"][1],
+                          "p_value": test["p_value"], "test": test["test"]})
+    return found
 
 
 def curves(logs: list[str], names: list[str], out: str) -> None:

@@ -344,7 +344,7 @@ class Plan:
     def default_targets(self) -> list[str]:
         """The files of `snakemake` with no target (rule all): each default run's metrics, report and products,
         and the table of every run's metrics."""
-        files = ["results/metrics.csv"]
+        files = ["results/metrics.csv", "results/comparisons.csv"]
         for run in self.config["default_runs"]:
             files += [metrics_file(run), run_file(run, "report/training_curves.svg"), run_file(run, "report/samples"),
                       *self.products(run)]
@@ -488,6 +488,12 @@ class Plan:
         asked = {Path(t).parts[1] for t in targets if len(Path(t).parts) > 2 and Path(t).parts[0] == "results"} \
             if targets else set(self.config["default_runs"])
         return [metrics_file(run) for run in sorted(existing | (asked & set(self.runs)))]
+
+    def compared_tables(self, targets: list[str], made=os.path.exists) -> list[str]:
+        """The per-pair tables of the runs in the table across runs (``metrics_runs``): what the paired
+        comparisons of results/comparisons.csv read."""
+        runs = [Path(path).parts[1] for path in self.metrics_runs(targets, made)]
+        return [str(Path(summary).with_suffix(".parquet")) for run in runs for summary in self.likelihood_outputs(run)]
 
     def sources_to_fetch(self, names) -> dict[str, dict]:
         """The config entries of the sources named (those the planned jobs will materialise)."""
