@@ -19,6 +19,31 @@ rule benchmark_pairs:
         " --manifest {input.manifest} --out {output} --log-file {log}"
 
 
+# A speech LM of the speech_lms registry, as the evaluation reads a trained one: the official toolkit's
+# format converted, a Hugging Face folder checked against its tokeniser's vocabulary.
+rule prepare_speech_lm:
+    input:
+        source=lambda wc: paths.source_record(PLAN.speech_lm_entry(wc.run)["checkpoint"]),
+        vocabulary=lambda wc: paths.vocabulary(PLAN.run_tokeniser(wc.run)),
+    output:
+        config=paths.model_config(paths.model_dir("{run}", "evaluated")),
+        weights=paths.weights(paths.model_dir("{run}", "evaluated")),
+    params:
+        code=STAGE_CODE.digest("prepare_speech_lm"),
+        folder=lambda wc: paths.source_dir(PLAN.speech_lm_entry(wc.run)["checkpoint"]),
+        format=lambda wc: PLAN.speech_lm_entry(wc.run)["format"],
+        out=lambda wc, output: Path(output.weights).parent,
+    wildcard_constraints:
+        run=one_of(PLAN.evaluated_runs),
+    log:
+        "logs/{run}/prepare_speech_lm.log",
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.prepare_speech_lm --folder {params.folder} --format {params.format}"
+        " --vocabulary {input.vocabulary} --out {params.out} --log-file {log}"
+
+
 rule score_likelihood:
     input:
         model=lambda wc: paths.weights(PLAN.final_model(wc.run)),
@@ -258,7 +283,7 @@ rule judge_generations:
 
 rule collect_metrics:
     input:
-        data=rules.run_data.output[0],
+        data=lambda wc: PLAN.run_data_outputs(wc.run),
         likelihood=lambda wc: PLAN.likelihood_outputs(wc.run),
         generation=rules.score_generations.output.summary,
         judge=lambda wc: PLAN.judge_outputs(wc.run),
@@ -271,13 +296,14 @@ rule collect_metrics:
     params:
         code=STAGE_CODE.digest("collect_metrics"),
         description=lambda wc: PLAN.run(wc.run)["description"],
+        evaluated=lambda wc: f"--evaluated-model {PLAN.evaluated_model(wc.run)}" if PLAN.evaluated_model(wc.run) else "",
     log:
         "logs/{run}/metrics.log",
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.collect_metrics --run {wildcards.run} --description {params.description:q}"
-        " --data {input.data} --likelihood {input.likelihood} --text-topline {input.toplines} --generation {input.generation}"
+        " {params.evaluated} --data {input.data} --likelihood {input.likelihood} --text-topline {input.toplines} --generation {input.generation}"
         " --vocoder {input.vocoder} --judge {input.judge}"
         " --training {input.training} --timings {input.timings} --out {output} --log-file {log}"
 

@@ -25,7 +25,25 @@ def runs(base_config) -> dict:
 
 
 def test_every_recipe_is_valid(runs):
-    assert set(runs) == {"demo", "slam", "slam_paper_steps", "slam_scaled", "slam_large", "twist_350m"}
+    # and each released model of the speech_lms registry is a run of its own, evaluated without training
+    assert set(runs) == {"demo", "slam", "slam_paper_steps", "slam_scaled", "slam_large", "twist_350m",
+                         "eval/slprl_slam", "eval/slprl_slam_scaled"}
+
+
+def test_an_evaluated_model_is_its_recipes_evaluation_under_its_tokeniser(runs, base_config):
+    evaluated, recipe = runs["eval/slprl_slam"], runs["slam"]
+    assert evaluated["evaluated_model"] == "slprl_slam" and evaluated["run"]["data"]["dpo"] is None
+    assert evaluated["run"]["data"]["benchmarks"] == recipe["run"]["data"]["benchmarks"]
+    assert evaluated["run"]["generation"] == recipe["run"]["generation"]
+    for name, change, message in (
+            ("slam", {}, "a run has this name"),
+            ("mine", {"tokeniser": "nope"}, "speech_lms.mine.tokeniser: no tokenisers entry named 'nope'"),
+            ("mine", {"evaluate_with": "nope"}, "speech_lms.mine.evaluate_with: 'nope' is not a run")):
+        config = copy.deepcopy(base_config)
+        config["speech_lms"] = {name: {"checkpoint": "slprl_slam", "tokeniser": "mhubert25hz_km500", **change}}
+        with pytest.raises(ConfigError) as raised:
+            load_runs(config, REPO)
+        assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_slam_carries_tables_4_5_and_6(runs):

@@ -67,7 +67,7 @@ def test_two_runs_are_compared_on_the_pairs_both_scored(tmp_path):
         folder.mkdir(parents=True)
         pq.write_table(pa.Table.from_pylist([{"id": f"p{i}", "item": f"i{i // 2}", "correct_mean": float(shared[i] < threshold)}
                                              for i in ids]), folder / "sblimp.parquet")
-    tables = [str(tmp_path / "results" / run / "eval" / "sblimp.parquet") for run in ("worse", "better")]
+    tables = [(run, str(tmp_path / "results" / run / "eval" / "sblimp.parquet")) for run in ("worse", "better")]
     (row,) = comparisons(tables)
     assert (row["benchmark"], row["run_a"], row["run_b"], row["pairs"], row["pairs_not_shared"]) == ("sblimp", "better", "worse", 290, 10)
     assert row["difference"] == pytest.approx(row["accuracy_a"] - row["accuracy_b"]) and row["p_value"] < 0.001

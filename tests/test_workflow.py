@@ -388,6 +388,33 @@ def test_a_model_a_killed_forced_training_removed_is_made_again_by_a_plain_snake
     assert jobs["score_likelihood"] >= 1 and jobs["generate"] == 1
 
 
+def test_a_model_in_the_official_toolkits_format_is_evaluated_as_a_run_is(demo, tmp_path):
+    """The tiny run's model written as slamkit saves one (a stand-in for the released slprl/slam), registered
+    in speech_lms and evaluated without training: the same accuracies as the run's own."""
+    from safetensors.torch import load_file, save_file
+
+    workdir, config = demo
+    model = workdir / MODEL.rsplit("/", 1)[0]
+    slamkit = tmp_path / "tiny_slamkit"
+    slamkit.mkdir()
+    save_file({f"lm.{k}": v for k, v in load_file(model / "model.safetensors").items()}, slamkit / "model.safetensors")
+    base = json.loads((model / "config.json").read_text())
+    (slamkit / "config.json").write_text(json.dumps({"model_type": "speech_language_model", "base_model_name": "demo",
+                                                     "base_config": base, "vocab_size": base["vocab_size"]}))
+    registry = override(tmp_path, "registry.yaml", f"sources:\n  tiny_slamkit: {{local: {slamkit}}}\nspeech_lms:\n"
+                        "  tiny_again: {checkpoint: tiny_slamkit, format: slamkit, tokeniser: demo_mfcc_km100, evaluate_with: tiny}\n")
+    target = "results/eval/tiny_again/metrics.json"
+    jobs = planned(workdir, [config, registry], target)
+    assert jobs["prepare_speech_lm"] == 1 and "pretrain" not in jobs and "synthesise_shard" not in jobs
+    snakemake(workdir, "--cores", "2", target, configfiles=[config, registry])
+    trained, evaluated = (json.loads((workdir / path).read_text()) for path in (METRICS, target))
+    assert evaluated["kind"] == "evaluated" and evaluated["run"] == "eval/tiny_again" and evaluated["training"] == {}
+    for benchmark, result in trained["likelihood"].items():
+        assert evaluated["likelihood"][benchmark]["accuracy"] == result["accuracy"], benchmark
+    wrong = snakemake(workdir, "-n", "results/eval/tiny_agian/metrics.json", configfiles=[config, registry], check=False)
+    assert wrong.returncode != 0 and "there is no run 'eval/tiny_agian'" in wrong.stderr and "eval/tiny_again" in wrong.stderr
+
+
 def test_a_judge_without_its_key_says_why_and_is_planned_again_once_the_key_is_set(demo, tmp_path, monkeypatch):
     workdir, config = demo
     judge = ("evaluation:\n  judge: {base_url: 'http://127.0.0.1:9/v1', model: m, api_key_env: DEMO_JUDGE_KEY, "

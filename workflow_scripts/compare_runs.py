@@ -15,6 +15,7 @@ from pathlib import Path
 
 from slamming.evaluation.reporting import comparisons
 from slamming.logs import run_stage, setup_logging, stage_parser
+from slamming.workflow.paths import run_of
 
 log = logging.getLogger("compare_runs")
 COLUMNS = ["benchmark", "run_a", "run_b", "pairs", "pairs_not_shared", "accuracy_a", "accuracy_b", "difference",
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
-    rows = comparisons(args.tables)
+    rows = comparisons([(run_of(table), table) for table in args.tables])
     with open(args.out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()

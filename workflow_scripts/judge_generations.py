@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slamming.artifacts import read_parquet
-from slamming.workflow.config import with_defaults
+from slamming.workflow.schema import with_defaults
 from slamming.evaluation.judge import Judge, rate_all
 from slamming.logs import StageError, run_stage, setup_logging, stage_parser
 

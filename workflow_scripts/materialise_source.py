@@ -12,7 +12,7 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.workflow.config import with_defaults
+from slamming.workflow.schema import with_defaults
 from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.data.sources import materialise
 

@@ -15,7 +15,7 @@ import json
 import logging
 from pathlib import Path
 
-from slamming.workflow.config import with_defaults
+from slamming.workflow.schema import with_defaults
 from slamming.logs import StageError, run_stage, setup_logging, stage_parser
 from slamming.data.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, scan_folder, write_table
 

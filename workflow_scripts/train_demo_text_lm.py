@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from slamming.artifacts import read_parquet
-from slamming.workflow.config import with_defaults
+from slamming.workflow.schema import with_defaults
 from slamming.logs import run_stage, setup_stage, stage_parser
 from slamming.training.text_lm import train_text_lm
 

@@ -58,8 +58,9 @@ def audio_files(corpora: list[dict]) -> dict:
 
 def collect(run: str, description: str, data: str | None, likelihood_files: list[str], generation: str | None,
             judge: str | None, vocoder: str | None, training_files: list[str], timing_files: list[str],
-            topline_files: list[str] = ()) -> dict:
-    """metrics.json of a run from the summaries its jobs wrote."""
+            topline_files: list[str] = (), evaluated_model: str | None = None) -> dict:
+    """metrics.json of a run from the summaries its jobs wrote; ``evaluated_model`` names the speech_lms entry
+    of a model evaluated without training (its run is eval/<name>)."""
     likelihood = {}
     for path in likelihood_files:
         result = read_json(path)
@@ -89,6 +90,8 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
     vocoder = read_json(vocoder) if vocoder else None
     return {
         "run": run,
+        "kind": "evaluated" if evaluated_model else "trained",
+        "evaluated_model": evaluated_model,
         "recipe": description,
         "commit": git_commit(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -123,7 +126,8 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
 # The columns of the table across runs: (name, where in metrics.json, type). A run that lacks one
 # (no DPO, no judge) gets an empty cell, not an error: the paths are read with json_extract.
 TABLE_COLUMNS = [
-    ("run", "$.run", "VARCHAR"), ("recipe", "$.recipe", "VARCHAR"),
+    ("run", "$.run", "VARCHAR"), ("kind", "$.kind", "VARCHAR"),  # trained here, or evaluated (results/eval/<name>)
+    ("recipe", "$.recipe", "VARCHAR"),
     ("sblimp", "$.likelihood.sblimp.accuracy", "DOUBLE"), ("sstorycloze", "$.likelihood.sstorycloze.accuracy", "DOUBLE"),
     ("tstorycloze", "$.likelihood.tstorycloze.accuracy", "DOUBLE"),
     # each with its 95 % interval, as [low, high]
@@ -161,10 +165,10 @@ def table(files: list[str], out: str) -> None:
         writer.writerows(rows)
 
 
-def comparisons(tables: list[str]) -> list[dict]:
+def comparisons(tables: list[tuple[str, str]]) -> list[dict]:
     """Every two runs scored on a benchmark, compared on the pairs both scored (joined on the pair's id):
     their accuracies and the paired bootstrap's difference, interval and p-value. ``tables`` are the
-    per-pair tables results/<run>/eval/<benchmark>.parquet."""
+    per-pair tables, as (run, results/<run>/eval/<benchmark>.parquet)."""
     from itertools import combinations
 
     from slamming.artifacts import read_parquet
@@ -172,8 +176,8 @@ def comparisons(tables: list[str]) -> list[dict]:
     from slamming.evaluation.statistics import paired_difference
 
     by_benchmark: dict[str, dict[str, dict]] = {}
-    for path in tables:
-        run, benchmark = Path(path).parts[-3], Path(path).stem
+    for run, path in tables:
+        benchmark = Path(path).stem
         rows = read_parquet(path).to_pylist()
         by_benchmark.setdefault(benchmark, {})[run] = {r["id"]: {**r, "item": r.get("item") or r["id"]} for r in rows}
     found = []

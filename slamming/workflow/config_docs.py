@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from slamming.workflow.config import SCHEMA_PATH, _resolve_ref, load_schema
+from slamming.workflow.schema import SCHEMA_PATH, _resolve_ref, load_schema
 
 HEADER = """\
 # Configuration

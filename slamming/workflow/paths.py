@@ -5,6 +5,8 @@ a file), so that a path is written once, here, and the rules and the plan (``sla
 
 from __future__ import annotations
 
+from pathlib import Path
+
 SOURCES = "resources/sources"
 
 
@@ -184,6 +186,14 @@ def resynthesis_report(vocoder: str) -> str:
 def pairs_file(corpus: str, benchmark: str) -> str:
     """A benchmark's pairs of utterances (positive, negative) in a corpus."""
     return f"results/benchmarks/{corpus}/{benchmark}/pairs.parquet"
+
+
+def run_of(path: str) -> str | None:
+    """The run a path under results/<run>/ belongs to (eval/<name> for results/eval/<name>/), else None."""
+    parts = Path(path).parts
+    if len(parts) < 3 or parts[0] != "results":
+        return None
+    return f"eval/{parts[2]}" if parts[1] == "eval" and len(parts) > 3 else parts[1]
 
 
 def run_file(run: str, name: str) -> str:

@@ -21,7 +21,7 @@ from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind
 from slamming.workflow.paths import (corpus_audio, corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest,
                                      metrics_file, model_config, model_dir, packed_dir, packed_files, packing_report, pairs_file,
-                                     recordings_rejected, resynthesis_report, run_file, source_dir, source_record, text_file,
+                                     recordings_rejected, resynthesis_report, run_file, run_of, source_dir, source_record, text_file,
                                      timings, tokenizer, topline_summary, training_log, training_summary, units_shard,
                                      units_table, vocabulary, vocoder_config, vocoder_weights, weights)
 
@@ -93,6 +93,21 @@ class Plan:
     def run(self, run: str) -> dict:
         """A run's resolved recipe."""
         return self.runs[run]["run"]
+
+    def evaluated_model(self, run: str) -> str | None:
+        """The speech_lms entry a run ``eval/<name>`` evaluates; None for a run that trains its model."""
+        return self.runs[run].get("evaluated_model")
+
+    @property
+    def evaluated_runs(self) -> list[str]:
+        return sorted(run for run in self.runs if self.evaluated_model(run))
+
+    def speech_lm_entry(self, run: str) -> dict:
+        return self.config["speech_lms"][self.evaluated_model(run)]
+
+    def run_data_outputs(self, run: str) -> list[str]:
+        """A run's data.json (its corpora and packing); an evaluated model has none."""
+        return [] if self.evaluated_model(run) else [run_file(run, "data.json")]
 
     def run_corpora(self, run: str) -> list[str]:
         """Every corpus a run reads: its pretraining mix, its DPO set and its benchmarks."""
@@ -327,10 +342,15 @@ class Plan:
         return as_json(self.run(run)[stage])
 
     def training_stages(self, run: str) -> list[str]:
+        if self.evaluated_model(run):
+            return []
         return ["pretrained", "dpo"] if self.run(run)["data"]["dpo"] else ["pretrained"]
 
     def final_model(self, run: str) -> str:
-        """The model a run evaluates: after DPO, or after pretraining when the run has no DPO."""
+        """The model a run evaluates: after DPO, or after pretraining when the run has no DPO; for a model of
+        the speech_lms registry, the folder rule prepare_speech_lm makes of it."""
+        if self.evaluated_model(run):
+            return model_dir(run, "evaluated")
         return model_dir(run, self.training_stages(run)[-1])
 
     def products(self, run: str) -> list[str]:
@@ -475,7 +495,7 @@ class Plan:
         """Timings of the run's own jobs: training and evaluation (shared pre-processing is not
         counted, as in the paper)."""
         recipe = self.run(run)
-        jobs = ["pretrain"] + (["dpo"] if recipe["data"]["dpo"] else [])
+        jobs = [] if self.evaluated_model(run) else ["pretrain"] + (["dpo"] if recipe["data"]["dpo"] else [])
         jobs += [f"eval_{benchmark}" for benchmark in recipe["data"]["benchmarks"]]
         jobs += ["generate", "vocode", "transcribe", "score_generations"]
         jobs += ["judge"] if recipe["evaluation"]["judge"] else []
@@ -485,14 +505,13 @@ class Plan:
         """Runs in the table across runs: those whose metrics exist already, and those this call makes
         (the runs of its targets; config's default_runs, when it has none and makes the default target)."""
         existing = {run for run in self.runs if made(metrics_file(run))}
-        asked = {Path(t).parts[1] for t in targets if len(Path(t).parts) > 2 and Path(t).parts[0] == "results"} \
-            if targets else set(self.config["default_runs"])
+        asked = {run_of(t) for t in targets} if targets else set(self.config["default_runs"])
         return [metrics_file(run) for run in sorted(existing | (asked & set(self.runs)))]
 
     def compared_tables(self, targets: list[str], made=os.path.exists) -> list[str]:
         """The per-pair tables of the runs in the table across runs (``metrics_runs``): what the paired
         comparisons of results/comparisons.csv read."""
-        runs = [Path(path).parts[1] for path in self.metrics_runs(targets, made)]
+        runs = [run_of(path) for path in self.metrics_runs(targets, made)]
         return [str(Path(summary).with_suffix(".parquet")) for run in runs for summary in self.likelihood_outputs(run)]
 
     def sources_to_fetch(self, names) -> dict[str, dict]:

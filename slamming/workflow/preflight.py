@@ -15,7 +15,7 @@ from pathlib import Path
 from slamming.workflow.config import WORKFLOW_TEXT_LM
 
 # Folders under results/ that hold artifacts shared by runs, not a run's own results.
-SHARED_RESULTS = {"text", "corpora", "units", "packed", "models", "benchmarks", "vocoders", "metrics.csv"}
+SHARED_RESULTS = {"text", "corpora", "units", "packed", "models", "benchmarks", "vocoders", "metrics.csv", "comparisons.csv"}
 SHARED_MODELS = {WORKFLOW_TEXT_LM}
 
 
@@ -27,10 +27,17 @@ def unknown_run(targets, runs) -> str | None:
         if len(parts) < 2 or parts[0] != "results":
             continue
         run = parts[2] if parts[1] == "models" and len(parts) > 2 and parts[2] not in SHARED_MODELS else parts[1]
+        if run == "eval" and len(parts) > 2:  # results/eval/<name>/: a model of the speech_lms registry
+            run = f"eval/{parts[2]}"
+        elif parts[1] == "models" and run == "eval" and len(parts) > 3:
+            run = f"eval/{parts[3]}"
         if run in SHARED_RESULTS or run in runs or (parts[1] == "models" and run in SHARED_MODELS):
             continue
-        return (f"error: {target}: there is no run {run!r}; the runs are {', '.join(sorted(runs))} "
-                f"(a run is a recipe, config/recipes/<run>.yaml)")
+        trained = sorted(r for r in runs if not r.startswith("eval/"))
+        evaluated = sorted(r for r in runs if r.startswith("eval/"))
+        return (f"error: {target}: there is no run {run!r}; the runs are {', '.join(trained)} "
+                f"(a run is a recipe, config/recipes/<run>.yaml)"
+                + (f", and the evaluated models {', '.join(evaluated)} (config speech_lms)" if evaluated else ""))
     return None
 
 
