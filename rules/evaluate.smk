@@ -296,6 +296,7 @@ rule collect_metrics:
     params:
         code=STAGE_CODE.digest("collect_metrics"),
         description=lambda wc: PLAN.run(wc.run)["description"],
+        protocol=lambda wc: PLAN.run(wc.run)["evaluation"]["protocol"],
         evaluated=lambda wc: f"--evaluated-model {PLAN.evaluated_model(wc.run)}" if PLAN.evaluated_model(wc.run) else "",
     log:
         "logs/{run}/metrics.log",
@@ -303,7 +304,7 @@ rule collect_metrics:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.collect_metrics --run {wildcards.run} --description {params.description:q}"
-        " {params.evaluated} --data {input.data} --likelihood {input.likelihood} --text-topline {input.toplines} --generation {input.generation}"
+        " {params.evaluated} --protocol {params.protocol} --data {input.data} --likelihood {input.likelihood} --text-topline {input.toplines} --generation {input.generation}"
         " --vocoder {input.vocoder} --judge {input.judge}"
         " --training {input.training} --timings {input.timings} --out {output} --log-file {log}"
 

@@ -71,3 +71,30 @@ def test_two_runs_are_compared_on_the_pairs_both_scored(tmp_path):
     (row,) = comparisons(tables)
     assert (row["benchmark"], row["run_a"], row["run_b"], row["pairs"], row["pairs_not_shared"]) == ("sblimp", "better", "worse", 290, 10)
     assert row["difference"] == pytest.approx(row["accuracy_a"] - row["accuracy_b"]) and row["p_value"] < 0.001
+
+
+def test_the_zerospeech_protocol_averages_an_items_voices_first():
+    """sLM21's sBLIMP: an item spoken in several voices. The official toolkit's accuracy is the plain mean
+    over pairs; ZeroSpeech 2021's averages each id's voices, then the ids (gold_csv_pairs' item)."""
+    scores = {"a1+": (-1.0, 1), "a1-": (-2.0, 1), "a2+": (-1.0, 1), "a2-": (-2.0, 1), "a3+": (-1.0, 1), "a3-": (-2.0, 1),
+              "b1+": (-3.0, 1), "b1-": (-2.0, 1)}
+    pairs = [{"id": f"{item}/{voice}", "item": item, "positive_id": f"{item}{voice}+", "negative_id": f"{item}{voice}-"}
+             for item, voices in (("a", "123"), ("b", "1")) for voice in voices]
+    assert [p["positive_id"] for p in pairs] == ["a1+", "a2+", "a3+", "b1+"]
+    _, summary = score_pairs(pairs, scores)
+    assert summary["accuracy"] == 0.75 and summary["accuracy_zerospeech"] == 0.5
+
+
+def test_the_protocol_setting_chooses_the_headline_and_metrics_json_says_which(tmp_path):
+    import json
+
+    from slamming.evaluation.reporting import collect
+
+    summary = {"benchmark": "sblimp", "accuracy": 0.75, "accuracy_ci95": [0.5, 1.0], "accuracy_mean": 0.75, "accuracy_sum": 0.5,
+               "accuracy_zerospeech": 0.5, "pairs": 4, "pairs_left_out": 0, "aggregation": "mean", "accuracy_by_group": {},
+               "interval": "x"}
+    (tmp_path / "sblimp.json").write_text(json.dumps(summary))
+    for protocol, headline in (("official", 0.75), ("zerospeech", 0.5)):
+        metrics = collect("r", "d", None, [str(tmp_path / "sblimp.json")], None, None, None, [], [], protocol=protocol)
+        result = metrics["likelihood"]["sblimp"]
+        assert (result["accuracy"], result["protocol"], result["accuracy_official"]) == (headline, protocol, 0.75)

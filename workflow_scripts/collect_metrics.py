@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", required=True)
     parser.add_argument("--description", required=True)
     parser.add_argument("--data", nargs="?", help="the run's data.json (none for a model evaluated without training)")
+    parser.add_argument("--protocol", choices=["official", "zerospeech"], default="official",
+                        help="which accuracy is a benchmark's headline (evaluation.protocol)")
     parser.add_argument("--evaluated-model", help="the speech_lms entry, for a model evaluated without training")
     parser.add_argument("--likelihood", nargs="*", default=[])
     parser.add_argument("--text-topline", nargs="*", default=[], help="the benchmarks' text toplines, when the recipe has one")
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     metrics = collect(args.run, args.description, args.data, args.likelihood, args.generation, args.judge, args.vocoder,
-                      args.training, args.timings, args.text_topline, args.evaluated_model)
+                      args.training, args.timings, args.text_topline, args.evaluated_model, args.protocol)
     Path(args.out).write_text(json.dumps(metrics, indent=2) + "\n")
     log.info("%s:\n%s", args.out, Path(args.out).read_text().rstrip())
     return 0

@@ -143,6 +143,15 @@ def pair_outcome(positive: float, negative: float) -> float:
     return 1.0 if positive > negative else 0.5 if positive == negative else 0.0
 
 
+def zerospeech_accuracy(outcomes: list[float], items: list[str]) -> float | None:
+    """ZeroSpeech 2021's accuracy (its sBLIMP and sWUGGY evaluation): the outcomes of one item's pairs (its
+    voices) averaged first, then the items. Equal to the plain mean when every item has one pair."""
+    by_item: dict[str, list[float]] = {}
+    for outcome, item in zip(outcomes, items):
+        by_item.setdefault(item, []).append(outcome)
+    return float(np.mean([np.mean(v) for v in by_item.values()])) if by_item else None
+
+
 def score_pairs(pairs: list[dict], scores: dict[str, tuple[float, int]]) -> tuple[list[dict], dict]:
     rows = []
     for pair in pairs:
@@ -156,7 +165,9 @@ def score_pairs(pairs: list[dict], scores: dict[str, tuple[float, int]]) -> tupl
                 for aggregation in ("sum", "mean")}
     groups = sorted({r["group"] for r in rows if r.get("group")})
     by_group = {g: float(np.mean([r[f"correct_{PAPER_AGGREGATION}"] for r in rows if r["group"] == g])) for g in groups}
+    outcomes = [r[f"correct_{PAPER_AGGREGATION}"] for r in rows]
     return rows, {"pairs": len(rows), "accuracy": accuracy[PAPER_AGGREGATION], "accuracy_sum": accuracy["sum"],
+                  "accuracy_zerospeech": zerospeech_accuracy(outcomes, [r["item"] for r in rows]),
                   "accuracy_mean": accuracy["mean"], "aggregation": PAPER_AGGREGATION, "accuracy_by_group": by_group,
                   "accuracy_ci95": interval([r[f"correct_{PAPER_AGGREGATION}"] for r in rows], [r["item"] for r in rows]),
                   "interval": INTERVAL}

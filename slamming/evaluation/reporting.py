@@ -58,15 +58,20 @@ def audio_files(corpora: list[dict]) -> dict:
 
 def collect(run: str, description: str, data: str | None, likelihood_files: list[str], generation: str | None,
             judge: str | None, vocoder: str | None, training_files: list[str], timing_files: list[str],
-            topline_files: list[str] = (), evaluated_model: str | None = None) -> dict:
+            topline_files: list[str] = (), evaluated_model: str | None = None, protocol: str = "official") -> dict:
     """metrics.json of a run from the summaries its jobs wrote; ``evaluated_model`` names the speech_lms entry
     of a model evaluated without training (its run is eval/<name>)."""
     likelihood = {}
     for path in likelihood_files:
         result = read_json(path)
         likelihood[result["benchmark"]] = {k: result[k] for k in ("accuracy", "accuracy_ci95", "accuracy_mean", "accuracy_sum",
-                                                                   "pairs", "pairs_left_out", "aggregation",
-                                                                   "accuracy_by_group", "interval")}
+                                                                   "accuracy_zerospeech", "pairs", "pairs_left_out",
+                                                                   "aggregation", "accuracy_by_group", "interval")}
+        # the headline: the official toolkit's plain mean over pairs, or ZeroSpeech 2021's mean over ids
+        likelihood[result["benchmark"]]["protocol"] = protocol
+        likelihood[result["benchmark"]]["accuracy_official"] = result["accuracy"]
+        if protocol == "zerospeech":
+            likelihood[result["benchmark"]]["accuracy"] = result["accuracy_zerospeech"]
     for path in topline_files:  # beside each speech accuracy, what a text LM does on the same pairs' text
         result = read_json(path)
         likelihood[result["benchmark"]].update(text_topline=result["accuracy"], text_topline_ci95=result["accuracy_ci95"],
