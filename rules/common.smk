@@ -28,6 +28,7 @@ TARGETS = command_line_targets(sys.argv)
 
 if workflow.is_main_process:  # not in the jobs that a cluster runs
     error, note = before_dag(TARGETS, RUNS, Path.cwd(), command_line_takes_lock(sys.argv))
+    error = error or PLAN.packed_arrays_problem(TARGETS)
     if error:
         sys.exit(error)
     if note:

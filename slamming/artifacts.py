@@ -112,17 +112,28 @@ def file_records(folder: str | Path, names: list[str]) -> dict:
     return {name: {"bytes": (Path(folder) / name).stat().st_size, "sha256": file_digest(Path(folder) / name)} for name in names}
 
 
-def check_file_records(folder: str | Path, records: dict, report: str | Path) -> None:
-    """Stop with one line when a file differs from what ``report`` (the file that holds ``records``)
-    says its stage wrote: a truncated or replaced array would otherwise be trained on."""
+def size_problem(folder: str | Path, records: dict, report: str | Path) -> str | None:
+    """One line on the first file whose size is not the one ``report`` records (a stat per file: cheap enough
+    for every plan, so a truncated array is found even when its time was put back); None when all agree."""
     for name, record in records.items():
         path = Path(folder) / name
         if not path.exists():
-            raise ArtifactUnreadable(f"{path} is missing; make it again with `snakemake -f {report}`")
+            return f"{path} is missing; make it again with `snakemake -f {report}`"
         size = path.stat().st_size
         if size != record["bytes"]:
-            raise ArtifactUnreadable(f"{path} has {size} bytes where {report} records {record['bytes']} (truncated or "
-                                     f"replaced); make it again with `snakemake -f {report}`")
+            return (f"{path} has {size} bytes where {report} records {record['bytes']} (truncated or replaced); make it "
+                    f"again with `snakemake -f {report}`")
+    return None
+
+
+def check_file_records(folder: str | Path, records: dict, report: str | Path) -> None:
+    """Stop with one line when a file differs from what ``report`` (the file that holds ``records``)
+    says its stage wrote: a truncated or replaced array would otherwise be trained on."""
+    problem = size_problem(folder, records, report)
+    if problem:
+        raise ArtifactUnreadable(problem)
+    for name, record in records.items():
+        path = Path(folder) / name
         if file_digest(path) != record["sha256"]:
             raise ArtifactUnreadable(f"{path} is not the file {report} records (its sha256 differs); make it again with "
                                      f"`snakemake -f {report}`")

@@ -274,3 +274,21 @@ def test_the_library_imports_run_one_way_along_the_pipeline():
                     backwards.append(f"{path.relative_to(REPO)} imports {module}")
     assert set(order) == {p.name for p in (REPO / "slamming").iterdir() if p.is_dir() and p.name != "__pycache__"}
     assert not backwards, backwards
+
+
+def test_a_packed_array_truncated_with_its_time_put_back_stops_the_plan(plan, tmp_path, monkeypatch):
+    """Snakemake sees times, not contents: the plan compares each packed array's size with packing.json."""
+    monkeypatch.chdir(tmp_path)
+    report = tmp_path / plan.run_packing_report("demo")
+    report.parent.mkdir(parents=True)
+    array = report.parent / "train_chunk_tokens.npy"
+    array.write_bytes(b"x" * 100)
+    report.write_text(json.dumps({"files": {"train_chunk_tokens.npy": {"bytes": 100, "sha256": "-"}}}))
+    assert plan.packed_arrays_problem([]) is None and plan.packed_arrays_problem(["results/demo/metrics.json"]) is None
+    stat = array.stat()
+    array.write_bytes(b"x" * 50)
+    os.utime(array, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    problem = plan.packed_arrays_problem(["results/demo/metrics.json"])
+    assert problem.startswith(f"error: {report.parent.relative_to(tmp_path)}/train_chunk_tokens.npy has 50 bytes where")
+    assert f"snakemake -f {plan.run_packing_report('demo')}" in problem and "\n" not in problem
+    assert plan.packed_arrays_problem(["results/slam/metrics.json"]) is None  # another run's arrays: not this call's

@@ -508,6 +508,24 @@ class Plan:
         asked = {run_of(t) for t in targets} if targets else set(self.config["default_runs"])
         return [metrics_file(run) for run in sorted(existing | (asked & set(self.runs)))]
 
+    def packed_arrays_problem(self, targets: list[str]) -> str | None:
+        """Before the plan: one line when a packed array of a run this call makes is not the size its
+        packing.json records. Snakemake sees a file's time; an array truncated with its time put back (or
+        copied over with ``cp -p``) would otherwise be trained on, or stand under metrics it never made."""
+        from slamming.artifacts import size_problem
+
+        runs = {run_of(t) for t in targets} if targets else set(self.config["default_runs"])
+        for run in sorted(r for r in runs if r in self.runs and not self.evaluated_model(r)):
+            report = Path(self.run_packing_report(run))
+            try:
+                records = json.loads(report.read_text()).get("files", {})
+            except (OSError, ValueError):
+                continue  # not packed yet, or broken: the training's own check names it
+            problem = size_problem(report.parent, records, report)
+            if problem:
+                return f"error: {problem}"
+        return None
+
     def compared_tables(self, targets: list[str], made=os.path.exists) -> list[str]:
         """The per-pair tables of the runs in the table across runs (``metrics_runs``): what the paired
         comparisons of results/comparisons.csv read."""
