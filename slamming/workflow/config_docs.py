@@ -28,8 +28,10 @@ Change a setting in `config/config.yaml`, in a recipe, or for one call with
 too, in YAML's flow style and quoted for the shell: `--config 'demo_text={stories: {train: 150}}'`
 (Snakemake leaves its numbers strings; they are read as the schema wants). A `--configfile` that
 does not exist stops Snakemake itself, before the workflow is read, with a traceback whose last line
-names the file. Each rule sees only its own slice of the configuration, so a change re-runs only
-what depends on it.
+names the file; one that is not valid YAML stops it there too, with "Config file is not valid JSON or
+YAML" and no file named (`python -c "import yaml; yaml.safe_load(open('my_overrides.yaml'))"` shows the
+line). Each rule sees only its own slice of the configuration, so a change re-runs only what depends
+on it.
 
 Every key follows; `<name>` stands for a name you choose. The keys under `run.` are what a recipe
 file holds at its top level (beside `base:`), and what `run_defaults` may hold. This reference is
