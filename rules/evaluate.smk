@@ -52,6 +52,8 @@ rule score_likelihood:
     output:
         table=paths.run_file("{run}", "eval/{benchmark}.parquet"),
         summary=paths.likelihood_summary("{run}", "{benchmark}"),
+        # <file> <score> per utterance, for ZeroSpeech 2021's own evaluation tool to check ours
+        submission=paths.run_file("{run}", "eval/{benchmark}_zerospeech.txt"),
     params:
         code=STAGE_CODE.digest("score_likelihood"),
         model=lambda wc: PLAN.final_model(wc.run),
@@ -68,7 +70,7 @@ rule score_likelihood:
     shell:
         "python -m workflow_scripts.score_likelihood --model {params.model} --units {input.units}"
         " --pairs {input.pairs} --benchmark {wildcards.benchmark} {params.official} --out-table {output.table}"
-        " --out-json {output.summary} --log-file {log}"
+        " --out-json {output.summary} --out-submission {output.submission} --log-file {log}"
 
 
 rule text_topline:

@@ -98,3 +98,14 @@ def test_the_protocol_setting_chooses_the_headline_and_metrics_json_says_which(t
         metrics = collect("r", "d", None, [str(tmp_path / "sblimp.json")], None, None, None, [], [], protocol=protocol)
         result = metrics["likelihood"]["sblimp"]
         assert (result["accuracy"], result["protocol"], result["accuracy_official"]) == (headline, protocol, 0.75)
+
+
+def test_a_zerospeech_submission_has_one_line_per_utterance_named_by_its_file():
+    from slamming.evaluation.likelihood import zerospeech_submission
+
+    scores = {"a+": (-4.0, 4), "a-": (-6.0, 4), "b+": (-0.5, 1)}
+    pairs = [{"id": "a", "positive_id": "a+", "negative_id": "a-", "positive_path": "x/aaa_1.wav", "negative_path": "x/aaa_0.wav"},
+             {"id": "b", "positive_id": "b+", "negative_id": "a+", "positive_path": "x/bbb_1.flac", "negative_path": "x/aaa_1.wav"}]
+    rows, _ = score_pairs(pairs, scores)
+    # an utterance in two pairs is one line; the score is the mean log-probability (higher: more probable)
+    assert zerospeech_submission(rows) == "aaa_0 -1.5\naaa_1 -1.0\nbbb_1 -0.5\n"

@@ -5,7 +5,8 @@ token after BOS; a pair counts 1 when the positive scores higher, 0.5 on a tie (
 Command line::
 
     python -m workflow_scripts.score_likelihood --model results/models/demo/dpo --units .../units.parquet \\
-        --pairs pairs.parquet --benchmark sstorycloze --out-table sstorycloze.parquet --out-json sstorycloze.json
+        --pairs pairs.parquet --benchmark sstorycloze --out-table sstorycloze.parquet --out-json sstorycloze.json \\
+        --out-submission sstorycloze_zerospeech.txt
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 import torch
 
 from slamming.artifacts import load_causal_lm
-from slamming.evaluation.likelihood import score_benchmark
+from slamming.evaluation.likelihood import score_benchmark, zerospeech_submission
 from slamming.logs import run_stage, setup_stage, stage_parser
 from slamming.training.speech_lm import load_vocabulary
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-tokens", type=int, default=16384, help="padded tokens per batch")
     parser.add_argument("--out-table", required=True)
     parser.add_argument("--out-json", required=True)
+    parser.add_argument("--out-submission", help="the per-utterance scores as a ZeroSpeech 2021 submission file")
     args = parser.parse_args(argv)
     setup_stage(args.log_file)
 
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     summary["model"] = args.model
     pq.write_table(pa.Table.from_pylist(rows), args.out_table)
     Path(args.out_json).write_text(json.dumps(summary, indent=2) + "\n")
+    if args.out_submission:
+        Path(args.out_submission).write_text(zerospeech_submission(rows))
     log.info("%s: accuracy %.4f (mean log-likelihood; %.4f with the sum) over %d pairs, %d left out", args.benchmark,
              summary["accuracy_mean"] or 0, summary["accuracy_sum"] or 0, summary["pairs"], summary["pairs_left_out"])
     return 0

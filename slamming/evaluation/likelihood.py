@@ -157,7 +157,8 @@ def score_pairs(pairs: list[dict], scores: dict[str, tuple[float, int]]) -> tupl
     for pair in pairs:
         (pos_sum, pos_n), (neg_sum, neg_n) = scores[pair["positive_id"]], scores[pair["negative_id"]]
         pos_mean, neg_mean = pos_sum / max(pos_n, 1), neg_sum / max(neg_n, 1)
-        rows.append({**{k: pair.get(k) for k in ("id", "positive_id", "negative_id", "group")}, "item": pair.get("item") or pair["id"],
+        rows.append({**{k: pair.get(k) for k in ("id", "positive_id", "negative_id", "group", "positive_path", "negative_path")},
+                     "item": pair.get("item") or pair["id"],
                      "positive_sum": pos_sum, "negative_sum": neg_sum, "positive_mean": pos_mean, "negative_mean": neg_mean,
                      "positive_tokens": pos_n, "negative_tokens": neg_n,
                      "correct_sum": pair_outcome(pos_sum, neg_sum), "correct_mean": pair_outcome(pos_mean, neg_mean)})
@@ -171,6 +172,18 @@ def score_pairs(pairs: list[dict], scores: dict[str, tuple[float, int]]) -> tupl
                   "accuracy_mean": accuracy["mean"], "aggregation": PAPER_AGGREGATION, "accuracy_by_group": by_group,
                   "accuracy_ci95": interval([r[f"correct_{PAPER_AGGREGATION}"] for r in rows], [r["item"] for r in rows]),
                   "interval": INTERVAL}
+
+
+def zerospeech_submission(rows: list[dict], aggregation: str = PAPER_AGGREGATION) -> str:
+    """The per-utterance scores as a ZeroSpeech 2021 submission file's lines (``<file> <score>``, the audio
+    file's name without its extension; higher is more probable), for its own evaluation tool to check
+    ours: ``lexical/dev.txt`` for sWUGGY, ``syntactic/dev.txt`` for sBLIMP."""
+    scores = {}
+    for row in rows:
+        for side in ("positive", "negative"):
+            name = Path(row[f"{side}_path"]).stem if row.get(f"{side}_path") else row[f"{side}_id"]
+            scores[name] = row[f"{side}_{aggregation}"]
+    return "".join(f"{name} {score!r}\n" for name, score in sorted(scores.items()))
 
 
 def units_problem(benchmark: str, utterances: list[str], units: Path) -> str:
