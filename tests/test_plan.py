@@ -292,3 +292,13 @@ def test_a_packed_array_truncated_with_its_time_put_back_stops_the_plan(plan, tm
     assert problem.startswith(f"error: {report.parent.relative_to(tmp_path)}/train_chunk_tokens.npy has 50 bytes where")
     assert f"snakemake -f {plan.run_packing_report('demo')}" in problem and "\n" not in problem
     assert plan.packed_arrays_problem(["results/slam/metrics.json"]) is None  # another run's arrays: not this call's
+
+
+def test_an_evaluated_models_targets_name_its_run():
+    from slamming.workflow.preflight import unknown_run
+
+    runs = {"slam": {}, "eval/slprl_slam": {}}
+    for target in ("results/eval/slprl_slam/metrics.json", "results/models/eval/slprl_slam/evaluated/model.safetensors",
+                   "results/models/slam/dpo/model.safetensors", "results/comparisons.csv"):
+        assert unknown_run([target], runs) is None, target
+    assert "there is no run 'eval/nope'" in unknown_run(["results/models/eval/nope/evaluated/config.json"], runs)

@@ -26,11 +26,9 @@ def unknown_run(targets, runs) -> str | None:
         parts = Path(str(target)).parts
         if len(parts) < 2 or parts[0] != "results":
             continue
-        run = parts[2] if parts[1] == "models" and len(parts) > 2 and parts[2] not in SHARED_MODELS else parts[1]
-        if run == "eval" and len(parts) > 2:  # results/eval/<name>/: a model of the speech_lms registry
-            run = f"eval/{parts[2]}"
-        elif parts[1] == "models" and run == "eval" and len(parts) > 3:
-            run = f"eval/{parts[3]}"
+        # results/<run>/ or results/models/<run>/; a model of the speech_lms registry is the run eval/<name>
+        rest = parts[2:] if parts[1] == "models" and len(parts) > 2 and parts[2] not in SHARED_MODELS else parts[1:]
+        run = f"eval/{rest[1]}" if rest[0] == "eval" and len(rest) > 1 else rest[0]
         if run in SHARED_RESULTS or run in runs or (parts[1] == "models" and run in SHARED_MODELS):
             continue
         trained = sorted(r for r in runs if not r.startswith("eval/"))
