@@ -170,7 +170,7 @@ def score_pairs(pairs: list[dict], scores: dict[str, tuple[float, int]]) -> tupl
     return rows, {"pairs": len(rows), "accuracy": accuracy[PAPER_AGGREGATION], "accuracy_sum": accuracy["sum"],
                   "accuracy_zerospeech": zerospeech_accuracy(outcomes, [r["item"] for r in rows]),
                   "accuracy_mean": accuracy["mean"], "aggregation": PAPER_AGGREGATION, "accuracy_by_group": by_group,
-                  "accuracy_ci95": interval([r[f"correct_{PAPER_AGGREGATION}"] for r in rows], [r["item"] for r in rows]),
+                  "accuracy_ci95": interval(outcomes, [r["item"] for r in rows]),
                   "interval": INTERVAL}
 
 

@@ -185,11 +185,10 @@ def comparisons(tables: list[tuple[str, str]]) -> list[dict]:
         benchmark = Path(path).stem
         rows = read_parquet(path).to_pylist()
         by_benchmark.setdefault(benchmark, {})[run] = {r["id"]: {**r, "item": r.get("item") or r["id"]} for r in rows}
-    found = []
+    found, outcome = [], f"correct_{PAPER_AGGREGATION}"
     for benchmark, runs in sorted(by_benchmark.items()):
         for a, b in combinations(sorted(runs), 2):
             common = sorted(runs[a].keys() & runs[b].keys())
-            outcome = f"correct_{PAPER_AGGREGATION}"
             first, second = [runs[a][i][outcome] for i in common], [runs[b][i][outcome] for i in common]
             test = paired_difference(first, second, [runs[a][i]["item"] for i in common])
             found.append({"benchmark": benchmark, "run_a": a, "run_b": b, "pairs": test["pairs"],

@@ -43,14 +43,16 @@ def bootstrap_means(values, items=None, resamples: int = RESAMPLES, seed: int = 
     return means
 
 
-def interval(values, items=None, resamples: int = RESAMPLES, seed: int = 0) -> list[float] | None:
-    """The 95 % percentile interval of the mean of ``values`` (None without values)."""
-    values = [v for v in values]
-    if not values:
-        return None
-    means = bootstrap_means(values, items, resamples, seed)
+def _percentiles(means: np.ndarray) -> list[float]:
     tail = (1 - LEVEL) / 2
     return [float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))]
+
+
+def interval(values, items=None, resamples: int = RESAMPLES, seed: int = 0) -> list[float] | None:
+    """The 95 % percentile interval of the mean of ``values`` (None without values)."""
+    if not len(values):
+        return None
+    return _percentiles(bootstrap_means(values, items, resamples, seed))
 
 
 def paired_difference(a, b, items=None, resamples: int = RESAMPLES, seed: int = 0) -> dict:
@@ -63,10 +65,9 @@ def paired_difference(a, b, items=None, resamples: int = RESAMPLES, seed: int = 
         return {"pairs": 0, "difference": None, "difference_ci95": None, "p_value": None, "test": PAIRED_TEST}
     differences = a - b
     means = bootstrap_means(differences, items, resamples, seed)
-    tail = (1 - LEVEL) / 2
     observed = float(differences.mean())
     # The share of resamples on the far side of zero from the observed difference, both tails.
     far = np.mean(means <= 0) if observed > 0 else np.mean(means >= 0) if observed < 0 else 1.0
     return {"pairs": int(len(a)), "difference": observed,
-            "difference_ci95": [float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))],
+            "difference_ci95": _percentiles(means),
             "p_value": float(min(1.0, 2 * far)), "test": PAIRED_TEST}
