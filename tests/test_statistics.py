@@ -90,14 +90,17 @@ def test_the_protocol_setting_chooses_the_headline_and_metrics_json_says_which(t
 
     from slamming.evaluation.reporting import collect
 
-    summary = {"benchmark": "sblimp", "accuracy": 0.75, "accuracy_ci95": [0.5, 1.0], "accuracy_mean": 0.75, "accuracy_sum": 0.5,
-               "accuracy_zerospeech": 0.5, "pairs": 4, "pairs_left_out": 0, "aggregation": "mean", "accuracy_by_group": {},
-               "interval": "x"}
-    (tmp_path / "sblimp.json").write_text(json.dumps(summary))
+    scores = {"a1+": (-1.0, 1), "a1-": (-2.0, 1), "a2+": (-1.0, 1), "a2-": (-2.0, 1), "a3+": (-1.0, 1), "a3-": (-2.0, 1),
+              "b1+": (-3.0, 1), "b1-": (-2.0, 1)}
+    pairs = [{"id": f"{item}/{voice}", "item": item, "group": "g", "positive_id": f"{item}{voice}+", "negative_id": f"{item}{voice}-"}
+             for item, voices in (("a", "123"), ("b", "1")) for voice in voices]
+    _, summary = score_pairs(pairs, scores)
+    (tmp_path / "sblimp.json").write_text(json.dumps({**summary, "benchmark": "sblimp", "pairs_left_out": 0}))
     for protocol, headline in (("official", 0.75), ("zerospeech", 0.5)):
         metrics = collect("r", "d", None, [str(tmp_path / "sblimp.json")], None, None, None, [], [], protocol=protocol)
         result = metrics["likelihood"]["sblimp"]
         assert (result["accuracy"], result["protocol"], result["accuracy_official"]) == (headline, protocol, 0.75)
+        assert result["accuracy_by_group"] == {"g": headline} and len(result["accuracy_by_group_ci95"]["g"]) == 2
 
 
 def test_a_zerospeech_submission_has_one_line_per_utterance_named_by_its_file():

@@ -1,6 +1,6 @@
 """Rule benchmark_pairs: a benchmark's pair manifest (id, positive and negative utterance, their audio)
 from a table of items, from file names (spoken StoryCloze's ``<n>_correct`` / ``<n>_incorrect``) or
-from ZeroSpeech's gold.csv (sBLIMP); never from an order of file names (``slamming.evaluation.likelihood``).
+from ZeroSpeech's gold.csv (sBLIMP, sWUGGY); never from an order of file names (``slamming.evaluation.likelihood``).
 
 Command line::
 
@@ -23,8 +23,8 @@ log = logging.getLogger("benchmark_pairs")
 def main(argv: list[str] | None = None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--pairing", required=True,
-                        help="as JSON (slamming.workflow.plan.Plan.pairing): one of gold_csv (sBLIMP's gold.csv), by_file_name "
-                             "({positive, negative}: files <key>_<positive> and <key>_<negative>) or table (items whose "
+                        help="as JSON (slamming.workflow.plan.Plan.pairing): one of gold_csv (sLM21's gold.csv), by_file_name "
+                             "({positive, negative, group}: files <key>_<positive> and <key>_<negative>, in one folder with group: folder) or table (items whose "
                              "utterances are <id>_<positive> and <id>_<negative>, with positive and negative), and official")
     parser.add_argument("--manifest", required=True, help="the corpus manifest with the audio")
     parser.add_argument("--benchmark", required=True, help="its name, for messages")
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs, missing = gold_csv_pairs(pairing["gold_csv"], args.manifest)
     elif "by_file_name" in pairing:
         sides = pairing["by_file_name"]
-        pairs, missing = suffix_pairs(args.manifest, sides["positive"], sides["negative"])
+        pairs, missing = suffix_pairs(args.manifest, sides["positive"], sides["negative"], sides.get("group") == "folder")
     else:
         pairs, missing = make_pairs(pairing["table"], pairing["positive"], pairing["negative"], args.manifest)
     # a published benchmark: a pair without audio stops with an error

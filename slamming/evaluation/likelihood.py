@@ -36,13 +36,14 @@ PAPER_AGGREGATION = "mean"
 
 
 def _pair(pair_id: str, positive: dict, negative: dict, group: str | None = None, texts: tuple | None = None,
-          item: str | None = None) -> dict:
+          item: str | None = None, frequency: int | None = None) -> dict:
     """A pair; the texts of its two utterances where they are known (for the text topline); its item, the
-    unit a bootstrap resamples (the pair itself, or for sLM21 the id its voices share)."""
+    unit a bootstrap resamples (the pair itself, or for sLM21 the id its voices share); for sWUGGY, the
+    word's frequency in LibriSpeech (0: out of vocabulary)."""
     texts = texts or (positive.get("text"), negative.get("text"))
     return {"id": pair_id, "item": item or pair_id, "positive_id": positive["id"], "negative_id": negative["id"],
             "positive_path": positive["path"], "negative_path": negative["path"], "group": group,
-            "positive_text": texts[0], "negative_text": texts[1]}
+            "positive_text": texts[0], "negative_text": texts[1], "frequency": frequency}
 
 
 def make_pairs(table: str | Path, positive: str, negative: str, manifest: str | Path) -> tuple[list[dict], dict[str, list[str]]]:
@@ -62,42 +63,70 @@ def make_pairs(table: str | Path, positive: str, negative: str, manifest: str | 
     return pairs, missing
 
 
-def suffix_pairs(manifest: str | Path, positive: str, negative: str) -> tuple[list[dict], dict[str, list[str]]]:
+def suffix_pairs(manifest: str | Path, positive: str, negative: str, group_by_folder: bool = False
+                 ) -> tuple[list[dict], dict[str, list[str]]]:
     """Pairs of files named ``<key>_<positive>.*`` and ``<key>_<negative>.*`` (spoken StoryCloze's
-    layout), matched by key; for keys with only one of the two, the other is returned as missing."""
+    layout), matched by key; for keys with only one of the two, the other is returned as missing. With
+    ``group_by_folder`` (SALMon's own layout, ``<part>/sample_<n>_0.wav`` against ``..._1.wav``) a pair is
+    matched within its folder, and the folder's name is its group and starts its id."""
     by_key: dict[str, dict] = {}
     for row in read_parquet(manifest, columns=["id", "path", "text"]).to_pylist():
-        key, _, side = Path(row["path"]).stem.rpartition("_")
+        path = Path(row["path"])
+        key, _, side = path.stem.rpartition("_")
+        if group_by_folder:
+            key = f"{path.parent.name}/{key}"
         if side in (positive, negative) and key:
             by_key.setdefault(key, {})[side] = row
-    pairs = [_pair(key, sides[positive], sides[negative]) for key, sides in sorted(by_key.items(), key=lambda kv: _natural(kv[0]))
-             if positive in sides and negative in sides]
+    ordered = sorted(by_key.items(), key=lambda kv: tuple(_natural(k) for k in kv[0].split("/")))
+    pairs = [_pair(key, sides[positive], sides[negative], key.split("/")[0] if group_by_folder else None)
+             for key, sides in ordered if positive in sides and negative in sides]
     missing = {key: [f"{key}_{side}" for side in (positive, negative) if side not in sides]
-               for key, sides in sorted(by_key.items(), key=lambda kv: _natural(kv[0])) if len(sides) < 2}
+               for key, sides in ordered if len(sides) < 2}
     return pairs, missing
 
 
+# sWUGGY's frequency bands: a word's occurrences in LibriSpeech, cut as ZeroSpeech 2021's evaluation cuts
+# them ([0, 1) is out of vocabulary; its labels are its own, "1-5" holding 1 to 4)
+FREQUENCY_BANDS = ((1, "oov"), (5, "1-5"), (20, "6-20"), (100, "21-100"), (float("inf"), ">100"))
+
+
+def frequency_band(frequency: int) -> str:
+    return next(label for bound, label in FREQUENCY_BANDS if frequency < bound)
+
+
 def gold_csv_pairs(gold_csv: str | Path, manifest: str | Path) -> tuple[list[dict], dict[str, list[str]]]:
-    """Pairs of ZeroSpeech 2021's sBLIMP from its gold.csv (filename, id, voice, type, subtype, correct,
-    transcription): the file with correct = 1 against the one with correct = 0 of the same id, voice and
-    subtype. The group is the linguistic type, for per-type accuracies; the texts are the
-    transcriptions. Files of gold.csv not in the manifest are returned as missing."""
+    """Pairs of ZeroSpeech 2021's sLM21 from its gold.csv, either layout: sBLIMP's (filename, id, voice,
+    type, subtype, correct, transcription) or sWUGGY's (filename, word, phones, id, voice, frequency,
+    length, correct). The file with correct = 1 is set against the one with correct = 0 of the same id
+    and voice (and type and subtype), as the official evaluation joins them. The item, which a bootstrap
+    resamples and ZeroSpeech's protocol averages the voices of, is the id (with sBLIMP's type and
+    subtype). The group is sBLIMP's linguistic type, or the frequency band of sWUGGY's word; the texts
+    are the transcriptions or the words (a non-word may have none). Files of gold.csv not in the
+    manifest are returned as missing."""
     import csv
 
     rows = {Path(r["path"]).stem: r for r in read_parquet(manifest, columns=["id", "path", "text"]).to_pylist()}
     groups: dict[tuple, dict] = {}
-    transcriptions = {}
+    lines = {}
     with open(gold_csv, newline="") as f:
-        for line in csv.DictReader(f):
-            key = (line["type"], line["subtype"], line["id"], line["voice"])
+        reader = csv.DictReader(f)
+        absent = {"filename", "id", "voice", "correct"} - set(reader.fieldnames or ())
+        if absent:
+            raise StageError(f"{gold_csv}: not a ZeroSpeech 2021 gold.csv, it has no column {', '.join(sorted(absent))}")
+        item_columns = [c for c in ("type", "subtype", "id") if c in reader.fieldnames]
+        for line in reader:
+            key = (*(line[c] for c in item_columns), line["voice"])
             groups.setdefault(key, {})[int(line["correct"])] = line["filename"]
-            transcriptions[line["filename"]] = line.get("transcription")
+            lines[line["filename"]] = line
     pairs, missing = [], {}
-    for (kind, subtype, item, voice), files in sorted(groups.items()):
-        pair_id = f"{kind}/{subtype}/{item}/{voice}"
+    for key, files in sorted(groups.items()):
+        item, pair_id = "/".join(key[:-1]), "/".join(key)
         if files.get(1) in rows and files.get(0) in rows:
-            pairs.append(_pair(pair_id, rows[files[1]], rows[files[0]], kind, (transcriptions[files[1]], transcriptions[files[0]]),
-                               item=f"{kind}/{subtype}/{item}"))
+            word = lines[files[1]]
+            frequency = int(float(word["frequency"])) if word.get("frequency") not in (None, "") else None
+            group = word.get("type") or (frequency_band(frequency) if frequency is not None else None)
+            texts = tuple((lines[files[side]].get("transcription") or lines[files[side]].get("word") or None) for side in (1, 0))
+            pairs.append(_pair(pair_id, rows[files[1]], rows[files[0]], group, texts, item=item, frequency=frequency))
         else:
             missing[pair_id] = [files.get(side, f"(no row with correct={side} in gold.csv)") for side in (1, 0)
                                 if files.get(side) not in rows]
@@ -152,26 +181,34 @@ def zerospeech_accuracy(outcomes: list[float], items: list[str]) -> float | None
     return float(np.mean([np.mean(v) for v in by_item.values()])) if by_item else None
 
 
+def accuracies(rows: list[dict], outcome: str) -> dict:
+    """A set of scored pairs' accuracy under both protocols, with its 95 % interval over items."""
+    outcomes, items = [r[outcome] for r in rows], [r["item"] for r in rows]
+    return {"pairs": len(rows), "accuracy": float(np.mean(outcomes)) if rows else None,
+            "accuracy_zerospeech": zerospeech_accuracy(outcomes, items), "accuracy_ci95": interval(outcomes, items)}
+
+
 def score_pairs(pairs: list[dict], scores: dict[str, tuple[float, int]]) -> tuple[list[dict], dict]:
     rows = []
     for pair in pairs:
         (pos_sum, pos_n), (neg_sum, neg_n) = scores[pair["positive_id"]], scores[pair["negative_id"]]
         pos_mean, neg_mean = pos_sum / max(pos_n, 1), neg_sum / max(neg_n, 1)
-        rows.append({**{k: pair.get(k) for k in ("id", "positive_id", "negative_id", "group", "positive_path", "negative_path")},
+        rows.append({**{k: pair.get(k) for k in ("id", "positive_id", "negative_id", "group", "positive_path", "negative_path",
+                                                 "frequency")},
                      "item": pair.get("item") or pair["id"],
                      "positive_sum": pos_sum, "negative_sum": neg_sum, "positive_mean": pos_mean, "negative_mean": neg_mean,
                      "positive_tokens": pos_n, "negative_tokens": neg_n,
                      "correct_sum": pair_outcome(pos_sum, neg_sum), "correct_mean": pair_outcome(pos_mean, neg_mean)})
-    accuracy = {aggregation: float(np.mean([r[f"correct_{aggregation}"] for r in rows])) if rows else None
-                for aggregation in ("sum", "mean")}
+    outcome = f"correct_{PAPER_AGGREGATION}"
+    summary = {**accuracies(rows, outcome), "aggregation": PAPER_AGGREGATION, "interval": INTERVAL,
+               "accuracy_sum": accuracies(rows, "correct_sum")["accuracy"], "accuracy_mean": accuracies(rows, "correct_mean")["accuracy"]}
+    # per group (sBLIMP's types, SALMon's parts, sWUGGY's frequency bands), each with its interval
     groups = sorted({r["group"] for r in rows if r.get("group")})
-    by_group = {g: float(np.mean([r[f"correct_{PAPER_AGGREGATION}"] for r in rows if r["group"] == g])) for g in groups}
-    outcomes = [r[f"correct_{PAPER_AGGREGATION}"] for r in rows]
-    return rows, {"pairs": len(rows), "accuracy": accuracy[PAPER_AGGREGATION], "accuracy_sum": accuracy["sum"],
-                  "accuracy_zerospeech": zerospeech_accuracy(outcomes, [r["item"] for r in rows]),
-                  "accuracy_mean": accuracy["mean"], "aggregation": PAPER_AGGREGATION, "accuracy_by_group": by_group,
-                  "accuracy_ci95": interval(outcomes, [r["item"] for r in rows]),
-                  "interval": INTERVAL}
+    summary["groups"] = {g: accuracies([r for r in rows if r["group"] == g], outcome) for g in groups}
+    # sWUGGY: ZeroSpeech 2021 reports the words LibriSpeech has (frequency >= 1) apart from all words
+    if any(r.get("frequency") is not None for r in rows):
+        summary["in_vocabulary"] = accuracies([r for r in rows if (r.get("frequency") or 0) >= 1], outcome)
+    return rows, summary
 
 
 def zerospeech_submission(rows: list[dict], aggregation: str = PAPER_AGGREGATION) -> str:
@@ -203,8 +240,9 @@ def units_problem(benchmark: str, utterances: list[str], units: Path) -> str:
     return f"{benchmark}: {len(utterances)} utterance(s) have no units; " + "; ".join(parts)
 
 
-PAIRS_SCHEMA = pa.schema([(k, pa.string()) for k in ("id", "positive_id", "negative_id", "positive_path", "negative_path", "group",
-                                                        "positive_text", "negative_text")])
+PAIRS_SCHEMA = pa.schema([*((k, pa.string()) for k in ("id", "item", "positive_id", "negative_id", "positive_path", "negative_path",
+                                                         "group", "positive_text", "negative_text")),
+                          ("frequency", pa.int64())])
 
 
 def write_pairs(pairs: list[dict], missing: dict[str, list[str]], benchmark: str, manifest: str | Path, official: bool,
@@ -252,8 +290,9 @@ def text_topline(model, tokenizer, pairs: list[dict], batch_size: int, device) -
     from slamming.evaluation.genppl import mean_nlls
 
     known = [p for p in pairs if p.get("positive_text") and p.get("negative_text")]
+    # SALMon's pairs, and sWUGGY's non-words in some releases, have no text
     nlls = mean_nlls(model, tokenizer, [t for p in known for t in (p["positive_text"], p["negative_text"])], batch_size,
-                     device, with_eos=True)
+                     device, with_eos=True) if known else []
     rows = [{"id": p["id"], "item": p.get("item") or p["id"], "group": p.get("group"), "positive_mean": -nlls[2 * i],
              "negative_mean": -nlls[2 * i + 1], "correct": pair_outcome(-nlls[2 * i], -nlls[2 * i + 1])}
             for i, p in enumerate(known)]

@@ -64,14 +64,18 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
     likelihood = {}
     for path in likelihood_files:
         result = read_json(path)
-        likelihood[result["benchmark"]] = {k: result[k] for k in ("accuracy", "accuracy_ci95", "accuracy_mean", "accuracy_sum",
-                                                                   "accuracy_zerospeech", "pairs", "pairs_left_out",
-                                                                   "aggregation", "accuracy_by_group", "interval")}
         # the headline: the official toolkit's plain mean over pairs, or ZeroSpeech 2021's mean over ids
-        likelihood[result["benchmark"]]["protocol"] = protocol
-        likelihood[result["benchmark"]]["accuracy_official"] = result["accuracy"]
-        if protocol == "zerospeech":
-            likelihood[result["benchmark"]]["accuracy"] = result["accuracy_zerospeech"]
+        headline = "accuracy_zerospeech" if protocol == "zerospeech" else "accuracy"
+        likelihood[result["benchmark"]] = {
+            **{k: result[k] for k in ("accuracy_ci95", "accuracy_mean", "accuracy_sum", "accuracy_zerospeech", "pairs",
+                                      "pairs_left_out", "aggregation", "interval")},
+            "accuracy": result[headline], "protocol": protocol, "accuracy_official": result["accuracy"],
+            # sBLIMP's types, SALMon's parts, sWUGGY's frequency bands
+            "accuracy_by_group": {g: a[headline] for g, a in result["groups"].items()},
+            "accuracy_by_group_ci95": {g: a["accuracy_ci95"] for g, a in result["groups"].items()},
+            **({"in_vocabulary": {"accuracy": result["in_vocabulary"][headline], "pairs": result["in_vocabulary"]["pairs"],
+                                  "accuracy_ci95": result["in_vocabulary"]["accuracy_ci95"]}} if result.get("in_vocabulary") else {}),
+        }
     for path in topline_files:  # beside each speech accuracy, what a text LM does on the same pairs' text
         result = read_json(path)
         likelihood[result["benchmark"]].update(text_topline=result["accuracy"], text_topline_ci95=result["accuracy_ci95"],
@@ -135,6 +139,8 @@ TABLE_COLUMNS = [
     ("recipe", "$.recipe", "VARCHAR"),
     ("sblimp", "$.likelihood.sblimp.accuracy", "DOUBLE"), ("sstorycloze", "$.likelihood.sstorycloze.accuracy", "DOUBLE"),
     ("tstorycloze", "$.likelihood.tstorycloze.accuracy", "DOUBLE"),
+    ("swuggy", "$.likelihood.swuggy.accuracy", "DOUBLE"),  # all words, and those LibriSpeech has
+    ("swuggy_in_vocabulary", "$.likelihood.swuggy.in_vocabulary.accuracy", "DOUBLE"),
     # each with its 95 % interval, as [low, high]
     ("sblimp_ci95", "$.likelihood.sblimp.accuracy_ci95", "VARCHAR"),
     ("sstorycloze_ci95", "$.likelihood.sstorycloze.accuracy_ci95", "VARCHAR"),

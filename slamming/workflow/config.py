@@ -60,9 +60,11 @@ def resolve_recipe(name: str, recipes: dict[str, tuple[dict, Path]], seen: tuple
     if base not in recipes:
         raise ConfigError(f"config error in {path}: base: no recipe named {base!r} (expected one of: {', '.join(sorted(recipes))})")
     merged = deep_merge(resolve_recipe(base, recipes, seen + (name,)), body)
-    # A data mix is one choice, not a set of settings: a recipe's mix replaces its base's whole.
-    if "pretrain" in body.get("data", {}):
-        merged["data"]["pretrain"] = copy.deepcopy(body["data"]["pretrain"])
+    # A data mix and a set of benchmarks are each one choice, not a set of settings: a recipe's
+    # replaces its base's whole (the demo does not inherit the full recipe's benchmarks).
+    for choice in ("pretrain", "benchmarks"):
+        if choice in body.get("data", {}):
+            merged["data"][choice] = copy.deepcopy(body["data"][choice])
     return merged
 
 

@@ -17,8 +17,8 @@ HEADER = """\
 
 The workflow reads `config/config.yaml` (defaults and the registries of sources, voices and corpora),
 then every recipe `config/recipes/<run>.yaml`, each merged onto `run_defaults`. A recipe may say
-`base: <other recipe>` and then holds only what differs from it; its `data.pretrain` mix replaces the
-base's mix whole. `snakemake results/<run>/...` picks the recipe by name.
+`base: <other recipe>` and then holds only what differs from it; its `data.pretrain` mix and its
+`data.benchmarks` replace the base's whole. `snakemake results/<run>/...` picks the recipe by name.
 
 Everything is validated against `config/schema.yaml` before any job starts. An unknown key, a wrong
 type or a missing value stops the workflow with one line naming the file, the key and what is expected.
