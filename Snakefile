@@ -24,6 +24,7 @@ include: "rules/common.smk"
 
 wildcard_constraints:
     run=one_of(RUNS),
+    recipe=one_of(PLAN.seeded_recipes),
     source=one_of(config["sources"]),
     corpus=one_of(config["corpora"]),
     shard=r"\d+",

@@ -326,6 +326,42 @@ rule metrics_table:
         "python -m workflow_scripts.metrics_table --metrics {input} --out {output} --log-file {log}"
 
 
+# A recipe trained under several seeds (its `seeds`): each pair's outcome averaged over them, which
+# compare_runs compares as the run <recipe>/seeds, and each metric's mean, min and max.
+rule average_over_seeds:
+    input:
+        tables=lambda wc: [paths.run_file(run, f"eval/{wc.benchmark}.parquet") for run in PLAN.seed_members(wc.recipe).values()],
+    output:
+        paths.seeds_pairs("{recipe}", "{benchmark}"),
+    params:
+        code=STAGE_CODE.digest("average_over_seeds"),
+        seeds=lambda wc: list(PLAN.seed_members(wc.recipe)),
+    log:
+        "logs/{recipe}/seeds/{benchmark}.log",
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.average_over_seeds --tables {input.tables} --seeds {params.seeds} --out {output} --log-file {log}"
+
+
+rule collect_seeds:
+    input:
+        metrics=lambda wc: [paths.metrics_file(run) for run in PLAN.seed_members(wc.recipe).values()],
+        averaged=lambda wc: PLAN.seeds_pairs(wc.recipe),
+    output:
+        paths.seeds_summary("{recipe}"),
+    params:
+        code=STAGE_CODE.digest("collect_seeds"),
+        seeds=lambda wc: list(PLAN.seed_members(wc.recipe)),
+    log:
+        "logs/{recipe}/seeds.log",
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.collect_seeds --recipe {wildcards.recipe} --seeds {params.seeds} --metrics {input.metrics}"
+        " --averaged {input.averaged} --out {output} --log-file {log}"
+
+
 # Every two runs on the same benchmark pairs: is the difference more than chance (a paired bootstrap)?
 rule compare_runs:
     input:

@@ -264,7 +264,7 @@ def test_snakemake_missing_value_stops_with_one_line(tmp_path):
 # a description cut at a comma inside a YAML flow map ({type: integer, description: Jobs, they ...}).
 SCHEMA_KEYWORDS = {"type", "description", "properties", "additionalProperties", "required", "items", "enum", "minimum",
                    "maximum", "exclusiveMinimum", "exclusiveMaximum", "$ref", "$defs", "oneOf", "anyOf", "default",
-                   "minItems", "maxItems", "minProperties", "pattern", "const", "not", "$schema", "title"}
+                   "minItems", "maxItems", "uniqueItems", "minProperties", "pattern", "const", "not", "$schema", "title"}
 
 
 def test_every_schema_description_is_whole():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from slamming.evaluation.reporting import comparisons
 from slamming.logs import run_stage, setup_logging, stage_parser
-from slamming.workflow.paths import run_of
+from slamming.workflow.paths import compared_name
 
 log = logging.getLogger("compare_runs")
 COLUMNS = ["benchmark", "run_a", "run_b", "pairs", "pairs_not_shared", "accuracy_a", "accuracy_b", "difference",
@@ -24,11 +24,12 @@ COLUMNS = ["benchmark", "run_a", "run_b", "pairs", "pairs_not_shared", "accuracy
 
 def main(argv: list[str] | None = None) -> int:
     parser = stage_parser(__doc__)
-    parser.add_argument("--tables", nargs="*", default=[], help="per-pair tables results/<run>/eval/<benchmark>.parquet")
+    parser.add_argument("--tables", nargs="*", default=[], help="per-pair tables results/<run>/eval/<benchmark>.parquet, and "
+                        "results/<recipe>/seeds/<benchmark>.parquet (compared as <recipe>/seeds)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
-    rows = comparisons([(run_of(table), table) for table in args.tables])
+    rows = comparisons([(compared_name(table), table) for table in args.tables])
     with open(args.out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()

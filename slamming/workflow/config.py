@@ -291,11 +291,37 @@ def evaluation_runs(config: dict, runs: dict[str, dict]) -> dict[str, dict]:
         run = document["run"]
         run["tokeniser"], run["description"] = entry["tokeniser"], entry["description"] or f"{name}, evaluated"
         run["data"]["dpo"] = None
+        run["seeds"] = None  # one model, evaluated once
         if entry["vocoder"]:
             run["evaluation"]["vocoder"] = entry["vocoder"]
         document["evaluated_model"] = name
         evaluated[f"{EVALUATED}/{name}"] = document
     return evaluated
+
+
+def seeded_run(recipe: str, seed: int, own_seed: int) -> str:
+    """The run that trains ``recipe`` under ``seed``: the recipe's own run for its own seed, else <recipe>_seed<k>."""
+    return recipe if seed == own_seed else f"{recipe}_seed{seed}"
+
+
+def seeded_runs(runs: dict[str, dict]) -> dict[str, dict]:
+    """For each recipe with ``seeds``, a run per seed other than its own: the same document but for its seed.
+    Each says ``seeded_from: <recipe>``; the recipe's own run keeps ``seeds``, which names the whole set."""
+    seeded = {}
+    for name, document in runs.items():
+        run = document["run"]
+        for seed in run.get("seeds") or ():
+            member = seeded_run(name, seed, run["seed"])
+            if member == name:
+                continue
+            if member in runs:
+                raise ConfigError(f"config error: config/recipes/{name}.yaml: seeds: the run for seed {seed} is named {member}, "
+                                  f"and config/recipes/{member}.yaml is a recipe too; rename that recipe")
+            copy_ = copy.deepcopy(document)
+            copy_["run"].update(seed=seed, seeds=None, description=f"{run['description']} (seed {seed})")
+            copy_["seeded_from"] = name
+            seeded[member] = copy_
+    return seeded
 
 
 def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None) -> dict[str, dict]:
@@ -339,6 +365,7 @@ def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None
         if problems:
             raise ConfigError(f"config error in {path}: run.{problems[0]}")
         runs[name] = document
+    runs.update(seeded_runs(runs))
     runs.update(evaluation_runs(config, runs))
     unknown = [name for name in config["default_runs"] if name not in runs]
     if unknown:

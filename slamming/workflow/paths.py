@@ -196,6 +196,23 @@ def run_of(path: str) -> str | None:
     return f"eval/{parts[2]}" if parts[1] == "eval" and len(parts) > 3 else parts[1]
 
 
+def seeds_summary(recipe: str) -> str:
+    """A recipe trained under several seeds (its ``seeds``): each metric's mean, min and max over them."""
+    return run_file(recipe, "seeds.json")
+
+
+def seeds_pairs(recipe: str, benchmark: str) -> str:
+    """Each pair's outcome averaged over a recipe's seeds."""
+    return run_file(recipe, f"seeds/{benchmark}.parquet")
+
+
+def compared_name(table: str) -> str:
+    """The name a per-pair table is compared under in results/comparisons.csv: its run, or <recipe>/seeds for
+    the outcomes averaged over a recipe's seeds."""
+    parts = Path(table).parts
+    return f"{parts[1]}/seeds" if len(parts) == 4 and parts[2] == "seeds" else run_of(table)
+
+
 def run_file(run: str, name: str) -> str:
     """A file of a run's own results: its evaluation (eval/), generations (generation/), report (report/)."""
     return f"results/{run}/{name}"

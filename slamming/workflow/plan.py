@@ -18,10 +18,11 @@ from pathlib import Path
 
 from slamming.training import what_it_computes
 from slamming.units.packing import array_names
-from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind
+from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind, seeded_run
 from slamming.workflow.paths import (corpus_audio, corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest,
                                      metrics_file, model_config, model_dir, packed_dir, packed_files, packing_report, pairs_file,
-                                     recordings_rejected, resynthesis_report, run_file, run_of, source_dir, source_record, text_file,
+                                     recordings_rejected, resynthesis_report, run_file, run_of, seeds_pairs, seeds_summary, source_dir,
+                                     source_record, text_file,
                                      timings, tokenizer, topline_summary, training_log, training_summary, units_shard,
                                      units_table, vocabulary, vocoder_config, vocoder_weights, weights)
 
@@ -101,6 +102,19 @@ class Plan:
     @property
     def evaluated_runs(self) -> list[str]:
         return sorted(run for run in self.runs if self.evaluated_model(run))
+
+    @property
+    def seeded_recipes(self) -> list[str]:
+        """Recipes trained under several seeds (their ``seeds``)."""
+        return sorted(run for run in self.runs if self.run(run).get("seeds"))
+
+    def seed_members(self, recipe: str) -> dict[int, str]:
+        """The run of each of a recipe's seeds: the recipe's own for its own seed, <recipe>_seed<k> for the others."""
+        run = self.run(recipe)
+        return {seed: seeded_run(recipe, seed, run["seed"]) for seed in run["seeds"]}
+
+    def seeds_pairs(self, recipe: str) -> list[str]:
+        return [seeds_pairs(recipe, benchmark) for benchmark in sorted(self.run(recipe)["data"]["benchmarks"])]
 
     def speech_lm_entry(self, run: str) -> dict:
         return self.config["speech_lms"][self.evaluated_model(run)]
@@ -368,6 +382,8 @@ class Plan:
         for run in self.config["default_runs"]:
             files += [metrics_file(run), run_file(run, "report/training_curves.svg"), run_file(run, "report/samples"),
                       *self.products(run)]
+            if self.run(run).get("seeds"):  # and the other seeds' runs, through their spread
+                files += [seeds_summary(run), *(f for member in self.seed_members(run).values() for f in self.products(member))]
         return files
 
     # --- GPUs ---------------------------------------------------------------------------------
@@ -530,7 +546,11 @@ class Plan:
         """The per-pair tables of the runs in the table across runs (``metrics_runs``): what the paired
         comparisons of results/comparisons.csv read."""
         runs = [run_of(path) for path in self.metrics_runs(targets, made)]
-        return [str(Path(summary).with_suffix(".parquet")) for run in runs for summary in self.likelihood_outputs(run)]
+        tables = [str(Path(summary).with_suffix(".parquet")) for run in runs for summary in self.likelihood_outputs(run)]
+        # and a recipe's outcomes averaged over its seeds, once made or asked for (or with rule all)
+        asked = set(targets) if targets else set(self.default_targets())
+        return tables + [table for recipe in self.seeded_recipes if made(seeds_summary(recipe)) or seeds_summary(recipe) in asked
+                         for table in self.seeds_pairs(recipe)]
 
     def sources_to_fetch(self, names) -> dict[str, dict]:
         """The config entries of the sources named (those the planned jobs will materialise)."""
