@@ -25,6 +25,7 @@ include: "rules/common.smk"
 wildcard_constraints:
     run=one_of(RUNS),
     recipe=one_of(PLAN.seeded_recipes),
+    generation=one_of([paths.IN_DOMAIN, paths.OUT_OF_DOMAIN]),
     source=one_of(config["sources"]),
     corpus=one_of(config["corpora"]),
     shard=r"\d+",

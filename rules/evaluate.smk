@@ -153,16 +153,18 @@ rule evaluate_vocoder:
         " --log-file {log}"
 
 
+# Generations in domain (generation/: sStoryCloze prompts) and, when the recipe names a corpus, out of
+# domain (generation_ood/: evaluation.out_of_domain_prompts, People's Speech in the paper's appendix D.3).
 rule generate:
     input:
         model=lambda wc: paths.weights(PLAN.final_model(wc.run)),
-        pairs=lambda wc: PLAN.prompt_pairs(wc.run),
+        prompts=lambda wc: PLAN.prompt_pairs(wc.run, wc.generation),
         encoder=lambda wc: PLAN.encoder_files(PLAN.run_tokeniser(wc.run)),
         centroids=lambda wc: paths.centroids(PLAN.run_tokeniser(wc.run)),
     output:
-        units=paths.run_file("{run}", "generation/units.parquet"),
-        prompts=paths.run_file("{run}", "generation/prompts.parquet"),
-        prompt_audio=directory(paths.run_file("{run}", "generation/prompts")),
+        units=paths.generation_file("{run}", "{generation}", "units.parquet"),
+        prompts=paths.generation_file("{run}", "{generation}", "prompts.parquet"),
+        prompt_audio=directory(paths.generation_file("{run}", "{generation}", "prompts")),
     params:
         code=STAGE_CODE.digest("generate"),
         model=lambda wc: PLAN.final_model(wc.run),
@@ -171,16 +173,16 @@ rule generate:
         seed=lambda wc: PLAN.run(wc.run)["seed"],
         batch_size=lambda wc: PLAN.run(wc.run)["evaluation"]["batch_size"],
     log:
-        "logs/{run}/generate.log",
+        "logs/{run}/{generation}/generate.log",
     benchmark:
-        paths.timings("{run}/generate")
+        paths.timings("{run}/{generation}/generate")
     resources:
         gpu=PLAN.gpu_slot(),
         gres=PLAN.gpu_gres(),
     conda:
         "../envs/slamming.yaml"
     shell:
-        "python -m workflow_scripts.generate --model {params.model} --pairs {input.pairs} --encoder {params.encoder:q}"
+        "python -m workflow_scripts.generate --model {params.model} --prompts {input.prompts} --encoder {params.encoder:q}"
         " --centroids {input.centroids} --settings {params.settings:q} --seed {params.seed}"
         " --batch-size {params.batch_size} --out {output.units} --prompt-dir {output.prompt_audio}"
         " --prompt-manifest {output.prompts} --log-file {log}"
@@ -191,15 +193,15 @@ rule vocode_generations:
         units=rules.generate.output.units,
         vocoder=lambda wc: PLAN.vocoder_files(wc.run),
     output:
-        manifest=paths.run_file("{run}", "generation/audio.parquet"),
-        audio=directory(paths.run_file("{run}", "generation/audio")),
+        manifest=paths.generation_file("{run}", "{generation}", "audio.parquet"),
+        audio=directory(paths.generation_file("{run}", "{generation}", "audio")),
     params:
         code=STAGE_CODE.digest("vocode_generations"),
         vocoder=lambda wc: PLAN.vocoder_settings(wc.run),
     log:
-        "logs/{run}/vocode.log",
+        "logs/{run}/{generation}/vocode.log",
     benchmark:
-        paths.timings("{run}/vocode")
+        paths.timings("{run}/{generation}/vocode")
     resources:
         gpu=PLAN.gpu_slot(),
         gres=PLAN.gpu_gres(),
@@ -212,19 +214,19 @@ rule vocode_generations:
 
 rule transcribe_generations:
     input:
-        audio=rules.vocode_generations.output.manifest,
+        audio=paths.generation_file("{run}", paths.IN_DOMAIN, "audio.parquet"),
         prompts=rules.generate.output.prompts,
         asr=lambda wc: paths.source_record(PLAN.asr_model(PLAN.run(wc.run)["evaluation"]["asr"])["model"]),
     output:
-        paths.run_file("{run}", "generation/transcripts.parquet"),
+        paths.generation_file("{run}", "{generation}", "transcripts.parquet"),
     params:
         code=STAGE_CODE.digest("transcribe_generations"),
         spec=lambda wc: as_json(PLAN.asr_model(PLAN.run(wc.run)["evaluation"]["asr"])),
         model=lambda wc: paths.source_dir(PLAN.asr_model(PLAN.run(wc.run)["evaluation"]["asr"])["model"]),
     log:
-        "logs/{run}/transcribe.log",
+        "logs/{run}/{generation}/transcribe.log",
     benchmark:
-        paths.timings("{run}/transcribe")
+        paths.timings("{run}/{generation}/transcribe")
     resources:
         gpu=PLAN.gpu_slot(),
         gres=PLAN.gpu_gres(),
@@ -240,16 +242,16 @@ rule score_generations:
         transcripts=rules.transcribe_generations.output[0],
         scorer=lambda wc: PLAN.text_lm_files(PLAN.run(wc.run)["evaluation"]["scorer"]),
     output:
-        table=paths.run_file("{run}", "generation/scores.parquet"),
-        summary=paths.run_file("{run}", "generation/scores.json"),
+        table=paths.generation_file("{run}", "{generation}", "scores.parquet"),
+        summary=paths.generation_file("{run}", "{generation}", "scores.json"),
     params:
         code=STAGE_CODE.digest("score_generations"),
         scorer=lambda wc: PLAN.text_lm_dir(PLAN.run(wc.run)["evaluation"]["scorer"]),
         batch_size=lambda wc: PLAN.run(wc.run)["evaluation"]["batch_size"],
     log:
-        "logs/{run}/score_generations.log",
+        "logs/{run}/{generation}/score_generations.log",
     benchmark:
-        paths.timings("{run}/score_generations")
+        paths.timings("{run}/{generation}/score_generations")
     resources:
         gpu=PLAN.gpu_slot(),
         gres=PLAN.gpu_gres(),
@@ -262,7 +264,7 @@ rule score_generations:
 
 rule judge_generations:
     input:
-        transcripts=rules.transcribe_generations.output[0],
+        transcripts=paths.generation_file("{run}", paths.IN_DOMAIN, "transcripts.parquet"),
     output:
         table=paths.run_file("{run}", "generation/judge.parquet"),
         summary=paths.judge_summary("{run}"),
@@ -287,7 +289,8 @@ rule collect_metrics:
     input:
         data=lambda wc: PLAN.run_data_outputs(wc.run),
         likelihood=lambda wc: PLAN.likelihood_outputs(wc.run),
-        generation=rules.score_generations.output.summary,
+        generation=paths.generation_file("{run}", paths.IN_DOMAIN, "scores.json"),
+        out_of_domain=lambda wc: PLAN.out_of_domain_outputs(wc.run),
         judge=lambda wc: PLAN.judge_outputs(wc.run),
         toplines=lambda wc: PLAN.topline_outputs(wc.run),
         training=lambda wc: PLAN.training_summaries(wc.run),
@@ -307,6 +310,7 @@ rule collect_metrics:
     shell:
         "python -m workflow_scripts.collect_metrics --run {wildcards.run} --description {params.description:q}"
         " {params.evaluated} --protocol {params.protocol} --data {input.data} --likelihood {input.likelihood} --text-topline {input.toplines} --generation {input.generation}"
+        " --out-of-domain-generation {input.out_of_domain}"
         " --vocoder {input.vocoder} --judge {input.judge}"
         " --training {input.training} --timings {input.timings} --out {output} --log-file {log}"
 
@@ -397,7 +401,7 @@ rule training_curves:
 
 rule report_samples:
     input:
-        audio=rules.vocode_generations.output.manifest,
+        audio=paths.generation_file("{run}", paths.IN_DOMAIN, "audio.parquet"),
     output:
         report(
             directory(paths.run_file("{run}", "report/samples")),

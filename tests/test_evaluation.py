@@ -217,3 +217,14 @@ def test_transcripts_keep_whispers_leading_space_unless_told_to_strip(tmp_path):
     raw, = load_asr(with_defaults("asr_models.<name>", {"backend": "faster_whisper"}), tmp_path / "whisper").transcribe([wave])
     stripped, = load_asr(with_defaults("asr_models.<name>", {"backend": "faster_whisper", "strip": True}), tmp_path / "whisper").transcribe([wave])
     assert raw.startswith(" ") and raw.strip() == stripped and "fox" in raw.lower()
+
+
+def test_prompts_come_from_a_pair_manifest_or_a_corpus_manifest_in_its_order():
+    from slamming.evaluation.generation import prompt_files
+
+    pairs = [{"positive_id": f"{i}_correct", "positive_path": f"/s/{i}_correct.wav", "negative_id": "x"} for i in range(3)]
+    assert [p["positive_id"] for p in prompt_files(pairs, 2)] == ["0_correct", "1_correct"]
+    corpus = [{"id": f"ps{i}", "path": f"/ps/{i}.flac", "split": "test"} for i in (5, 2, 9)]
+    assert prompt_files(corpus, 5) == [{"positive_id": "ps5", "positive_path": "/ps/5.flac"},
+                                       {"positive_id": "ps2", "positive_path": "/ps/2.flac"},
+                                       {"positive_id": "ps9", "positive_path": "/ps/9.flac"}]

@@ -130,7 +130,18 @@ def test_what_a_run_trains_and_evaluates(plan):
     assert "demo_librilight" in plan.run_corpora("demo") and "demo_sblimp" in plan.run_corpora("demo")
     timings = plan.run_timings("demo")
     assert "timings/demo/pretrain.tsv" in timings and "timings/demo/eval_sblimp.tsv" in timings
+    assert "timings/demo/generation/generate.tsv" in timings
     assert "timings/demo/judge.tsv" not in timings and plan.judge_outputs("demo") == []
+
+
+def test_out_of_domain_prompts_are_a_second_generation(plan):
+    """The paper's appendix D.3: GenPPL from People's Speech's test prompts, beside the sStoryCloze ones."""
+    assert plan.generations("slam") == ["generation", "generation_ood"] and plan.generations("demo") == ["generation"]
+    assert plan.prompt_pairs("slam", "generation_ood") == paths.manifest("peoples_speech_test")
+    assert plan.out_of_domain_outputs("slam") == ["results/slam/generation_ood/scores.json"]
+    assert plan.out_of_domain_outputs("demo") == []
+    assert "timings/slam/generation_ood/generate.tsv" in plan.run_timings("slam")
+    assert plan.config["sources"]["peoples_speech_hub"]["revision"] == "8d77a944269cf6ba8bb86551b491a526c530380d"
 
 
 def test_how_a_training_runs_is_not_what_it_computes(plan):

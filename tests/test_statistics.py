@@ -101,6 +101,21 @@ def test_the_protocol_setting_chooses_the_headline_and_metrics_json_says_which(t
         result = metrics["likelihood"]["sblimp"]
         assert (result["accuracy"], result["protocol"], result["accuracy_official"]) == (headline, protocol, 0.75)
         assert result["accuracy_by_group"] == {"g": headline} and len(result["accuracy_by_group_ci95"]["g"]) == 2
+    assert metrics["generation_out_of_domain"] is None
+
+
+def test_the_out_of_domain_generation_has_its_own_section(tmp_path):
+    import json
+
+    from slamming.evaluation.reporting import collect
+
+    scores = {"genppl": {"genppl": 180.0, "empty": 1}, "genppl_ci95": [150.0, 220.0], "genppl_continuation": {"genppl": 300.0},
+              "samples": 1000, "auto_bleu": 0.05, "auto_bleu_ci95": [0.04, 0.06]}
+    (tmp_path / "scores.json").write_text(json.dumps(scores))
+    metrics = collect("r", "d", None, [], None, None, None, [], [], out_of_domain=str(tmp_path / "scores.json"))
+    assert metrics["generation_out_of_domain"] == {"genppl": 180.0, "genppl_ci95": [150.0, 220.0], "genppl_continuation": 300.0,
+                                                   "samples": 1000, "empty_transcripts": 1, "auto_bleu": 0.05,
+                                                   "auto_bleu_ci95": [0.04, 0.06]}
 
 
 def test_a_zerospeech_submission_has_one_line_per_utterance_named_by_its_file():

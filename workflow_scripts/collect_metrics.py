@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--likelihood", nargs="*", default=[])
     parser.add_argument("--text-topline", nargs="*", default=[], help="the benchmarks' text toplines, when the recipe has one")
     parser.add_argument("--generation")
+    parser.add_argument("--out-of-domain-generation", nargs="?",
+                        help="the out-of-domain generation's scores.json, when the recipe has one (evaluation.out_of_domain_prompts)")
     parser.add_argument("--judge", nargs="?", help="the judge's judge.json, when the recipe sets one")
     parser.add_argument("--vocoder", nargs="?", help="the vocoder's resynthesis.json, when the workflow trained it")
     parser.add_argument("--training", nargs="*", default=[])
@@ -42,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     metrics = collect(args.run, args.description, args.data, args.likelihood, args.generation, args.judge, args.vocoder,
-                      args.training, args.timings, args.text_topline, args.evaluated_model, args.protocol)
+                      args.training, args.timings, args.text_topline, args.evaluated_model, args.protocol,
+                      args.out_of_domain_generation)
     Path(args.out).write_text(json.dumps(metrics, indent=2) + "\n")
     log.info("%s:\n%s", args.out, Path(args.out).read_text().rstrip())
     return 0

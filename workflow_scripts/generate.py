@@ -2,13 +2,14 @@
 (``slamming.evaluation.generation``).
 
 Prompts are the positive utterances of a pair manifest in its order (the full recipe: the first
-1000 correct sStoryCloze files), each cut to ``prompt_seconds`` of audio and turned into units by the
+1000 correct sStoryCloze files), or the files of a corpus manifest in its order (out of domain: People's
+Speech's test set), each cut to ``prompt_seconds`` of audio and turned into units by the
 run's tokeniser. The model samples a continuation of each, seeded. Output: a table with the prompt's,
 the continuation's and both units together, and the cut prompts as audio with their manifest.
 
 Command line::
 
-    python -m workflow_scripts.generate --model results/models/demo/dpo --pairs results/benchmarks/.../pairs.parquet \\
+    python -m workflow_scripts.generate --model results/models/demo/dpo --prompts results/benchmarks/.../pairs.parquet \\
         --encoder '{"encoder": {"mfcc": {"coefficients": 20}}, "folder": null, "dtype": "float32"}' --centroids results/units/demo_mfcc_km100/centroids.npy \\
         --settings '{"temperature": 0.8, ...}' --seed 0 --out results/demo/generation/units.parquet \\
         --prompt-dir results/demo/generation/prompts --prompt-manifest results/demo/generation/prompts.parquet
@@ -28,7 +29,7 @@ import torch
 from slamming.artifacts import load_causal_lm, load_npy, read_parquet
 from slamming.data.audio import write_flac
 from slamming.units.encoder import SAMPLE_RATE, add_encoder_arguments, encoder_from_arguments
-from slamming.evaluation.generation import prompt_units, sample_continuations
+from slamming.evaluation.generation import prompt_files, prompt_units, sample_continuations
 from slamming.units.kmeans import NearestCentroid
 from slamming.logs import run_stage, setup_stage, stage_parser
 from slamming.data.manifests import MANIFEST_SCHEMA, write_table
@@ -40,7 +41,8 @@ log = logging.getLogger("generate")
 def main(argv: list[str] | None = None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--model", required=True, help="the speech LM (save_pretrained folder)")
-    parser.add_argument("--pairs", required=True, help="pair manifest whose positive utterances are the prompts")
+    parser.add_argument("--prompts", required=True, help="a pair manifest whose positive utterances are the prompts, "
+                        "or a corpus manifest whose files are")
     add_encoder_arguments(parser)
     parser.add_argument("--centroids", required=True)
     parser.add_argument("--settings", required=True, help="the recipe's generation section as JSON")
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = json.loads(args.settings)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    pairs = read_parquet(args.pairs).to_pylist()[: settings["num_prompts"]]
+    pairs = prompt_files(read_parquet(args.prompts).to_pylist(), settings["num_prompts"])
     encoder = encoder_from_arguments(args, device)
     waves, prompts = prompt_units([p["positive_path"] for p in pairs], settings["prompt_seconds"], encoder,
                                   NearestCentroid(load_npy(args.centroids), device=device))

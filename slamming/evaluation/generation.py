@@ -20,6 +20,14 @@ import torch
 log = logging.getLogger("generate")
 
 
+def prompt_files(rows: list[dict], count: int) -> list[dict]:
+    """The first ``count`` prompts (``positive_id``, ``positive_path``) of a pair manifest, or of a corpus
+    manifest (``id``, ``path``: out-of-domain prompts), in the manifest's order."""
+    if rows and "positive_path" not in rows[0]:
+        rows = [{"positive_id": r["id"], "positive_path": r["path"]} for r in rows]
+    return rows[:count]
+
+
 def prompt_units(paths: list[str], seconds: float, encoder, assign) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The first ``seconds`` of each file (16 kHz) and its de-duplicated units."""
     from slamming.data.audio import read_audio

@@ -235,6 +235,8 @@ def unresolved_run_references(document: dict) -> list[str]:
     if data.get("dpo"):
         named.append(("data.dpo", data["dpo"]))
     named += [(f"data.benchmarks.{name}", corpus) for name, corpus in data.get("benchmarks", {}).items()]
+    if evaluation.get("out_of_domain_prompts"):
+        named.append(("evaluation.out_of_domain_prompts", evaluation["out_of_domain_prompts"]))
     problems += [f"{key}: no corpora entry named {name!r} (define it under corpora in config/config.yaml)"
                  for key, name in named if name not in corpora]
     if data.get("dpo") in corpora and not corpora[data["dpo"]].get("pairs"):

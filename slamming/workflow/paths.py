@@ -196,6 +196,15 @@ def run_of(path: str) -> str | None:
     return f"eval/{parts[2]}" if parts[1] == "eval" and len(parts) > 3 else parts[1]
 
 
+# A run's generations: from its sStoryCloze prompts (generation/), and from an out-of-domain corpus's
+# (generation_ood/, evaluation.out_of_domain_prompts)
+IN_DOMAIN, OUT_OF_DOMAIN = "generation", "generation_ood"
+
+
+def generation_file(run: str, generation: str, name: str) -> str:
+    return run_file(run, f"{generation}/{name}")
+
+
 def seeds_summary(recipe: str) -> str:
     """A recipe trained under several seeds (its ``seeds``): each metric's mean, min and max over them."""
     return run_file(recipe, "seeds.json")

@@ -19,7 +19,8 @@ from pathlib import Path
 from slamming.training import what_it_computes
 from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind, seeded_run
-from slamming.workflow.paths import (corpus_audio, corpus_shard, corpus_shard_triples, judge_summary, likelihood_summary, manifest,
+from slamming.workflow.paths import (IN_DOMAIN, OUT_OF_DOMAIN, corpus_audio, corpus_shard, corpus_shard_triples, generation_file, judge_summary,
+                                     likelihood_summary, manifest,
                                      metrics_file, model_config, model_dir, packed_dir, packed_files, packing_report, pairs_file,
                                      recordings_rejected, resynthesis_report, run_file, run_of, seeds_pairs, seeds_summary, source_dir,
                                      source_record, text_file,
@@ -432,12 +433,23 @@ class Plan:
     def run_pairs(self, run: str, benchmark: str) -> str:
         return pairs_file(self.benchmark_corpus(run, benchmark), benchmark)
 
-    def prompt_pairs(self, run: str) -> str:
-        """Generation prompts: the positive (correct) utterances of the run's sStoryCloze pairs."""
+    def generations(self, run: str) -> list[str]:
+        """A run's generation folders: in domain (sStoryCloze prompts), and out of domain when the recipe names a corpus."""
+        return [IN_DOMAIN] + ([OUT_OF_DOMAIN] if self.run(run)["evaluation"]["out_of_domain_prompts"] else [])
+
+    def prompt_pairs(self, run: str, generation: str = IN_DOMAIN) -> str:
+        """Generation prompts: the positive (correct) utterances of the run's sStoryCloze pairs; out of domain,
+        the manifest of the corpus evaluation.out_of_domain_prompts names."""
+        if generation == OUT_OF_DOMAIN:
+            return manifest(self.run(run)["evaluation"]["out_of_domain_prompts"])
         benchmarks = self.run(run)["data"]["benchmarks"]
         if "sstorycloze" not in benchmarks:
             raise PlanError(f"run {run!r}: generation takes its prompts from data.benchmarks.sstorycloze, which is not set")
         return pairs_file(benchmarks["sstorycloze"], "sstorycloze")
+
+    def out_of_domain_outputs(self, run: str) -> list[str]:
+        """The out-of-domain generation's GenPPL and auto-BLEU, when the recipe has one."""
+        return [generation_file(run, OUT_OF_DOMAIN, "scores.json")] if OUT_OF_DOMAIN in self.generations(run) else []
 
     def asr_model(self, name: str) -> dict:
         return self.config["asr_models"][name]
@@ -513,7 +525,8 @@ class Plan:
         recipe = self.run(run)
         jobs = [] if self.evaluated_model(run) else ["pretrain"] + (["dpo"] if recipe["data"]["dpo"] else [])
         jobs += [f"eval_{benchmark}" for benchmark in recipe["data"]["benchmarks"]]
-        jobs += ["generate", "vocode", "transcribe", "score_generations"]
+        jobs += [f"{generation}/{job}" for generation in self.generations(run)
+                 for job in ("generate", "vocode", "transcribe", "score_generations")]
         jobs += ["judge"] if recipe["evaluation"]["judge"] else []
         return [timings(f"{run}/{job}") for job in jobs]
 
