@@ -64,6 +64,10 @@ def test_the_seeds_of_a_recipe_share_its_units_and_train_apart(config):
     # the comparisons read the averaged outcomes once they are asked for
     assert paths.seeds_pairs("demo", "sblimp") in plan.compared_tables([paths.seeds_summary("demo")], made=lambda p: False)
     assert paths.seeds_pairs("demo", "sblimp") not in plan.compared_tables(["results/demo/metrics.json"], made=lambda p: False)
+    # and the runs of every seed, which the same call makes, from its first table on
+    compared = plan.compared_tables([paths.seeds_summary("demo")], made=lambda p: False)
+    assert {"results/demo_seed1/eval/sblimp.parquet", "results/demo_seed2/eval/sblimp.parquet"} <= set(compared)
+    assert "results/demo_seed2/metrics.json" in plan.metrics_runs([], made=lambda p: False)
 
 
 def test_a_metrics_spread_over_seeds_is_its_mean_min_and_max():

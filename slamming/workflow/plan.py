@@ -534,8 +534,23 @@ class Plan:
         """Runs in the table across runs: those whose metrics exist already, and those this call makes
         (the runs of its targets; config's default_runs, when it has none and makes the default target)."""
         existing = {run for run in self.runs if made(metrics_file(run))}
-        asked = {run_of(t) for t in targets} if targets else set(self.config["default_runs"])
-        return [metrics_file(run) for run in sorted(existing | (asked & set(self.runs)))]
+        return [metrics_file(run) for run in sorted(existing | self.asked_runs(targets))]
+
+    def asked_runs(self, targets: list[str]) -> set[str]:
+        """The runs a call makes: those of its targets, or config's default_runs; with a recipe's seeds.json (or
+        a seeded default run), the run of each of its seeds too."""
+        if not targets:
+            runs = set(self.config["default_runs"])
+            return runs | {member for run in runs if self.run(run).get("seeds") for member in self.seed_members(run).values()}
+        runs = set()
+        for target in targets:
+            run = run_of(target)
+            if run not in self.runs:
+                continue
+            runs.add(run)
+            if self.run(run).get("seeds") and str(target).startswith(run_file(run, "seeds")):
+                runs |= set(self.seed_members(run).values())
+        return runs
 
     def packed_arrays_problem(self, targets: list[str]) -> str | None:
         """Before the plan: one line when a packed array of a run this call makes is not the size its
@@ -543,7 +558,7 @@ class Plan:
         copied over with ``cp -p``) would otherwise be trained on, or stand under metrics it never made."""
         from slamming.artifacts import size_problem
 
-        runs = {run_of(t) for t in targets} if targets else set(self.config["default_runs"])
+        runs = self.asked_runs(targets)
         for run in sorted(r for r in runs if r in self.runs and not self.evaluated_model(r)):
             report = Path(self.run_packing_report(run))
             try:
