@@ -174,7 +174,7 @@ def test_metrics_json_has_every_metric(demo):
     assert metrics["data"]["pretraining_tokens"] > 0 and metrics["data"]["hours"]["demo_tinystories/train"] > 0
     assert metrics["vocoder"]["held_out"] == 4 and 0.0 <= metrics["vocoder"]["resynthesis_wer"]
     table = (workdir / "results/metrics.csv").read_text().splitlines()
-    assert table[0].startswith("run,kind,recipe,sblimp,sstorycloze,tstorycloze,sblimp_ci95") and table[1].startswith("tiny,trained,")
+    assert table[0].startswith("run,kind,recipe,sblimp,sstorycloze,tstorycloze,swuggy,swuggy_in_vocabulary,sblimp_ci95") and table[1].startswith("tiny,trained,")
     sblimp = metrics["likelihood"]["sblimp"]  # each accuracy with its interval, and the protocol that made it
     assert sblimp["accuracy_ci95"][0] <= sblimp["accuracy"] <= sblimp["accuracy_ci95"][1] and sblimp["protocol"] == "official"
     assert "pretrain_steps,pretrain_tokens,pretrain_hours,pretrain_precision,dpo_steps,dpo_tokens,dpo_hours" in table[0]
