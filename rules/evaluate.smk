@@ -262,6 +262,37 @@ rule score_generations:
         " --batch-size {params.batch_size} --out-table {output.table} --out-json {output.summary} --log-file {log}"
 
 
+# The MOS proxy (appendix D.2), when the recipe names a predictor: the generated speech, the prompts
+# resynthesised from their units (what the vocoder alone loses) and the real prompts.
+rule mos_generations:
+    input:
+        units=paths.generation_file("{run}", paths.IN_DOMAIN, "units.parquet"),
+        audio=paths.generation_file("{run}", paths.IN_DOMAIN, "audio.parquet"),
+        prompts=paths.generation_file("{run}", paths.IN_DOMAIN, "prompts.parquet"),
+        vocoder=lambda wc: PLAN.vocoder_files(wc.run),
+        predictor=lambda wc: paths.source_record(PLAN.run(wc.run)["evaluation"]["mos"]),
+    output:
+        table=paths.generation_file("{run}", paths.IN_DOMAIN, "mos.parquet"),
+        summary=paths.generation_file("{run}", paths.IN_DOMAIN, "mos.json"),
+    params:
+        code=STAGE_CODE.digest("mos_generations"),
+        vocoder=lambda wc: PLAN.vocoder_settings(wc.run),
+        predictor=lambda wc: paths.source_dir(PLAN.run(wc.run)["evaluation"]["mos"]),
+    log:
+        "logs/{run}/mos.log",
+    benchmark:
+        paths.timings("{run}/mos")
+    resources:
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.mos_generations --predictor {params.predictor} --vocoder {params.vocoder:q}"
+        " --units {input.units} --audio {input.audio} --prompts {input.prompts} --out-table {output.table}"
+        " --out-json {output.summary} --log-file {log}"
+
+
 rule judge_generations:
     input:
         transcripts=paths.generation_file("{run}", paths.IN_DOMAIN, "transcripts.parquet"),
@@ -291,6 +322,7 @@ rule collect_metrics:
         likelihood=lambda wc: PLAN.likelihood_outputs(wc.run),
         generation=paths.generation_file("{run}", paths.IN_DOMAIN, "scores.json"),
         out_of_domain=lambda wc: PLAN.out_of_domain_outputs(wc.run),
+        mos=lambda wc: PLAN.mos_outputs(wc.run),
         judge=lambda wc: PLAN.judge_outputs(wc.run),
         toplines=lambda wc: PLAN.topline_outputs(wc.run),
         training=lambda wc: PLAN.training_summaries(wc.run),
@@ -310,7 +342,7 @@ rule collect_metrics:
     shell:
         "python -m workflow_scripts.collect_metrics --run {wildcards.run} --description {params.description:q}"
         " {params.evaluated} --protocol {params.protocol} --data {input.data} --likelihood {input.likelihood} --text-topline {input.toplines} --generation {input.generation}"
-        " --out-of-domain-generation {input.out_of_domain}"
+        " --out-of-domain-generation {input.out_of_domain} --mos {input.mos}"
         " --vocoder {input.vocoder} --judge {input.judge}"
         " --training {input.training} --timings {input.timings} --out {output} --log-file {log}"
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO
 
 from slamming.workflow import paths
-from slamming.workflow.config import load_runs, load_yaml
+from slamming.workflow.config import ConfigError, load_runs, load_yaml
 from slamming.workflow.plan import Plan, PlanError, one_of
 from slamming.workflow.preflight import before_dag, command_line_takes_lock, command_line_targets
 
@@ -142,6 +142,17 @@ def test_out_of_domain_prompts_are_a_second_generation(plan):
     assert plan.out_of_domain_outputs("demo") == []
     assert "timings/slam/generation_ood/generate.tsv" in plan.run_timings("slam")
     assert plan.config["sources"]["peoples_speech_hub"]["revision"] == "8d77a944269cf6ba8bb86551b491a526c530380d"
+
+
+def test_the_mos_proxy_is_off_unless_a_recipe_names_its_predictor(plan, config):
+    assert plan.mos_outputs("slam") == []
+    config = copy.deepcopy(config)
+    config["run_defaults"]["evaluation"]["mos"] = "ssl_mos_w2vsmall"
+    plan = Plan(config, load_runs(config, REPO))
+    assert plan.mos_outputs("slam") == ["results/slam/generation/mos.json"] and "timings/slam/mos.tsv" in plan.run_timings("slam")
+    config["run_defaults"]["evaluation"]["mos"] = "no_such_source"
+    with pytest.raises(ConfigError, match="evaluation.mos: 'no_such_source' is not a source"):
+        load_runs(config, REPO)
 
 
 def test_how_a_training_runs_is_not_what_it_computes(plan):

@@ -449,3 +449,38 @@ def test_pairs_left_out_are_counted_and_stop_an_official_benchmark(demo, tmp_pat
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "not in the table at all" in output and "snakemake -f" in output
     assert "Traceback" not in (copy / "logs/tiny/eval/sblimp.log").read_text()
+
+
+def test_the_mos_proxy_and_out_of_domain_prompts_run_on_a_stand_in_predictor(demo, tmp_path):
+    """A run with the MOS proxy (Cooper et al.'s predictor in its authors' format, a small stand-in) and a
+    second generation from another corpus's files: both reach metrics.json; without them nothing of theirs
+    is planned."""
+    import torch
+    from test_mos import SMALL, fairseq_name
+    from transformers import Wav2Vec2Config
+
+    from slamming.evaluation.mos import MosPredictor
+
+    workdir, config = demo
+    predictor = tmp_path / "predictor"
+    predictor.mkdir()
+    torch.manual_seed(0)
+    state = {(f"ssl_model.{fairseq_name(k.removeprefix('ssl_model.'))}" if k.startswith("ssl_model.") else k): v
+             for k, v in MosPredictor(Wav2Vec2Config(**SMALL)).state_dict().items()}
+    torch.save(state, predictor / "ckpt_w2vsmall")
+    (predictor / "config.json").write_text(json.dumps(SMALL))
+    recipes = copy_recipes(tmp_path, measured=("generation:\n", "evaluation:\n  mos: mos_standin\n"
+                                               "  out_of_domain_prompts: demo_grammar\ngeneration:\n"))
+    extra = override(workdir, "measured.yaml", f"recipes_dir: {recipes}\nsources:\n  mos_standin: {{local: {predictor}}}\n")
+    target = "results/measured/metrics.json"
+    jobs = planned(workdir, [config, extra], target)
+    assert jobs["mos_generations"] == 1 and jobs["generate"] == 2 and jobs["score_generations"] == 2
+    snakemake(workdir, "--cores", "2", target, configfiles=[config, extra])
+    metrics = json.loads((workdir / target).read_text())
+    for kind in ("generated", "resynthesised", "ground_truth"):
+        assert metrics["mos"][kind]["scored"] == 2 and isinstance(metrics["mos"][kind]["mean"], float), kind
+    assert len(metrics["mos"]["predictor"]["checkpoint_sha256"]) == 64 and "sv56" in metrics["mos"]["difference"]
+    assert metrics["generation_out_of_domain"]["samples"] == 2
+    prompts = pq.read_table(workdir / "results/measured/generation_ood/prompts.parquet").to_pylist()
+    assert all("demo_grammar" in row["source"] for row in prompts)
+    assert json.loads((workdir / METRICS).read_text())["mos"] is None  # the tiny run has neither

@@ -59,7 +59,7 @@ def audio_files(corpora: list[dict]) -> dict:
 def collect(run: str, description: str, data: str | None, likelihood_files: list[str], generation: str | None,
             judge: str | None, vocoder: str | None, training_files: list[str], timing_files: list[str],
             topline_files: list[str] = (), evaluated_model: str | None = None, protocol: str = "official",
-            out_of_domain: str | None = None) -> dict:
+            out_of_domain: str | None = None, mos: str | None = None) -> dict:
     """metrics.json of a run from the summaries its jobs wrote; ``evaluated_model`` names the speech_lms entry
     of a model evaluated without training (its run is eval/<name>); ``out_of_domain`` the scores of the
     generation from an out-of-domain corpus's prompts (the paper's appendix D.3)."""
@@ -97,6 +97,7 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
             stage["pairs"] = summary["data"]
     generation = read_json(generation) if generation else None
     out_of_domain = read_json(out_of_domain) if out_of_domain else None
+    mos = read_json(mos) if mos else None
     judged = read_json(judge) if judge else {"gpt_score": None, "not_run": "evaluation.judge is null in the recipe"}
     data = read_json(data) if data else None
     vocoder = read_json(vocoder) if vocoder else None
@@ -134,6 +135,8 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
             "empty_transcripts": out_of_domain["genppl"]["empty"], "auto_bleu": out_of_domain["auto_bleu"],
             "auto_bleu_ci95": out_of_domain["auto_bleu_ci95"],
         },
+        # the MOS proxy (appendix D.2): generated, resynthesised and real speech, each a mean with its interval
+        "mos": mos and {kind: mos[kind] for kind in ("generated", "resynthesised", "ground_truth", "predictor", "difference")},
         "vocoder": vocoder and {"resynthesis_wer": vocoder.get("resynthesis_wer"), "held_out": vocoder.get("held_out_utterances")},
         "training": training,
         "tokens_seen": {stage: t.get("tokens") for stage, t in training.items()},
@@ -155,7 +158,8 @@ TABLE_COLUMNS = [
     ("sstorycloze_ci95", "$.likelihood.sstorycloze.accuracy_ci95", "VARCHAR"),
     ("tstorycloze_ci95", "$.likelihood.tstorycloze.accuracy_ci95", "VARCHAR"), ("genppl", "$.generation.genppl", "DOUBLE"),
     ("genppl_ci95", "$.generation.genppl_ci95", "VARCHAR"),
-    ("genppl_out_of_domain", "$.generation_out_of_domain.genppl", "DOUBLE"),  # People's Speech prompts (appendix D.3)
+    ("genppl_out_of_domain", "$.generation_out_of_domain.genppl", "DOUBLE"),
+    ("mos_generated", "$.mos.generated.mean", "DOUBLE"),  # the MOS proxy, when a recipe names its predictor  # People's Speech prompts (appendix D.3)
     ("auto_bleu", "$.generation.auto_bleu", "DOUBLE"), ("gpt_score", "$.generation.gpt_score", "DOUBLE"),
     ("empty_transcripts", "$.generation.empty_transcripts", "BIGINT"),
     # steps, tokens and hours side by side: a day of one GPU and the paper's step counts are different runs

@@ -224,6 +224,8 @@ def unresolved_run_references(document: dict) -> list[str]:
                         f"not the run's {document['run']['tokeniser']}")
     if evaluation["asr"] not in document.get("asr_models", {}):
         problems.append(f"evaluation.asr: no asr_models entry named {evaluation['asr']!r}")
+    if evaluation.get("mos") and evaluation["mos"] not in document.get("sources", {}):
+        problems.append(f"evaluation.mos: {evaluation['mos']!r} is not a source (the MOS predictor's checkpoint, e.g. ssl_mos_w2vsmall)")
     for key in ("scorer", "text_topline"):
         name = evaluation.get(key)
         if name and name != WORKFLOW_TEXT_LM and name not in document.get("sources", {}):

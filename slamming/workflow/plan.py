@@ -447,6 +447,10 @@ class Plan:
             raise PlanError(f"run {run!r}: generation takes its prompts from data.benchmarks.sstorycloze, which is not set")
         return pairs_file(benchmarks["sstorycloze"], "sstorycloze")
 
+    def mos_outputs(self, run: str) -> list[str]:
+        """The MOS proxy's summary, when the recipe names a predictor (evaluation.mos)."""
+        return [generation_file(run, IN_DOMAIN, "mos.json")] if self.run(run)["evaluation"]["mos"] else []
+
     def out_of_domain_outputs(self, run: str) -> list[str]:
         """The out-of-domain generation's GenPPL and auto-BLEU, when the recipe has one."""
         return [generation_file(run, OUT_OF_DOMAIN, "scores.json")] if OUT_OF_DOMAIN in self.generations(run) else []
@@ -528,6 +532,7 @@ class Plan:
         jobs += [f"{generation}/{job}" for generation in self.generations(run)
                  for job in ("generate", "vocode", "transcribe", "score_generations")]
         jobs += ["judge"] if recipe["evaluation"]["judge"] else []
+        jobs += ["mos"] if recipe["evaluation"]["mos"] else []
         return [timings(f"{run}/{job}") for job in jobs]
 
     def metrics_runs(self, targets: list[str], made=os.path.exists) -> list[str]:
