@@ -83,7 +83,7 @@ def test_chunk_offsets_and_the_reference_fill():
     assert reference_fill_ratio(lengths, 4, batch_size=4) == pytest.approx(20 / 32)
 
 
-def write_chunks(folder, context=32, documents=60, seed=0, valid=9):
+def write_chunks(folder, context=32, documents=60, seed=0, valid=9, unit_offset=2):
     """Units tables as the workflow writes them, chunked by the packing stage as a run with packing: official."""
     from workflow_scripts.pack_windows import main
 
@@ -95,7 +95,7 @@ def write_chunks(folder, context=32, documents=60, seed=0, valid=9):
     for row in rows:
         row["durations"], row["num_frames"] = [1] * len(row["units"]), len(row["units"])
     pq.write_table(pa.Table.from_pylist(rows, schema=UNITS_SCHEMA), folder / "units.parquet")
-    (folder / "vocabulary.json").write_text(json.dumps({"tokeniser": "t", "num_units": 30, "frame_rate": 25.0}))
+    (folder / "vocabulary.json").write_text(json.dumps({"tokeniser": "t", "num_units": 30, "frame_rate": 25.0, "unit_offset": unit_offset}))
     assert main(["--mix", json.dumps({"c": {"units": str(folder / "units.parquet"), "weight": 1.0}}), "--vocabulary",
                  str(folder / "vocabulary.json"), "--context", str(context), "--seed", str(seed), "--packing", "official",
                  "--out-dir", str(folder / "packed")]) == 0
@@ -115,6 +115,18 @@ def test_the_packing_stage_writes_chunks_and_reports_them(tmp_path):
         data = PackedChunks(packed, split)
         assert len(data) == chunks and data.real_tokens() == sum(lengths) and data.lengths.max() <= 32
     assert not list(packed.glob("*_segments.npy"))  # no windows
+
+
+def test_units_after_a_text_vocabulary_pack_into_wider_token_arrays(tmp_path):
+    """Interleaving puts the units after a text LM's ~152 k ids: past uint16, the arrays are uint32 and
+    training reads every id as it was."""
+    packed, rows = write_chunks(tmp_path, context=32, unit_offset=151_665)
+    data = PackedChunks(packed, "train")
+    assert data.tokens.dtype == np.uint32 and int(data.tokens.max()) == 151_665 + max(max(r["units"]) for r in rows)
+    tokens, _ = data.batch(np.array([0]))
+    assert int(tokens.max()) > 65_535 and tokens.dtype == torch.int64
+    # the speech vocabulary alone stays uint16: half the bytes
+    assert np.load(write_chunks(tmp_path / "speech", context=32)[0] / "train_chunk_tokens.npy").dtype == np.uint16
 
 
 def test_training_refuses_packed_arrays_that_are_not_the_ones_packing_json_records(tmp_path):

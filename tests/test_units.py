@@ -211,3 +211,14 @@ def test_fill_ratio_on_a_demo_sized_corpus():
                  np.zeros(windows, bool), 0)
     assert stats["fill_ratio"] >= 0.99
     assert reference_fill_ratio(documents.lengths, 256, batch_size=8) < 0.9
+
+
+def test_a_vocabulary_maps_units_to_tokens_and_back_dropping_every_other_token():
+    """Units after a text LM's ids (interleaving's layout) map back exactly; text ids, specials and anything
+    past the units are not units."""
+    vocabulary = SpeechVocabulary(tokeniser="t", num_units=500, frame_rate=25.0, unit_offset=151_665)
+    units = np.array([0, 7, 499])
+    tokens = vocabulary.tokens(units)
+    assert tokens.tolist() == [151_665, 151_672, 152_164]
+    mixed = np.array([vocabulary.bos_id, 42, *tokens, 151_665 + 500, vocabulary.eos_id])  # a text id and a marker
+    assert vocabulary.units(mixed).tolist() == units.tolist()

@@ -18,10 +18,9 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 
 from slamming.artifacts import file_records
-from slamming.logs import StageError, run_stage, setup_logging, stage_parser
+from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.units.packing import SPLITS, array_names, chunk_split, pack_split
 from slamming.units.vocabulary import SpeechVocabulary
 
@@ -41,8 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_file)
     corpora = json.loads(args.mix)
     vocabulary = SpeechVocabulary.load(args.vocabulary)
-    if vocabulary.vocab_size > np.iinfo(np.uint16).max:
-        raise StageError(f"{args.vocabulary}: a vocabulary of {vocabulary.vocab_size} tokens does not fit uint16 windows")
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = {"tokeniser": vocabulary.tokeniser, "context": args.context, "seed": args.seed,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from slamming.units.vocabulary import token_dtype
+
 log = logging.getLogger("text_lm")
 
 PAD, BOUNDARY = "<pad>", "<|endoftext|>"  # ids 0 and 1, as in the speech vocabulary
@@ -41,9 +43,10 @@ def documents_of(texts: list[str], tokenizer):
     from slamming.units.packing import Documents
 
     boundary = tokenizer.convert_tokens_to_ids(BOUNDARY)
-    pieces = [np.array([boundary, *tokenizer(text)["input_ids"], boundary], dtype=np.uint16) for text in texts]
+    dtype = token_dtype(len(tokenizer))
+    pieces = [np.array([boundary, *tokenizer(text)["input_ids"], boundary], dtype=dtype) for text in texts]
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in pieces])])
-    return Documents(np.concatenate(pieces) if pieces else np.zeros(0, np.uint16), offsets)
+    return Documents(np.concatenate(pieces) if pieces else np.zeros(0, dtype), offsets)
 
 
 def pack_texts(texts_by_split: dict[str, list[str]], tokenizer, context: int, seed: int, folder: Path) -> None:
@@ -54,7 +57,7 @@ def pack_texts(texts_by_split: dict[str, list[str]], tokenizer, context: int, se
     for split, texts in texts_by_split.items():
         documents = documents_of(texts, tokenizer)
         windows = max(1, -(-int(documents.offsets[-1]) // context))
-        tokens = np.zeros((windows, context), np.uint16)
+        tokens = np.zeros((windows, context), documents.tokens.dtype)
         segments = np.zeros((windows, context), np.uint16)
         continued = np.zeros(windows, bool)
         stats = pack([documents], mix_order([len(documents)], [1.0], seed), context, tokens, segments, continued,

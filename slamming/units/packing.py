@@ -11,13 +11,14 @@ and then either
   first segment continues the last document of the window before (BOS and EOS are one token, so a
   piece starting with it does not tell). Attention stays inside a segment, and positions restart at
   each segment, so a window trains like its documents one by one, without the waste of padding them.
-  Outputs: ``<split>_tokens.npy`` and ``<split>_segments.npy`` (uint16, windows x context,
+  Outputs: ``<split>_tokens.npy`` and ``<split>_segments.npy`` (uint16, or uint32 tokens for a vocabulary
+  past 65,536 ids; windows x context,
   memory-mapped by training), ``<split>_continued.npy`` (bool, one per window).
 * ``official``: cut into chunks as the official code does (``chunk``): each document into chunks of
   the context length from its start, its last chunk shorter; a chunk never holds two documents.
   Training lays each micro-batch's chunks end to end in one row (``pretraining.PackedChunks``), as the
   official code's collator does, so that a row of ``per_device_batch_size`` chunks is ~60 % full
-  at Slam's sizes. Outputs: ``<split>_chunk_tokens.npy`` (uint16, the documents end to end, in mix
+  at Slam's sizes. Outputs: ``<split>_chunk_tokens.npy`` (uint16 or uint32, the documents end to end, in mix
   order) and ``<split>_chunk_offsets.npy`` (int64: chunk i is tokens[offsets[i]:offsets[i+1]]).
 
 Either way ``packing.json`` has the counts and the fill ratio (for chunks, the fill of a row of
@@ -34,7 +35,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from slamming.artifacts import read_parquet
-from slamming.units.vocabulary import SpeechVocabulary
+from slamming.units.vocabulary import SpeechVocabulary, token_dtype
 
 log = logging.getLogger("pack")
 
@@ -72,7 +73,7 @@ def read_documents(units_path: str | Path, split: str, vocabulary: SpeechVocabul
     n = len(unit_offsets) - 1
     lengths = np.diff(unit_offsets) + 2
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    tokens = np.empty(offsets[-1], dtype=np.uint16)
+    tokens = np.empty(offsets[-1], dtype=token_dtype(vocabulary.vocab_size))
     tokens[offsets[:-1]] = vocabulary.bos_id
     tokens[offsets[1:] - 1] = vocabulary.eos_id
     # the units fill the rest: every position but the first and last of each document
@@ -183,7 +184,8 @@ def pack_split(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabular
     documents, order = mixed_documents(corpora, split, vocabulary, seed)
     total = sum(int(d.lengths[order[order[:, 0] == c, 1]].sum()) for c, d in enumerate(documents))
     windows = max(1, -(-total // context))
-    tokens = np.lib.format.open_memmap(out_dir / f"{split}_tokens.npy.tmp", mode="w+", dtype=np.uint16, shape=(windows, context))
+    tokens = np.lib.format.open_memmap(out_dir / f"{split}_tokens.npy.tmp", mode="w+", dtype=token_dtype(vocabulary.vocab_size),
+                                       shape=(windows, context))
     segments = np.lib.format.open_memmap(out_dir / f"{split}_segments.npy.tmp", mode="w+", dtype=np.uint16, shape=(windows, context))
     continued = np.zeros(windows, dtype=bool)
     stats = pack(documents, order, context, tokens, segments, continued, vocabulary.pad_id)
@@ -203,7 +205,8 @@ def chunk_split(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabula
     """``official``: the split's mix cut into the official code's chunks (see the module's docstring)."""
     documents, order = mixed_documents(corpora, split, vocabulary, seed)
     total = sum(int(d.lengths[order[order[:, 0] == c, 1]].sum()) for c, d in enumerate(documents))
-    tokens = np.lib.format.open_memmap(out_dir / f"{split}_chunk_tokens.npy.tmp", mode="w+", dtype=np.uint16, shape=(total,))
+    tokens = np.lib.format.open_memmap(out_dir / f"{split}_chunk_tokens.npy.tmp", mode="w+", dtype=token_dtype(vocabulary.vocab_size),
+                                       shape=(total,))
     offsets, stats = chunk(documents, order, context, tokens)
     tokens.flush()
     del tokens

@@ -51,9 +51,10 @@ class SpeechVocabulary:
         return np.asarray(units, dtype=np.int64) + self.unit_offset
 
     def units(self, tokens: np.ndarray) -> np.ndarray:
-        """Unit ids of the unit tokens in ``tokens`` (special tokens dropped)."""
+        """Unit ids of the unit tokens in ``tokens``; every other token (special, or a text LM's where the
+        vocabulary holds one) dropped."""
         tokens = np.asarray(tokens)
-        return tokens[tokens >= self.unit_offset] - self.unit_offset
+        return tokens[(tokens >= self.unit_offset) & (tokens < self.unit_offset + self.num_units)] - self.unit_offset
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps({**asdict(self), "vocab_size": self.vocab_size}, indent=2) + "\n")
@@ -63,6 +64,12 @@ class SpeechVocabulary:
         data = json.loads(Path(path).read_text())
         data.pop("vocab_size", None)
         return cls(**data)
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    """The narrowest unsigned integer type of packed token arrays for a vocabulary: uint16 for a speech
+    vocabulary (502 tokens), uint32 once it holds a text LM's (Qwen2.5's ~152 k ids, interleaving)."""
+    return np.dtype(np.uint16) if vocab_size <= np.iinfo(np.uint16).max + 1 else np.dtype(np.uint32)
 
 
 def deduplicate(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
