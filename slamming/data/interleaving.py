@@ -1,0 +1,92 @@
+"""Speech-text interleaved documents (the paper's section 4.3), as the official code and the papers it follows
+(SpiritLM) make them: some of an utterance's words are spoken (its units), the others written (its text).
+
+* Which words are speech (``speech_words``): spans of words whose lengths are drawn from Poisson(lambda = 10),
+  each starting at a random word that no span holds yet, never overlapping or touching another span, until
+  at least ``speech_share`` (30 %) of the words are speech. Seeded; a span never splits a word.
+* A speech span's units (``unit_range``): the de-duplicated units inside the span's time range, from the
+  first word's start to the last word's end, on the 25 Hz frames before de-duplication: a unit belongs to
+  the span when it ends at or after the span's start and at or before its end (as the official code's
+  bisection over the units' end times).
+* The document (``interleaved_document``): a modality marker (``<speech>`` or ``<text>``) before the first
+  word and at every switch, the written words in the text LM's own tokenizer, the spoken words as unit
+  tokens. The official code tokenises a run of written words as one string; here each word (with the
+  leading space the aligner gives it) is tokenised alone, so that every token records where it came from
+  (``sources``: a word, a unit, or a marker). For a byte-level BPE whose pre-tokeniser splits before a
+  space (GPT-2's, Qwen2's) the ids are the same; the tests check it.
+
+Pure functions over alignments and units: the stage that writes the documents (and its vocabulary: the text
+LM's ids, then the units, then the two markers) builds on them.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+
+import numpy as np
+
+SPAN_MEAN = 10        # the Poisson lambda of a speech span's length in words
+SPEECH_SHARE = 0.3    # the share of an utterance's words that are speech
+
+
+def speech_words(words: int, rng: np.random.Generator, span_mean: float = SPAN_MEAN,
+                 speech_share: float = SPEECH_SHARE) -> np.ndarray:
+    """A boolean per word: True for the words to speak (see the module's docstring). At least
+    ceil(words x speech_share) of them, unless the free words run out first."""
+    wanted = math.ceil(words * speech_share)
+    mask = np.zeros(words, dtype=bool)
+    eligible = set(range(words))
+    chosen = 0
+    while chosen < wanted and eligible:
+        start = int(rng.choice(sorted(eligible)))
+        end = min(start + int(rng.poisson(span_mean)), words)
+        if mask[start:end].any():
+            continue  # it would overlap a span: draw again
+        mask[start:end] = True
+        chosen += end - start
+        eligible -= set(range(start, end + 1))  # nor may the next span start right after this one
+    return mask
+
+
+def unit_range(durations: np.ndarray, frame_seconds: float, start: float, end: float) -> tuple[int, int]:
+    """The de-duplicated units (their index range [first, last)) inside [start, end] seconds: those whose
+    last frame ends in it. ``durations``: frames each unit lasted."""
+    ends = np.cumsum(np.asarray(durations, dtype=np.int64)) * frame_seconds
+    return bisect_left(ends, start), bisect_right(ends, end)
+
+
+@dataclass(frozen=True)
+class Markers:
+    speech: int   # the token before a run of spoken words
+    text: int     # the token before a run of written words
+
+
+def interleaved_document(words: list[tuple[str, float, float]], units: np.ndarray, durations: np.ndarray,
+                         frame_seconds: float, spoken: np.ndarray, tokenize, unit_token, markers: Markers
+                         ) -> tuple[list[int], list[tuple[str, int]]]:
+    """One utterance as an interleaved document: its tokens, and for each where it came from - ("marker", -1),
+    ("word", i) for a token of word i's text, or ("unit", j) for unit j. ``words``: (text with its leading
+    space, start, end seconds); ``spoken``: speech_words' mask; ``tokenize``: text -> the text LM's ids, no
+    special tokens; ``unit_token``: unit id -> its token id."""
+    tokens: list[int] = []
+    sources: list[tuple[str, int]] = []
+    i = 0
+    while i < len(words):
+        j = i
+        while j < len(words) and spoken[j] == spoken[i]:
+            j += 1  # words i .. j-1 are one run of a modality
+        tokens.append(markers.speech if spoken[i] else markers.text)
+        sources.append(("marker", -1))
+        if spoken[i]:
+            first, last = unit_range(durations, frame_seconds, words[i][1], words[j - 1][2])
+            tokens += [unit_token(int(u)) for u in units[first:last]]
+            sources += [("unit", k) for k in range(first, last)]
+        else:
+            for k in range(i, j):
+                pieces = tokenize(words[k][0])
+                tokens += pieces
+                sources += [("word", k)] * len(pieces)
+        i = j
+    return tokens, sources

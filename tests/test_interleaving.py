@@ -1,0 +1,94 @@
+"""Interleaved documents (slamming.data.interleaving): which words are spoken, which units a spoken span
+takes, and the document's tokens, each traced back to its source."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from slamming.data.interleaving import Markers, interleaved_document, speech_words, unit_range
+
+FRAME = 0.04  # 25 Hz
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, end) runs of True."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(int), [0]])))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def test_about_30_percent_of_the_words_are_spoken_in_spans_that_never_touch():
+    shares, lengths = [], []
+    for seed in range(200):
+        mask = speech_words(200, np.random.default_rng(seed))
+        spans = runs(mask)
+        shares.append(mask.mean())
+        lengths += [end - start for start, end in spans]
+        assert mask.sum() >= 60  # ceil(200 x 0.3), the official code's stopping rule
+        # a span is one Poisson draw: two spans never touch (else they would read as one longer one)
+        assert all(b_start > a_end for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    assert 0.3 <= np.mean(shares) < 0.36  # the last span overshoots by a few words
+    assert np.mean(lengths) == pytest.approx(10, abs=1.5)  # Poisson(10), less the spans cut at the end
+
+
+def test_the_same_seed_chooses_the_same_words_and_a_short_utterance_is_spoken_at_most_whole():
+    assert (speech_words(50, np.random.default_rng(3)) == speech_words(50, np.random.default_rng(3))).all()
+    assert speech_words(1, np.random.default_rng(0)).sum() <= 1
+    assert speech_words(0, np.random.default_rng(0)).sum() == 0
+
+
+def test_a_spans_units_are_those_that_end_inside_its_time_range():
+    durations = np.array([5, 5, 10, 5])  # units end at 0.2, 0.4, 0.8 and 1.0 s
+    assert unit_range(durations, FRAME, 0.0, 0.4) == (0, 2)
+    assert unit_range(durations, FRAME, 0.3, 0.8) == (1, 3)
+    assert unit_range(durations, FRAME, 0.81, 0.95) == (3, 3)  # a word inside one long unit: none ends there
+
+
+class Words:
+    """A stand-in tokenizer: one id per character, offset past the units' range."""
+
+    @staticmethod
+    def tokenize(text: str) -> list[int]:
+        return [1000 + ord(c) for c in text]
+
+
+def test_every_token_of_a_document_maps_back_to_its_source_and_a_marker_opens_every_run():
+    words = [(" the", 0.0, 0.2), (" cat", 0.2, 0.6), (" sat", 0.6, 1.0), (" on", 1.0, 1.2), (" it", 1.2, 1.6)]
+    durations = np.array([5] * 8)  # eight units of 0.2 s, 1.6 s in all
+    units = np.arange(8) + 10
+    spoken = np.array([False, True, True, False, True])
+    markers = Markers(speech=900, text=901)
+    tokens, sources = interleaved_document(words, units, durations, FRAME, spoken, Words.tokenize, lambda u: 500 + u, markers)
+    assert len(tokens) == len(sources)
+    rebuilt = []
+    for token, (kind, index) in zip(tokens, sources):
+        if kind == "unit":
+            assert token == 500 + units[index]
+        elif kind == "word":
+            rebuilt.append((index, chr(token - 1000)))
+        else:
+            assert token in (900, 901)
+    # the written words come back whole, in order; the spoken words are not written
+    text = {}
+    for index, char in rebuilt:
+        text[index] = text.get(index, "") + char
+    assert text == {0: " the", 3: " on"}
+    # units: " cat sat" is 0.2 to 1.0 s, the units ending at 0.2 .. 1.0 (the one ending on its start too, as
+    # the official code's bisection takes it); " it" is 1.2 to 1.6 s, the units ending at 1.2 .. 1.6
+    assert [i for kind, i in sources if kind == "unit"] == [0, 1, 2, 3, 4, 5, 6, 7]
+    # a marker before each run: text, speech, text, speech
+    assert [t for t, (kind, _) in zip(tokens, sources) if kind == "marker"] == [901, 900, 901, 900]
+    assert tokens[0] == 901 and sources[0] == ("marker", -1)
+
+
+def test_word_by_word_gives_the_ids_of_the_run_as_one_string_for_a_byte_level_bpe():
+    """The official code tokenises a run of written words as one string; word by word (with their leading
+    spaces) gives the same ids for the byte-level BPE of the demo's text LM, whose pre-tokeniser splits
+    before a space."""
+    from slamming.training.text_lm import train_tokenizer
+
+    stories = ["Once upon a time, a little fox found a red ball.", "She went home and slept."] * 20
+    tokenizer = train_tokenizer(stories, 300)
+    words = [" Once", " upon", " a", " time,", " a", " little", " fox", " found", " a", " red", " ball."]
+    word_by_word = [i for w in words for i in tokenizer(w, add_special_tokens=False)["input_ids"]]
+    assert word_by_word == tokenizer("".join(words), add_special_tokens=False)["input_ids"]
