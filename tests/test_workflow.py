@@ -480,7 +480,8 @@ def test_the_mos_proxy_and_out_of_domain_prompts_run_on_a_stand_in_predictor(dem
     for kind in ("generated", "resynthesised", "ground_truth"):
         assert metrics["mos"][kind]["scored"] == 2 and isinstance(metrics["mos"][kind]["mean"], float), kind
     assert len(metrics["mos"]["predictor"]["checkpoint_sha256"]) == 64 and "sv56" in metrics["mos"]["difference"]
-    assert metrics["generation_out_of_domain"]["samples"] == 2
+    transcripts = pq.read_table(workdir / "results/measured/generation_ood/transcripts.parquet").column("id").to_pylist()
+    assert metrics["generation_out_of_domain"]["samples"] == 2, transcripts
     prompts = pq.read_table(workdir / "results/measured/generation_ood/prompts.parquet").to_pylist()
     assert all("demo_grammar" in row["source"] for row in prompts)
     assert json.loads((workdir / METRICS).read_text())["mos"] is None  # the tiny run has neither

@@ -36,7 +36,7 @@ class PiperVoice:
     texts gives fixed audio: the synthesise stage keeps each shard's order and seed fixed.
     """
 
-    def __init__(self, folder: Path, settings: dict, seed: int, threads: int = 1):
+    def __init__(self, folder: Path, settings: dict, seed: int, threads: int = 1, alignments: bool = False):
         import onnxruntime
         from piper import PiperVoice as _Voice
         from piper import SynthesisConfig
@@ -56,7 +56,15 @@ class PiperVoice:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         onnxruntime.set_seed(seed)  # read when the session's random kernels are made, just below
-        session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+        graph = str(model)
+        if alignments:  # an extra output with each phoneme's samples (slamming.data.alignment.tts_words)
+            import onnx
+            from piper.patch_voice_with_alignment import add_alignment_output
+
+            patched = onnx.load(graph)
+            add_alignment_output(patched)
+            graph = patched.SerializeToString()
+        session = onnxruntime.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
         self._voice = _Voice(config=voice_config, session=session, espeak_data_dir=Path(ESPEAK_DATA_DIR),
                              download_dir=Path(folder))
         self._config = SynthesisConfig(
@@ -72,6 +80,22 @@ class PiperVoice:
         if not chunks:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(chunks).astype(np.float32)
+
+    def synthesise_words(self, text: str) -> tuple[np.ndarray, list[tuple[str, float, float]] | None]:
+        """The audio and its words timed by the voice itself (a voice made with ``alignments``); None for the
+        words when Piper's phonemes do not pair with the text's words."""
+        from slamming.data.alignment import sounds, tts_words
+
+        chunks = list(self._voice.synthesize(text, syn_config=self._config, include_alignments=True))
+        if not chunks:
+            return np.zeros(0, dtype=np.float32), []
+        if any(chunk.phoneme_alignments is None for chunk in chunks):
+            raise RuntimeError(f"{self.name}: the voice reports no phoneme timings; make it with alignments=True")
+        sentences = [[(a.phoneme, int(a.num_samples)) for a in chunk.phoneme_alignments] for chunk in chunks]
+        audio = np.concatenate([chunk.audio_float_array for chunk in chunks]).astype(np.float32)
+        # each word alone, to pair the words espeak reads together or apart
+        sizes = [sounds(p for sentence in self._voice.phonemize(word) for p in sentence) for word in text.split()]
+        return audio, tts_words(text, sentences, self.sample_rate, sizes)
 
 
 class KokoroVoice:
@@ -110,6 +134,10 @@ KOKORO_REPO = "hexgrad/Kokoro-82M"
 BACKENDS = {"piper": PiperVoice, "kokoro": KokoroVoice}
 
 
-def load_voice(settings: dict, folder: Path, seed: int, threads: int = 1) -> TTSBackend:
-    """The backend named by ``settings['backend']`` with the model in ``folder``."""
-    return BACKENDS[settings["backend"]](Path(folder), settings, seed=seed, threads=threads)
+def load_voice(settings: dict, folder: Path, seed: int, threads: int = 1, alignments: bool = False) -> TTSBackend:
+    """The backend named by ``settings['backend']`` with the model in ``folder``; with ``alignments``, one that
+    also times its words (Piper only: for Kokoro's speech, Whisper's word timestamps are the aligner)."""
+    if alignments and settings["backend"] != "piper":
+        raise ValueError(f"{settings['backend']} voices report no word timings here; align their speech with whisper")
+    extra = {"alignments": True} if alignments else {}
+    return BACKENDS[settings["backend"]](Path(folder), settings, seed=seed, threads=threads, **extra)
