@@ -92,3 +92,17 @@ def test_word_by_word_gives_the_ids_of_the_run_as_one_string_for_a_byte_level_bp
     words = [" Once", " upon", " a", " time,", " a", " little", " fox", " found", " a", " red", " ball."]
     word_by_word = [i for w in words for i in tokenizer(w, add_special_tokens=False)["input_ids"]]
     assert word_by_word == tokenizer("".join(words), add_special_tokens=False)["input_ids"]
+
+
+def test_mixture_probabilities_balance_the_tokens_of_sources_of_different_lengths():
+    from slamming.data.interleaving import mixture_probabilities, token_shares
+
+    tokens = {"text": 2_000_000, "speech": 9_000_000, "interleaved": 3_000_000}
+    documents = {"text": 10_000, "speech": 9_000, "interleaved": 6_000}  # 200, 1000 and 500 tokens a document
+    probabilities = mixture_probabilities(tokens, documents)
+    assert sum(probabilities.values()) == pytest.approx(1.0)
+    assert probabilities["text"] > probabilities["interleaved"] > probabilities["speech"]  # short documents drawn more
+    assert all(share == pytest.approx(1 / 3) for share in token_shares(probabilities, tokens, documents).values())
+    # a configured share: half the tokens interleaved
+    halves = mixture_probabilities(tokens, documents, {"text": 0.25, "speech": 0.25, "interleaved": 0.5})
+    assert token_shares(halves, tokens, documents)["interleaved"] == pytest.approx(0.5)

@@ -15,6 +15,9 @@
   (``sources``: a word, a unit, or a marker). For a byte-level BPE whose pre-tokeniser splits before a
   space (GPT-2's, Qwen2's) the ids are the same; the tests check it.
 
+* The mixture (``mixture_probabilities``): text-only, speech-only and interleaved documents drawn with
+  probabilities that balance their tokens, derived from the measured counts.
+
 Pure functions over alignments and units: the stage that writes the documents (and its vocabulary: the text
 LM's ids, then the units, then the two markers) builds on them.
 """
@@ -90,3 +93,23 @@ def interleaved_document(words: list[tuple[str, float, float]], units: np.ndarra
                 sources += [("word", k)] * len(pieces)
         i = j
     return tokens, sources
+
+
+def mixture_probabilities(tokens: dict[str, int], documents: dict[str, int],
+                          shares: dict[str, float] | None = None) -> dict[str, float]:
+    """Per-document sampling probabilities of a mixture of sources (text, speech, interleaved) that give each
+    its share of the tokens (equal shares by default, the paper's balance). The official code mixes per
+    example with fixed probabilities (0.202, 0.543, 0.254); here they follow from the measured counts: a
+    source whose documents are long is drawn less often. p(source) is proportional to its share over its
+    mean document length."""
+    shares = shares or {name: 1.0 for name in tokens}
+    weights = {name: shares[name] * documents[name] / tokens[name] for name in tokens if documents[name] and tokens[name]}
+    total = sum(weights.values())
+    return {name: weight / total for name, weight in weights.items()}
+
+
+def token_shares(probabilities: dict[str, float], tokens: dict[str, int], documents: dict[str, int]) -> dict[str, float]:
+    """The share of the tokens each source gets when documents are drawn with ``probabilities``."""
+    expected = {name: p * tokens[name] / documents[name] for name, p in probabilities.items()}
+    total = sum(expected.values())
+    return {name: value / total for name, value in expected.items()}
