@@ -179,3 +179,23 @@ def test_salmon_scores_the_same_from_the_hub_parquet_and_from_its_own_folders(tm
         assert {g: a["accuracy"] for g, a in summary["groups"].items()} == \
             {"sentiment_consistency": 0.625, "speaker_consistency": 0.25}, layout
         assert summary["pairs"] == 8
+
+
+def test_cross_modal_storycloze_stories_are_found_by_their_correct_speech_and_paired_per_direction(tmp_path):
+    from slamming.evaluation.cross_modal import DIRECTIONS, cross_modal_items, direction_pair
+
+    for folder, story in (("part_a", "1"), ("part_a", "2"), ("part_b", "1")):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        for part in ("mutual", "correct", "incorrect"):
+            for kind in ("wav", "txt"):
+                if (folder, story, part, kind) != ("part_a", "2", "incorrect", "txt"):
+                    (tmp_path / folder / f"{story}_{part}.{kind}").write_text("x")
+    items, missing = cross_modal_items(tmp_path)
+    # the same story number in two parts is two stories; one with a file missing is left out, named
+    assert [i["id"] for i in items] == ["part_a/1", "part_b/1"] and missing == {"part_a/2": ["2_incorrect.txt"]}
+    pair = direction_pair(items[0], "speech_to_text")
+    assert pair["prompt"] == ("wav", str(tmp_path / "part_a/1_mutual.wav"))
+    assert pair["positive"] == ("txt", str(tmp_path / "part_a/1_correct.txt"))
+    assert pair["negative"] == ("txt", str(tmp_path / "part_a/1_incorrect.txt"))
+    assert direction_pair(items[1], "text_to_speech")["positive"] == ("wav", str(tmp_path / "part_b/1_correct.wav"))
+    assert set(DIRECTIONS) >= {"speech_to_text", "text_to_speech", "text_to_text"}
