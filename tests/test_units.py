@@ -222,3 +222,18 @@ def test_a_vocabulary_maps_units_to_tokens_and_back_dropping_every_other_token()
     assert tokens.tolist() == [151_665, 151_672, 152_164]
     mixed = np.array([vocabulary.bos_id, 42, *tokens, 151_665 + 500, vocabulary.eos_id])  # a text id and a marker
     assert vocabulary.units(mixed).tolist() == units.tolist()
+
+
+def test_an_interleaved_vocabulary_is_the_text_lms_then_the_units_then_the_markers(tmp_path):
+    """Qwen2.5's 151,665 ids, TWIST's 500 units after them, then <speech> and <text>: 152,167 tokens, saved and
+    loaded whole; the speech-only vocabulary keeps its 502."""
+    from slamming.units.vocabulary import SpeechVocabulary, token_dtype
+
+    speech = SpeechVocabulary(tokeniser="mhubert25hz_km500", num_units=500, frame_rate=25.0)
+    both = SpeechVocabulary.with_text(speech, text_vocab_size=151_665, boundary_id=151_643, pad_id=151_643)
+    assert (speech.vocab_size, both.vocab_size) == (502, 152_167) and both.interleaved and not speech.interleaved
+    assert (both.speech_marker, both.text_marker) == (152_165, 152_166) and both.tokens([0, 499]).tolist() == [151_665, 152_164]
+    assert both.units([151_643, 17, 151_665, both.speech_marker, 152_164]).tolist() == [0, 499]
+    assert token_dtype(both.vocab_size) == np.uint32 and token_dtype(speech.vocab_size) == np.uint16
+    both.save(tmp_path / "vocabulary.json")
+    assert SpeechVocabulary.load(tmp_path / "vocabulary.json") == both

@@ -8,6 +8,10 @@ The speech vocabulary follows the paper (Table 7): the K units plus a padding to
 that marks both the start and the end of a document, so K + 2 tokens (502 for K = 500):
 
     0 = pad, 1 = BOS/EOS, 2 .. K + 1 = units 0 .. K - 1
+
+An interleaved model's vocabulary (``SpeechVocabulary.with_text``) is a text LM's T ids, then the units,
+then the markers: T .. T + K - 1 = units, T + K = <speech>, T + K + 1 = <text>. Every stage maps units
+through the vocabulary object, never through the numbers above.
 """
 
 from __future__ import annotations
@@ -42,10 +46,28 @@ class SpeechVocabulary:
     bos_id: int = 1
     eos_id: int = 1        # the paper and the reference use one token for both ends
     unit_offset: int = 2
+    # Interleaving (the paper's section 4.3): a text LM's ids come first (0 .. unit_offset - 1, its own
+    # boundary token as BOS and EOS), then the units, then the two modality markers.
+    speech_marker: int | None = None
+    text_marker: int | None = None
 
     @property
     def vocab_size(self) -> int:
-        return self.num_units + self.unit_offset
+        return self.num_units + self.unit_offset + (2 if self.speech_marker is not None else 0)
+
+    @property
+    def interleaved(self) -> bool:
+        """Whether the vocabulary holds a text LM's ids beside the units."""
+        return self.speech_marker is not None
+
+    @classmethod
+    def with_text(cls, speech: "SpeechVocabulary", text_vocab_size: int, boundary_id: int, pad_id: int) -> "SpeechVocabulary":
+        """The vocabulary of an interleaved model: the text LM's ``text_vocab_size`` ids (its ``boundary_id`` as
+        BOS and EOS, its ``pad_id``), the speech vocabulary's units after them, then ``<speech>`` and ``<text>``."""
+        offset = text_vocab_size
+        return cls(tokeniser=speech.tokeniser, num_units=speech.num_units, frame_rate=speech.frame_rate, pad_id=pad_id,
+                   bos_id=boundary_id, eos_id=boundary_id, unit_offset=offset,
+                   speech_marker=offset + speech.num_units, text_marker=offset + speech.num_units + 1)
 
     def tokens(self, units: np.ndarray) -> np.ndarray:
         return np.asarray(units, dtype=np.int64) + self.unit_offset
