@@ -321,10 +321,10 @@ def seeded_runs(runs: dict[str, dict]) -> dict[str, dict]:
             if member in runs:
                 raise ConfigError(f"config error: config/recipes/{name}.yaml: seeds: the run for seed {seed} is named {member}, "
                                   f"and config/recipes/{member}.yaml is a recipe too; rename that recipe")
-            copy_ = copy.deepcopy(document)
-            copy_["run"].update(seed=seed, seeds=None, description=f"{run['description']} (seed {seed})")
-            copy_["seeded_from"] = name
-            seeded[member] = copy_
+            member_document = copy.deepcopy(document)
+            member_document["run"].update(seed=seed, seeds=None, description=f"{run['description']} (seed {seed})")
+            member_document["seeded_from"] = name
+            seeded[member] = member_document
     return seeded
 
 
