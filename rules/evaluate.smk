@@ -214,7 +214,7 @@ rule vocode_generations:
 
 rule transcribe_generations:
     input:
-        audio=paths.generation_file("{run}", paths.IN_DOMAIN, "audio.parquet"),
+        audio=rules.vocode_generations.output.manifest,
         prompts=rules.generate.output.prompts,
         asr=lambda wc: paths.source_record(PLAN.asr_model(PLAN.run(wc.run)["evaluation"]["asr"])["model"]),
     output:

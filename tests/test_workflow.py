@@ -480,8 +480,9 @@ def test_the_mos_proxy_and_out_of_domain_prompts_run_on_a_stand_in_predictor(dem
     for kind in ("generated", "resynthesised", "ground_truth"):
         assert metrics["mos"][kind]["scored"] == 2 and isinstance(metrics["mos"][kind]["mean"], float), kind
     assert len(metrics["mos"]["predictor"]["checkpoint_sha256"]) == 64 and "sv56" in metrics["mos"]["difference"]
+    # every stage of the second generation reads its own files: its transcripts are of its own prompts
     transcripts = pq.read_table(workdir / "results/measured/generation_ood/transcripts.parquet").column("id").to_pylist()
-    assert metrics["generation_out_of_domain"]["samples"] == 2, transcripts
+    assert metrics["generation_out_of_domain"]["samples"] == 2 and all(t.startswith("grammar_") for t in transcripts), transcripts
     prompts = pq.read_table(workdir / "results/measured/generation_ood/prompts.parquet").to_pylist()
     assert all("demo_grammar" in row["source"] for row in prompts)
     assert json.loads((workdir / METRICS).read_text())["mos"] is None  # the tiny run has neither
