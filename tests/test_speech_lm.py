@@ -61,6 +61,22 @@ def test_twist_init_keeps_the_first_embedding_rows_and_every_other_weight(text_l
     assert speech.config.attention_dropout == 0.0
 
 
+def test_an_interleaved_model_keeps_the_whole_text_vocabulary_and_adds_the_units_and_markers(text_lm, tmp_path):
+    """Interleaving (section 4.3): the text LM's 300 ids stay as they were (its tokenizer's 290 ids are
+    used, as Qwen2.5 has spare rows), the 20 units start at 290, the markers follow; saved, the
+    vocabulary travels with the model."""
+    text, folder = text_lm
+    vocabulary = SpeechVocabulary.with_text(VOCABULARY, text_vocab_size=290, boundary_id=5, pad_id=5)
+    model = build_speech_lm(folder, vocabulary, init="twist", rope_theta=None)
+    embedding = model.get_input_embeddings().weight
+    assert vocabulary.vocab_size == 312 and embedding.shape == (312, 32) and model.config.vocab_size == 312
+    assert torch.equal(embedding[:300], text.get_input_embeddings().weight)  # text rows, and the spare ones reused by units
+    assert (embedding[300:] != 0).any(1).all()  # the added rows are drawn, not zero
+    assert (model.config.bos_token_id, model.config.eos_token_id) == (5, 5)
+    save_speech_lm(model, vocabulary, tmp_path / "speech")
+    assert load_vocabulary(tmp_path / "speech") == vocabulary
+
+
 def test_random_init_and_fresh_embeddings(text_lm):
     text, folder = text_lm
     random = build_speech_lm(folder, VOCABULARY, init="random")

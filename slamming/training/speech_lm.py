@@ -5,7 +5,8 @@ From any Hugging Face causal-LM folder (Qwen2.5, OPT, Pythia, SmolLM2, Llama-sty
 
 * the text vocabulary becomes the speech vocabulary (units + pad + BOS/EOS, see ``units.py``) the way
   the paper does it: the first rows of the text embedding (and of an untied output head) are kept,
-  the rest dropped; ``fresh_embeddings`` initialises them afresh instead;
+  the rest dropped; ``fresh_embeddings`` initialises them afresh instead; for an interleaved model
+  (``SpeechVocabulary.with_text``) the whole text vocabulary is kept and the units and markers added;
 * ``rope_theta`` replaces the base model's RoPE theta (the paper uses 10000 for a 1024 context);
 * every dropout probability is set to ``dropout`` (0 in the Slam recipe);
 * ``init: random`` keeps only the architecture (no TWIST).
@@ -68,10 +69,19 @@ def build_speech_lm(base: str | Path, vocabulary: SpeechVocabulary, init: str = 
     text_config = config.__class__.from_dict({**config.to_dict(), "vocab_size": base_config.vocab_size})
     model = AutoModelForCausalLM.from_pretrained(base, config=text_config, dtype=torch.float32)
     text_vocab = model.get_input_embeddings().weight.shape[0]
-    if text_vocab < vocabulary.vocab_size:
+    if vocabulary.interleaved:
+        # Interleaving keeps the whole text vocabulary: the units and markers are rows added after it,
+        # drawn as Hugging Face draws added tokens (around the mean of the text embeddings), as the
+        # official code's resize_token_embeddings does.
+        if vocabulary.unit_offset > text_vocab:
+            raise ValueError(f"{base}: its embedding has {text_vocab} rows, fewer than the {vocabulary.unit_offset} text ids "
+                             "the vocabulary puts before the units")
+        model.resize_token_embeddings(vocabulary.vocab_size, mean_resizing=True)
+    elif text_vocab < vocabulary.vocab_size:
         raise ValueError(f"{base}: a text vocabulary of {text_vocab} is smaller than the speech vocabulary {vocabulary.vocab_size}")
-    model.resize_token_embeddings(vocabulary.vocab_size, mean_resizing=False)
-    if fresh_embeddings:
+    else:
+        model.resize_token_embeddings(vocabulary.vocab_size, mean_resizing=False)
+    if fresh_embeddings and not vocabulary.interleaved:
         model.get_input_embeddings().reset_parameters()
         if not model.config.tie_word_embeddings:
             model.get_output_embeddings().reset_parameters()
