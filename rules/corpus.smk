@@ -29,6 +29,7 @@ rule synthesise_shard:
     output:
         manifest=paths.corpus_shard("{corpus}", "{shard}"),
         rejected=paths.corpus_shard_rejected("{corpus}", "{shard}"),
+        words=paths.corpus_shard_words("{corpus}", "{shard}"),
         audio=directory(paths.corpus_shard_audio("{corpus}", "{shard}")),
     wildcard_constraints:
         corpus=one_of(PLAN.corpora_of_kind("synthesise")),
@@ -47,7 +48,26 @@ rule synthesise_shard:
     shell:
         "python -m workflow_scripts.synthesise_shard --text {input.text} --settings {params.settings:q}"
         " --sources {params.sources} --corpus {wildcards.corpus} --shard {wildcards.shard}"
-        " --out {output.manifest} --audio-dir {output.audio} --threads {threads} --log-file {log}"
+        " --out {output.manifest} --words-out {output.words} --audio-dir {output.audio} --threads {threads} --log-file {log}"
+
+
+# A synthesised corpus's words with their times, as its TTS spoke them (the paper takes sTinyStories'
+# alignment from its TTS): what interleaving puts a word's units in place of its text with.
+rule merge_tts_alignments:
+    input:
+        lambda wc: PLAN.corpus_shard_words(wc.corpus),
+    output:
+        paths.word_alignments("tts", "{corpus}"),
+    wildcard_constraints:
+        corpus=one_of(PLAN.corpora_of_kind("synthesise")),
+    params:
+        code=STAGE_CODE.digest("merge_tts_alignments"),
+    log:
+        "logs/alignments/tts/{corpus}.log",
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.merge_tts_alignments --shards {input} --out {output} --log-file {log}"
 
 
 rule merge_corpus_shards:

@@ -39,8 +39,8 @@ def test_voice_choice_depends_on_id_and_seed_only():
 
 
 def test_synthesis_writes_16k_mono_flac_and_records_rejections(tmp_path, sources):
-    manifest, rejected, seconds = synthesise_shard(ROWS, corpus="t", settings=SETTINGS, voices=VOICES,
-                                                   sources=sources, audio_dir=tmp_path / "audio", shard=0)
+    manifest, rejected, seconds, words = synthesise_shard(ROWS, corpus="t", settings=SETTINGS, voices=VOICES,
+                                                          sources=sources, audio_dir=tmp_path / "audio", shard=0)
     assert [r["id"] for r in manifest] == ["a", "c"] and [r["split"] for r in manifest] == ["train", "valid"]
     assert rejected == [{"id": "b", "path": str(tmp_path / "audio" / "b.flac"), "reason": "empty text", "source": "tts:joe"}]
     for row in manifest:
@@ -49,13 +49,18 @@ def test_synthesis_writes_16k_mono_flac_and_records_rejections(tmp_path, sources
         assert info.frames == row["num_samples"] and row["duration"] > 1.0
         assert row["source"] == "tts:joe:piper:en_US-joe-medium"
     assert abs(seconds - sum(r["duration"] for r in manifest)) < 1e-6
+    # Piper times its own words: every word of each kept utterance, in order, inside its audio
+    assert [w["id"] for w in words] == ["a", "c"] and all(w["reason"] is None for w in words)
+    for row, timed in zip(manifest, words):
+        assert [w["word"].strip() for w in timed["words"]] == row["text"].split()
+        assert 0 <= timed["words"][0]["start"] < timed["words"][-1]["end"] <= row["duration"] + 1e-6
 
 
 def test_same_seed_same_audio_other_seed_other_audio(tmp_path, sources):
     def speak(folder, seed):
         settings = {**SETTINGS, "synthesise": {**SETTINGS["synthesise"], "seed": seed}}
-        manifest, _, _ = synthesise_shard(ROWS, corpus="t", settings=settings, voices=VOICES, sources=sources,
-                                          audio_dir=tmp_path / folder, shard=0)
+        manifest, _, _, _ = synthesise_shard(ROWS, corpus="t", settings=settings, voices=VOICES, sources=sources,
+                                             audio_dir=tmp_path / folder, shard=0)
         return [sf.read(r["path"], dtype="int16")[0] for r in manifest]
 
     first, again, other = speak("1", 0), speak("2", 0), speak("3", 1)

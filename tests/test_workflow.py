@@ -486,3 +486,19 @@ def test_the_mos_proxy_and_out_of_domain_prompts_run_on_a_stand_in_predictor(dem
     prompts = pq.read_table(workdir / "results/measured/generation_ood/prompts.parquet").to_pylist()
     assert all("demo_grammar" in row["source"] for row in prompts)
     assert json.loads((workdir / METRICS).read_text())["mos"] is None  # the tiny run has neither
+
+
+def test_a_synthesised_corpus_has_its_words_timed_by_its_tts(demo):
+    """The TTS aligner (interleaving's input): Piper's own timing of every word it spoke, merged from the
+    shards the demo already made; nothing is spoken again."""
+    workdir, config = demo
+    target = "results/alignments/tts/demo_stories.parquet"
+    assert planned(workdir, [config], target) == {"merge_tts_alignments": 1}
+    snakemake(workdir, "--cores", "1", target, configfiles=[config])
+    rows = pq.read_table(workdir / target).to_pylist()
+    texts = {r["id"]: r["text"] for r in pq.read_table(workdir / "results/corpora/demo_stories/manifest.parquet").to_pylist()}
+    timed = [r for r in rows if r["words"] is not None]
+    assert len(timed) >= 0.9 * len(rows) and all(r["reason"] for r in rows if r["words"] is None)
+    for row in timed:
+        if row["id"] in texts:
+            assert [w["word"].strip() for w in row["words"]] == texts[row["id"]].split()

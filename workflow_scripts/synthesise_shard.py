@@ -19,6 +19,7 @@ from pathlib import Path
 
 from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.data.manifests import MANIFEST_SCHEMA, REJECTED_SCHEMA, rejected_path, write_table
+from slamming.data.alignment import WORDS_SCHEMA
 from slamming.data.synthesis import read_text_table, shard_slice, synthesise_shard
 
 log = logging.getLogger("synthesise_shard")
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard", type=int, required=True)
     parser.add_argument("--out", required=True, help="manifest shard to write; its rejected table goes beside it")
     parser.add_argument("--audio-dir", required=True)
+    parser.add_argument("--words-out", required=True, help="the shard's word alignments by the TTS itself (Piper's timing)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
@@ -41,14 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_text_table(args.text)
     rows = rows[shard_slice(len(rows), args.shard, settings["synthesise"]["shards"])]
     start = time.perf_counter()
-    manifest, rejected, seconds = synthesise_shard(
+    manifest, rejected, seconds, words = synthesise_shard(
         rows, corpus=args.corpus, settings=settings, voices=settings["voices"], sources=Path(args.sources),
         audio_dir=Path(args.audio_dir), shard=args.shard, threads=args.threads)
     elapsed = time.perf_counter() - start
     write_table(rejected, REJECTED_SCHEMA, rejected_path(args.out))
     write_table(manifest, MANIFEST_SCHEMA, args.out)
-    log.info("%s shard %d: %d utterances, %.1f s of audio in %.1f s (%.1f s of audio per second), %d rejected",
-             args.corpus, args.shard, len(manifest), seconds, elapsed, seconds / max(elapsed, 1e-9), len(rejected))
+    write_table(words, WORDS_SCHEMA, args.words_out)
+    log.info("%s shard %d: %d utterances, %.1f s of audio in %.1f s (%.1f s of audio per second), %d rejected; %d with their "
+             "words timed by the TTS", args.corpus, args.shard, len(manifest), seconds, elapsed, seconds / max(elapsed, 1e-9),
+             len(rejected), sum(1 for w in words if w["words"] is not None))
     for row in rejected:
         log.warning("rejected %s: %s", row["id"], row["reason"])
     return 0

@@ -21,6 +21,19 @@ A word is ``(text, start, end)``; its text has the leading space it is written w
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+
+# A table of word alignments (results/alignments/<aligner>/<corpus>.parquet): per utterance its words, or
+# why it has none (the TTS's phonemes did not pair with the text; a voice that reports no timing).
+WORD = pa.struct([("word", pa.string()), ("start", pa.float32()), ("end", pa.float32())])
+WORDS_SCHEMA = pa.schema([("id", pa.string()), ("words", pa.list_(WORD)), ("reason", pa.string())])
+
+
+def words_row(utterance: str, words: list[tuple[str, float, float]] | None, reason: str | None = None) -> dict:
+    """A row of a word-alignment table."""
+    if words is None:
+        return {"id": utterance, "words": None, "reason": reason or "not aligned"}
+    return {"id": utterance, "words": [{"word": w, "start": s, "end": e} for w, s, e in words], "reason": None}
 
 WORD_BOUNDARY = " "                     # espeak's phoneme between two words
 PIPER_SENTENCE_MARKS = ("^", "$", "_")  # Piper's BOS, EOS and PAD phonemes: not part of a word

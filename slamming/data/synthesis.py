@@ -56,15 +56,18 @@ def read_text_table(path: str | Path):
 
 def synthesise_shard(rows: list[dict], *, corpus: str, settings: dict, voices: dict, sources: Path,
                      audio_dir: Path, shard: int, threads: int = 1):
-    """Speak ``rows``; returns (manifest rows, rejected rows, seconds of audio made)."""
+    """Speak ``rows``; returns (manifest rows, rejected rows, seconds of audio made, word-alignment rows). A
+    Piper voice times its own words (``slamming.data.alignment``: the TTS aligner); other voices' speech
+    gets no words here, with the reason."""
     from tqdm import tqdm
 
+    from slamming.data.alignment import words_row
     from slamming.data.tts import load_voice
 
     synth = settings["synthesise"]
     audio_dir.mkdir(parents=True, exist_ok=True)
     engines = {}
-    manifest, rejected, seconds = [], [], 0.0
+    manifest, rejected, seconds, words = [], [], 0.0, []
     for row in tqdm(rows, desc=f"{corpus} shard {shard}", unit="utt", file=sys.stderr):
         utt_id, text = row["id"], (row["text"] or "").strip()
         voice_name = voice_for(row.get("item") or utt_id, synth["voices"], synth["seed"])
@@ -75,10 +78,16 @@ def synthesise_shard(rows: list[dict], *, corpus: str, settings: dict, voices: d
             continue
         if voice_name not in engines:
             spec = voices[voice_name]
-            engines[voice_name] = load_voice(spec, sources / spec["model"], engine_seed(synth["seed"], shard, voice_name), threads)
+            engines[voice_name] = load_voice(spec, sources / spec["model"], engine_seed(synth["seed"], shard, voice_name), threads,
+                                             alignments=spec["backend"] == "piper")
         engine = engines[voice_name]
         try:
-            samples = engine.synthesise(text)
+            if hasattr(engine, "synthesise_words"):
+                samples, timed = engine.synthesise_words(text)
+                word_row = words_row(utt_id, timed, "the TTS's phonemes do not pair with the text's words")
+            else:
+                samples = engine.synthesise(text)
+                word_row = words_row(utt_id, None, f"{engine.name} reports no word timing: align its speech with whisper")
             samples = prepare_audio(samples, engine.sample_rate, synth["sample_rate"])
         except AudioRejected as e:
             rejected.append({"id": utt_id, "path": str(path), "reason": e.reason, "source": source})
@@ -87,9 +96,10 @@ def synthesise_shard(rows: list[dict], *, corpus: str, settings: dict, voices: d
             rejected.append({"id": utt_id, "path": str(path), "reason": f"tts failed: {type(e).__name__}: {e}"[:200], "source": source})
             continue
         write_flac(path, samples, synth["sample_rate"])
+        words.append(word_row)
         duration = len(samples) / synth["sample_rate"]
         seconds += duration
         manifest.append({"id": utt_id, "path": str(path), "duration": duration, "sample_rate": synth["sample_rate"],
                          "num_samples": len(samples), "split": row["split"], "text": text,
                          "source": f"{source}:{engine.name}", **audio_facts(samples)})
-    return manifest, rejected, seconds
+    return manifest, rejected, seconds, words

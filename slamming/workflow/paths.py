@@ -66,6 +66,16 @@ def corpus_shard_rejected(corpus: str, shard: str | int) -> str:
     return f"{corpus_dir(corpus)}/shards/{shard}.rejected.parquet"
 
 
+def corpus_shard_words(corpus: str, shard: str | int) -> str:
+    """The words of a synthesised shard, timed by the TTS that spoke them."""
+    return f"{corpus_dir(corpus)}/shards/{shard}.words.parquet"
+
+
+def word_alignments(aligner: str, corpus: str) -> str:
+    """A corpus's words with their times, by one aligner (tts: the voice's own timing; whisper)."""
+    return f"results/alignments/{aligner}/{corpus}.parquet"
+
+
 def corpus_shard_triples(corpus: str, shard: str | int) -> str:
     """The preference triples (prompt, chosen, rejected) of a shard of a hub_triples corpus."""
     return f"{corpus_dir(corpus)}/shards/{shard}.pairs.parquet"

@@ -19,7 +19,7 @@ from pathlib import Path
 from slamming.training import what_it_computes
 from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind, seeded_run
-from slamming.workflow.paths import (IN_DOMAIN, OUT_OF_DOMAIN, corpus_audio, corpus_shard, corpus_shard_triples, generation_file, judge_summary,
+from slamming.workflow.paths import (IN_DOMAIN, OUT_OF_DOMAIN, corpus_audio, corpus_shard, corpus_shard_triples, corpus_shard_words, generation_file, judge_summary,
                                      likelihood_summary, manifest,
                                      metrics_file, model_config, model_dir, packed_dir, packed_files, packing_report, pairs_file,
                                      recordings_rejected, resynthesis_report, run_file, run_of, seeds_pairs, seeds_summary, source_dir,
@@ -206,6 +206,10 @@ class Plan:
         """Rejected tables of what a sharded corpus is cut from (Libri-Light's recordings), so that the
         corpus's rejected table lists every file it did not use."""
         return [recordings_rejected(corpus)] if corpus_kind(self.config["corpora"][corpus]) == "librilight" else []
+
+    def corpus_shard_words(self, corpus: str) -> list[str]:
+        """The word timings of a synthesised corpus's shards, as its TTS spoke them."""
+        return [corpus_shard_words(corpus, shard) for shard in range(self.shard_count(corpus))]
 
     def corpus_shard_triples(self, corpus: str) -> list[str]:
         return [corpus_shard_triples(corpus, shard) for shard in range(self.shard_count(corpus))]
