@@ -106,3 +106,30 @@ def test_mixture_probabilities_balance_the_tokens_of_sources_of_different_length
     # a configured share: half the tokens interleaved
     halves = mixture_probabilities(tokens, documents, {"text": 0.25, "speech": 0.25, "interleaved": 0.5})
     assert token_shares(halves, tokens, documents)["interleaved"] == pytest.approx(0.5)
+
+
+def test_a_corpus_becomes_interleaved_documents_with_the_spoken_share_and_its_reasons():
+    from slamming.data.interleaving import interleave_corpus
+    from slamming.units.vocabulary import SpeechVocabulary
+
+    vocabulary = SpeechVocabulary.with_text(SpeechVocabulary(tokeniser="t", num_units=100, frame_rate=25.0),
+                                            text_vocab_size=1300, boundary_id=3, pad_id=3)
+    rng = np.random.default_rng(0)
+    alignments, units = [], {}
+    for n in range(40):
+        words = [{"word": f" w{k}", "start": 0.4 * k, "end": 0.4 * k + 0.3} for k in range(100)]  # 40 s, 100 words
+        alignments.append({"id": f"u{n}", "words": words})
+        units[f"u{n}"] = {"units": rng.integers(0, 100, 200).tolist(), "durations": [5] * 200}  # 200 units of 0.2 s
+    alignments += [{"id": "silent", "words": None}, {"id": "unextracted", "words": [{"word": " x", "start": 0.0, "end": 0.1}]}]
+    documents, report = interleave_corpus(alignments, units, vocabulary, Words.tokenize, seed=0)
+    assert report["documents"] == 40 and report["left_out"] == {"no words": 1, "no units": 1}
+    # at least 30 % of each utterance's words, and the last span's overshoot (more in short utterances)
+    assert 0.3 <= report["spoken_word_share"] < 0.4 and 0 < report["unit_token_share"] < 1
+    for document in documents:
+        assert document["tokens"][0] == document["tokens"][-1] == 3  # the text LM's boundary at both ends
+        assert max(document["tokens"]) <= vocabulary.text_marker
+    # the spans depend on the seed and the utterance alone: the same documents in any order
+    again, _ = interleave_corpus(alignments[::-1], units, vocabulary, Words.tokenize, seed=0)
+    assert {d["id"]: d["tokens"] for d in again} == {d["id"]: d["tokens"] for d in documents}
+    other, _ = interleave_corpus(alignments, units, vocabulary, Words.tokenize, seed=1)
+    assert [d["tokens"] for d in other] != [d["tokens"] for d in documents]

@@ -3,7 +3,9 @@
 
 * Which words are speech (``speech_words``): spans of words whose lengths are drawn from Poisson(lambda = 10),
   each starting at a random word that no span holds yet, never overlapping or touching another span, until
-  at least ``speech_share`` (30 %) of the words are speech. Seeded; a span never splits a word.
+  at least ``speech_share`` (30 %) of the words are speech. Seeded; a span never splits a word. The last
+  span overshoots, as in the official code: on average 0.32 of 200 words are spoken, 0.34 of 100, 0.42
+  of 30.
 * A speech span's units (``unit_range``): the de-duplicated units inside the span's time range, from the
   first word's start to the last word's end, on the 25 Hz frames before de-duplication: a unit belongs to
   the span when it ends at or after the span's start and at or before its end (as the official code's
@@ -113,3 +115,40 @@ def token_shares(probabilities: dict[str, float], tokens: dict[str, int], docume
     expected = {name: p * tokens[name] / documents[name] for name, p in probabilities.items()}
     total = sum(expected.values())
     return {name: value / total for name, value in expected.items()}
+
+
+def utterance_rng(seed: int, utterance: str) -> np.random.Generator:
+    """An utterance's own generator: its spans depend on the seed and its id alone, not on the order of a shard."""
+    import hashlib
+
+    return np.random.default_rng([seed, int.from_bytes(hashlib.sha256(utterance.encode()).digest()[:8], "little")])
+
+
+def interleave_corpus(alignments: list[dict], units: dict[str, dict], vocabulary, tokenize, seed: int,
+                      span_mean: float = SPAN_MEAN, speech_share: float = SPEECH_SHARE) -> tuple[list[dict], dict]:
+    """Interleaved documents of a corpus: for each utterance with both words (a row of a word-alignment
+    table) and units (its units-table row: ``units`` and ``durations``), ``BOS document EOS`` in the
+    interleaved ``vocabulary`` (``SpeechVocabulary.with_text``). Returns the documents (id, tokens) and what
+    was made: documents, utterances left out and why, the share of words spoken and of tokens that are units."""
+    markers = Markers(speech=vocabulary.speech_marker, text=vocabulary.text_marker)
+    frame_seconds = 1.0 / vocabulary.frame_rate
+    documents, left_out = [], {"no words": 0, "no units": 0}
+    words_total = words_spoken = unit_tokens = tokens_total = 0
+    for row in alignments:
+        if not row.get("words"):
+            left_out["no words"] += 1
+            continue
+        if row["id"] not in units:
+            left_out["no units"] += 1
+            continue
+        words = [(w["word"], w["start"], w["end"]) for w in row["words"]]
+        spoken = speech_words(len(words), utterance_rng(seed, row["id"]), span_mean, speech_share)
+        tokens, sources = interleaved_document(words, np.asarray(units[row["id"]]["units"]), np.asarray(units[row["id"]]["durations"]),
+                                               frame_seconds, spoken, tokenize, lambda u: int(vocabulary.tokens([u])[0]), markers)
+        documents.append({"id": row["id"], "tokens": [vocabulary.bos_id, *tokens, vocabulary.eos_id]})
+        words_total, words_spoken = words_total + len(words), words_spoken + int(spoken.sum())
+        unit_tokens += sum(1 for kind, _ in sources if kind == "unit")
+        tokens_total += len(tokens) + 2
+    return documents, {"documents": len(documents), "left_out": left_out,
+                       "spoken_word_share": words_spoken / words_total if words_total else None,
+                       "unit_token_share": unit_tokens / tokens_total if tokens_total else None, "tokens": tokens_total}
