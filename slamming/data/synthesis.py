@@ -84,7 +84,7 @@ def synthesise_shard(rows: list[dict], *, corpus: str, settings: dict, voices: d
         try:
             if hasattr(engine, "synthesise_words"):
                 samples, timed = engine.synthesise_words(text)
-                word_row = words_row(utt_id, timed, "the TTS's phonemes do not pair with the text's words")
+                word_row = words_row(utt_id, timed, "the TTS gave no timing that pairs with the text's words")
             else:
                 samples = engine.synthesise(text)
                 word_row = words_row(utt_id, None, f"{engine.name} reports no word timing: align its speech with whisper")

@@ -74,6 +74,7 @@ class PiperVoice:
         )
         self.sample_rate = int(voice_config.sample_rate)
         self.name = f"piper:{model.stem}"
+        self.alignments = alignments
 
     def synthesise(self, text: str) -> np.ndarray:
         chunks = [chunk.audio_float_array for chunk in self._voice.synthesize(text, syn_config=self._config)]
@@ -83,16 +84,18 @@ class PiperVoice:
 
     def synthesise_words(self, text: str) -> tuple[np.ndarray, list[tuple[str, float, float]] | None]:
         """The audio and its words timed by the voice itself (a voice made with ``alignments``); None for the
-        words when Piper's phonemes do not pair with the text's words."""
+        words when Piper could not time a sentence, or its phoneme words do not pair with the text's."""
         from slamming.data.alignment import sounds, tts_words
 
+        if not self.alignments:
+            raise RuntimeError(f"{self.name}: the voice reports no phoneme timings; make it with alignments=True")
         chunks = list(self._voice.synthesize(text, syn_config=self._config, include_alignments=True))
         if not chunks:
             return np.zeros(0, dtype=np.float32), []
-        if any(chunk.phoneme_alignments is None for chunk in chunks):
-            raise RuntimeError(f"{self.name}: the voice reports no phoneme timings; make it with alignments=True")
-        sentences = [[(a.phoneme, int(a.num_samples)) for a in chunk.phoneme_alignments] for chunk in chunks]
         audio = np.concatenate([chunk.audio_float_array for chunk in chunks]).astype(np.float32)
+        if any(chunk.phoneme_alignments is None for chunk in chunks):
+            return audio, None  # Piper could not match a sentence's phoneme ids to its phonemes: the audio stands
+        sentences = [[(a.phoneme, int(a.num_samples)) for a in chunk.phoneme_alignments] for chunk in chunks]
         # each word alone, to pair the words espeak reads together or apart
         sizes = [sounds(p for sentence in self._voice.phonemize(word) for p in sentence) for word in text.split()]
         return audio, tts_words(text, sentences, self.sample_rate, sizes)
