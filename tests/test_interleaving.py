@@ -58,7 +58,7 @@ def test_every_token_of_a_document_maps_back_to_its_source_and_a_marker_opens_ev
     units = np.arange(8) + 10
     spoken = np.array([False, True, True, False, True])
     markers = Markers(speech=900, text=901)
-    tokens, sources = interleaved_document(words, units, durations, FRAME, spoken, Words.tokenize, lambda u: 500 + u, markers)
+    tokens, sources = interleaved_document(words, units, durations, FRAME, spoken, Words.tokenize, lambda us: 500 + us, markers)
     assert len(tokens) == len(sources)
     rebuilt = []
     for token, (kind, index) in zip(tokens, sources):

@@ -25,7 +25,7 @@ from slamming.artifacts import read_parquet
 from slamming.data.audio import read_audio
 from slamming.evaluation.mos import checkpoint_file, load_mos_predictor, predict_mos
 from slamming.evaluation.statistics import INTERVAL, interval
-from slamming.evaluation.vocoder import SAMPLE_RATE, load_vocoder, vocode_table
+from slamming.evaluation.vocoder import SAMPLE_RATE, batch_seconds_for, load_vocoder, vocode_table
 from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.units.kmeans import sha256_of
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     vocoder = json.loads(args.vocoder)
     units = read_parquet(args.units).to_pylist()
     resynthesised = vocode_table(load_vocoder(vocoder["checkpoint"], vocoder["config"], vocoder["sha256"], device),
-                                 [{"units": r["prompt_units"]} for r in units], 60.0 if device == "cuda" else 0.0)
+                                 [{"units": r["prompt_units"]} for r in units], batch_seconds_for(device))
     generated = {r["id"].removesuffix(".full"): r["path"] for r in read_parquet(args.audio).to_pylist() if r["id"].endswith(".full")}
     real = {r["id"].removesuffix(".prompt"): r["path"] for r in read_parquet(args.prompts).to_pylist()}
 

@@ -22,7 +22,7 @@ from slamming.artifacts import read_parquet
 from slamming.data.audio import write_flac
 from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.data.manifests import MANIFEST_SCHEMA, write_table
-from slamming.evaluation.vocoder import SAMPLE_RATE, load_vocoder, vocode_table
+from slamming.evaluation.vocoder import SAMPLE_RATE, batch_seconds_for, load_vocoder, vocode_table
 
 log = logging.getLogger("vocode_generations")
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    batch_seconds = args.batch_seconds if args.batch_seconds is not None else (60.0 if device == "cuda" else 0.0)
+    batch_seconds = args.batch_seconds if args.batch_seconds is not None else batch_seconds_for(device)
     vocoder = json.loads(args.vocoder)
     model = load_vocoder(vocoder["checkpoint"], vocoder["config"], vocoder["sha256"], device)
     table = read_parquet(args.units).to_pylist()

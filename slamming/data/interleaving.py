@@ -69,12 +69,12 @@ class Markers:
 
 
 def interleaved_document(words: list[tuple[str, float, float]], units: np.ndarray, durations: np.ndarray,
-                         frame_seconds: float, spoken: np.ndarray, tokenize, unit_token, markers: Markers
+                         frame_seconds: float, spoken: np.ndarray, tokenize, unit_tokens, markers: Markers
                          ) -> tuple[list[int], list[tuple[str, int]]]:
     """One utterance as an interleaved document: its tokens, and for each where it came from - ("marker", -1),
     ("word", i) for a token of word i's text, or ("unit", j) for unit j. ``words``: (text with its leading
     space, start, end seconds); ``spoken``: speech_words' mask; ``tokenize``: text -> the text LM's ids, no
-    special tokens; ``unit_token``: unit id -> its token id."""
+    special tokens; ``unit_tokens``: unit ids -> their token ids (a vocabulary's ``tokens``)."""
     tokens: list[int] = []
     sources: list[tuple[str, int]] = []
     i = 0
@@ -86,7 +86,7 @@ def interleaved_document(words: list[tuple[str, float, float]], units: np.ndarra
         sources.append(("marker", -1))
         if spoken[i]:
             first, last = unit_range(durations, frame_seconds, words[i][1], words[j - 1][2])
-            tokens += [unit_token(int(u)) for u in units[first:last]]
+            tokens += np.asarray(unit_tokens(units[first:last])).tolist()
             sources += [("unit", k) for k in range(first, last)]
         else:
             for k in range(i, j):
@@ -144,7 +144,7 @@ def interleave_corpus(alignments: list[dict], units: dict[str, dict], vocabulary
         words = [(w["word"], w["start"], w["end"]) for w in row["words"]]
         spoken = speech_words(len(words), utterance_rng(seed, row["id"]), span_mean, speech_share)
         tokens, sources = interleaved_document(words, np.asarray(units[row["id"]]["units"]), np.asarray(units[row["id"]]["durations"]),
-                                               frame_seconds, spoken, tokenize, lambda u: int(vocabulary.tokens([u])[0]), markers)
+                                               frame_seconds, spoken, tokenize, vocabulary.tokens, markers)
         documents.append({"id": row["id"], "tokens": [vocabulary.bos_id, *tokens, vocabulary.eos_id]})
         words_total, words_spoken = words_total + len(words), words_spoken + int(spoken.sum())
         unit_tokens += sum(1 for kind, _ in sources if kind == "unit")

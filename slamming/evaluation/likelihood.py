@@ -201,7 +201,8 @@ def score_pairs(pairs: list[dict], scores: dict[str, tuple[float, int]]) -> tupl
                      "correct_sum": pair_outcome(pos_sum, neg_sum), "correct_mean": pair_outcome(pos_mean, neg_mean)})
     outcome = f"correct_{PAPER_AGGREGATION}"
     summary = {**accuracies(rows, outcome), "aggregation": PAPER_AGGREGATION, "interval": INTERVAL,
-               "accuracy_sum": accuracies(rows, "correct_sum")["accuracy"], "accuracy_mean": accuracies(rows, "correct_mean")["accuracy"]}
+               **{f"accuracy_{aggregation}": float(np.mean([r[f"correct_{aggregation}"] for r in rows])) if rows else None
+                  for aggregation in ("sum", "mean")}}
     # per group (sBLIMP's types, SALMon's parts, sWUGGY's frequency bands), each with its interval
     groups = sorted({r["group"] for r in rows if r.get("group")})
     summary["groups"] = {g: accuracies([r for r in rows if r["group"] == g], outcome) for g in groups}

@@ -105,20 +105,21 @@ def load_mos_predictor(folder: str | Path, sha256: str | None = None, device: st
     config_file = path.parent / "config.json"
     config = Wav2Vec2Config(**json.loads(config_file.read_text())) if config_file.exists() else Wav2Vec2Config()
     model = MosPredictor(config)
-    ours = set(model.state_dict())
+    own = model.state_dict()
+    wav2vec = {n.removeprefix("ssl_model.") for n in own if n.startswith("ssl_model.")}
     state = torch.load(path, map_location="cpu", weights_only=True)
     renamed = {}
     for name, tensor in state.items():
         if name.startswith("output_layer."):
             renamed[name] = tensor
         elif name.startswith("ssl_model."):
-            mine = fairseq_names(name.removeprefix("ssl_model."), {n.removeprefix("ssl_model.") for n in ours})
+            mine = fairseq_names(name.removeprefix("ssl_model."), wav2vec)
             if mine is not None:
                 renamed[f"ssl_model.{mine}"] = tensor
         else:
             raise ValueError(f"{path}: {name!r} is neither ssl_model.* nor output_layer.*: not Cooper et al.'s MosPredictor checkpoint")
-    if "ssl_model.masked_spec_embed" not in renamed and "ssl_model.masked_spec_embed" in ours:
-        renamed["ssl_model.masked_spec_embed"] = model.state_dict()["ssl_model.masked_spec_embed"]  # used only in training
+    if "ssl_model.masked_spec_embed" not in renamed and "ssl_model.masked_spec_embed" in own:
+        renamed["ssl_model.masked_spec_embed"] = own["ssl_model.masked_spec_embed"]  # used only in training
     missing, unexpected = model.load_state_dict(renamed, strict=False)
     if missing or unexpected:
         raise ValueError(f"{path} does not fit wav2vec 2.0 {'with ' + str(config_file) if config_file.exists() else 'base'}: "

@@ -56,6 +56,14 @@ def audio_files(corpora: list[dict]) -> dict:
     return files
 
 
+def generation_scores(scores: dict) -> dict:
+    """What metrics.json keeps of a generation's scores.json (in domain, or out of domain)."""
+    return {"genppl": scores["genppl"]["genppl"],                 # prompt + continuation, as the paper
+            "genppl_ci95": scores["genppl_ci95"],                 # a bootstrap over prompts
+            "genppl_continuation": scores["genppl_continuation"]["genppl"], "samples": scores["samples"],
+            "empty_transcripts": scores["genppl"]["empty"], "auto_bleu": scores["auto_bleu"], "auto_bleu_ci95": scores["auto_bleu_ci95"]}
+
+
 def collect(run: str, description: str, data: str | None, likelihood_files: list[str], generation: str | None,
             judge: str | None, vocoder: str | None, training_files: list[str], timing_files: list[str],
             topline_files: list[str] = (), evaluated_model: str | None = None, protocol: str = "official",
@@ -96,7 +104,7 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
         if "data" in summary:  # DPO: the pairs kept (the paper's SpokenSwag keeps ~47 k) and why the rest were not
             stage["pairs"] = summary["data"]
     generation = read_json(generation) if generation else None
-    out_of_domain = read_json(out_of_domain) if out_of_domain else None
+    out_of_domain = generation_scores(read_json(out_of_domain)) if out_of_domain else None
     mos = read_json(mos) if mos else None
     judged = read_json(judge) if judge else {"gpt_score": None, "not_run": "evaluation.judge is null in the recipe"}
     data = read_json(data) if data else None
@@ -117,24 +125,13 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
         },
         "likelihood": likelihood,
         "generation": generation and {
-            "genppl": generation["genppl"]["genppl"],                 # prompt + continuation, as the paper
-            "genppl_ci95": generation["genppl_ci95"],                 # a bootstrap over prompts
-            "genppl_continuation": generation["genppl_continuation"]["genppl"],
-            "samples": generation["samples"],
-            "empty_transcripts": generation["genppl"]["empty"],
+            **generation_scores(generation),
             "empty_continuation_transcripts": generation["genppl_continuation"]["empty"],
             "genppl_empty_transcripts": generation["empty_transcripts"],
-            "auto_bleu": generation["auto_bleu"],
-            "auto_bleu_ci95": generation["auto_bleu_ci95"],
             "gpt_score": judged["gpt_score"],
             **({"gpt_score_not_run": judged["not_run"]} if "not_run" in judged else {"gpt_score_rated": judged.get("rated")}),
         },
-        "generation_out_of_domain": out_of_domain and {
-            "genppl": out_of_domain["genppl"]["genppl"], "genppl_ci95": out_of_domain["genppl_ci95"],
-            "genppl_continuation": out_of_domain["genppl_continuation"]["genppl"], "samples": out_of_domain["samples"],
-            "empty_transcripts": out_of_domain["genppl"]["empty"], "auto_bleu": out_of_domain["auto_bleu"],
-            "auto_bleu_ci95": out_of_domain["auto_bleu_ci95"],
-        },
+        "generation_out_of_domain": out_of_domain,
         # the MOS proxy (appendix D.2): generated, resynthesised and real speech, each a mean with its interval
         "mos": mos and {kind: mos[kind] for kind in ("generated", "resynthesised", "ground_truth", "predictor", "difference")},
         "vocoder": vocoder and {"resynthesis_wer": vocoder.get("resynthesis_wer"), "held_out": vocoder.get("held_out_utterances")},
@@ -158,8 +155,8 @@ TABLE_COLUMNS = [
     ("sstorycloze_ci95", "$.likelihood.sstorycloze.accuracy_ci95", "VARCHAR"),
     ("tstorycloze_ci95", "$.likelihood.tstorycloze.accuracy_ci95", "VARCHAR"), ("genppl", "$.generation.genppl", "DOUBLE"),
     ("genppl_ci95", "$.generation.genppl_ci95", "VARCHAR"),
-    ("genppl_out_of_domain", "$.generation_out_of_domain.genppl", "DOUBLE"),
-    ("mos_generated", "$.mos.generated.mean", "DOUBLE"),  # the MOS proxy, when a recipe names its predictor  # People's Speech prompts (appendix D.3)
+    ("genppl_out_of_domain", "$.generation_out_of_domain.genppl", "DOUBLE"),  # People's Speech prompts (appendix D.3)
+    ("mos_generated", "$.mos.generated.mean", "DOUBLE"),  # the MOS proxy, when a recipe names its predictor
     ("auto_bleu", "$.generation.auto_bleu", "DOUBLE"), ("gpt_score", "$.generation.gpt_score", "DOUBLE"),
     ("empty_transcripts", "$.generation.empty_transcripts", "BIGINT"),
     # steps, tokens and hours side by side: a day of one GPU and the paper's step counts are different runs

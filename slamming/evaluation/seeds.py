@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from slamming.evaluation.likelihood import PAPER_AGGREGATION
-from slamming.evaluation.statistics import INTERVAL, interval
+from slamming.evaluation.likelihood import PAPER_AGGREGATION, accuracies
+from slamming.evaluation.statistics import INTERVAL
 
 OUTCOME = f"correct_{PAPER_AGGREGATION}"
 
@@ -72,11 +72,7 @@ def over_seeds(recipe: str, metrics: dict[int, dict], averaged: dict[str, list[d
             incomplete.append(name)
             continue
         spreads[name] = spread(values)
-    benchmarks = {}
-    for benchmark, rows in sorted(averaged.items()):
-        outcomes, items = [r[OUTCOME] for r in rows], [r["item"] for r in rows]
-        benchmarks[benchmark] = {"pairs": len(rows), "accuracy": float(np.mean(outcomes)) if rows else None,
-                                 "accuracy_ci95": interval(outcomes, items), "interval": INTERVAL}
+    benchmarks = {benchmark: {**accuracies(rows, OUTCOME), "interval": INTERVAL} for benchmark, rows in sorted(averaged.items())}
     return {"recipe": recipe, "seeds": sorted(metrics), "runs": {str(seed): m["run"] for seed, m in sorted(metrics.items())},
             "metrics": spreads, "not_in_every_seed": incomplete,
             "averaged_over_seeds": benchmarks}

@@ -206,6 +206,12 @@ def save_vocoder(model: UnitVocoder, folder: str | Path) -> None:
     (folder / "config.json").write_text(json.dumps(model.config, indent=2) + "\n")
 
 
+def batch_seconds_for(device: str) -> float:
+    """Units of 60 s per batch on a GPU; one sequence at a time on a CPU, where batching is slower
+    (benchmarking.vocoder measures both)."""
+    return 60.0 if device == "cuda" else 0.0
+
+
 def vocode_table(model: UnitVocoder, rows: list[dict], batch_seconds: float) -> list[np.ndarray]:
     """Audio for each row's ``units`` (batched by length)."""
     from slamming.units.extraction import length_sorted_batches

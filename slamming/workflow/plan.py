@@ -19,13 +19,13 @@ from pathlib import Path
 from slamming.training import what_it_computes
 from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind, seeded_run
-from slamming.workflow.paths import (IN_DOMAIN, OUT_OF_DOMAIN, corpus_audio, corpus_shard, corpus_shard_triples, corpus_shard_words, generation_file, judge_summary,
-                                     likelihood_summary, manifest,
-                                     metrics_file, model_config, model_dir, packed_dir, packed_files, packing_report, pairs_file,
-                                     recordings_rejected, resynthesis_report, run_file, run_of, seeds_pairs, seeds_summary, source_dir,
-                                     source_record, text_file,
-                                     timings, tokenizer, topline_summary, training_log, training_summary, units_shard,
-                                     units_table, vocabulary, vocoder_config, vocoder_weights, weights)
+from slamming.workflow.paths import (IN_DOMAIN, OUT_OF_DOMAIN, corpus_audio, corpus_shard, corpus_shard_triples,
+                                     corpus_shard_words, generation_file, judge_summary, likelihood_summary, manifest,
+                                     metrics_file, model_config, model_dir, packed_dir, packed_files, packing_report,
+                                     pairs_file, recordings_rejected, resynthesis_report, run_file, run_of, seeds_pairs,
+                                     seeds_summary, source_dir, source_record, text_file, timings, tokenizer, topline_summary,
+                                     training_log, training_summary, units_shard, units_table, vocabulary, vocoder_config,
+                                     vocoder_weights, weights)
 
 # --- the plan of a configuration --------------------------------------------------------------
 
