@@ -33,6 +33,8 @@ wildcard_constraints:
     vocoder=one_of(config["vocoders"]),
     benchmark=one_of(PLAN.benchmarks),
     mix=r"ctx\d+-[0-9a-f]{8}",
+    name=one_of(config["text_corpora"]),
+    text_lm=r"[A-Za-z0-9_.-]+",
 
 
 include: "rules/sources.smk"

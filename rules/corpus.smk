@@ -51,23 +51,53 @@ rule synthesise_shard:
         " --out {output.manifest} --words-out {output.words} --audio-dir {output.audio} --threads {threads} --log-file {log}"
 
 
-# A synthesised corpus's words with their times, as its TTS spoke them (the paper takes sTinyStories'
-# alignment from its TTS): what interleaving puts a word's units in place of its text with.
-rule merge_tts_alignments:
+# A corpus's words with their times: as its TTS spoke them, for a synthesised corpus (the paper takes
+# sTinyStories' alignment from its TTS), or by an ASR model's word timestamps (rule align_words): what
+# interleaving puts a word's units in place of its text with.
+rule merge_word_alignments:
     input:
-        lambda wc: PLAN.corpus_shard_words(wc.corpus),
+        lambda wc: PLAN.word_alignment_shards(wc.aligner, wc.corpus),
     output:
-        paths.word_alignments("tts", "{corpus}"),
+        paths.word_alignments("{aligner}", "{corpus}"),
     wildcard_constraints:
-        corpus=one_of(PLAN.corpora_of_kind("synthesise")),
+        aligner="tts|" + one_of(config["asr_models"]),
     params:
-        code=STAGE_CODE.digest("merge_tts_alignments"),
+        code=STAGE_CODE.digest("merge_word_alignments"),
     log:
-        "logs/alignments/tts/{corpus}.log",
+        "logs/alignments/{aligner}/{corpus}.log",
     conda:
         "../envs/slamming.yaml"
     shell:
-        "python -m workflow_scripts.merge_tts_alignments --shards {input} --out {output} --log-file {log}"
+        "python -m workflow_scripts.merge_word_alignments --shards {input} --out {output} --log-file {log}"
+
+
+# A shard of a corpus's words timed by an ASR model (Whisper's word timestamps; the paper's Whisper large-v3-turbo).
+rule align_words:
+    input:
+        manifest=paths.manifest("{corpus}"),
+        asr=lambda wc: paths.source_record(PLAN.asr_model(wc.aligner)["model"]),
+    output:
+        paths.word_alignment_shard("{aligner}", "{corpus}", "{shard}"),
+    wildcard_constraints:
+        aligner=one_of(config["asr_models"]),
+    params:
+        code=STAGE_CODE.digest("align_words"),
+        spec=lambda wc: as_json(PLAN.asr_model(wc.aligner)),
+        model=lambda wc: paths.source_dir(PLAN.asr_model(wc.aligner)["model"]),
+        shards=lambda wc: PLAN.units_shards(wc.corpus),
+    log:
+        "logs/alignments/{aligner}/{corpus}/{shard}.log",
+    benchmark:
+        paths.timings("alignments/{aligner}/{corpus}/{shard}")
+    priority: corpus_priority
+    resources:
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.align_words --manifest {input.manifest} --shard {wildcards.shard} --shards {params.shards}"
+        " --spec {params.spec:q} --model {params.model} --out {output} --log-file {log}"
 
 
 rule merge_corpus_shards:
@@ -395,3 +425,29 @@ rule swag_text:
     shell:
         "python -m workflow_scripts.swag_text --folder {params.folder} --seed {params.seed}"
         " --triples {output.triples} --utterances {output.utterances} --log-file {log}"
+
+
+# A text corpus for interleaving: its documents after the Gopher rules (text_corpora), the rejected kept.
+rule filter_text:
+    input:
+        tables=lambda wc: [paths.text_file(table) for table in config["text_corpora"][wc.name].get("tables", [])],
+        source=lambda wc: [paths.source_record(spec["files"]["source"]) for spec in [config["text_corpora"][wc.name]] if "files" in spec],
+    output:
+        documents=paths.text_corpus("{name}"),
+        rejected=paths.text_corpus("{name}", "_rejected.parquet"),
+        report=paths.text_corpus("{name}", ".json"),
+    wildcard_constraints:
+        name=one_of(config["text_corpora"]),
+    params:
+        code=STAGE_CODE.digest("filter_text"),
+        settings=lambda wc: as_json(config["text_corpora"][wc.name]),
+        folder=lambda wc, input: f"--folder {input.source[0].removesuffix('.json')}" if input.source else "",
+    log:
+        "logs/text_corpora/{name}.log",
+    benchmark:
+        paths.timings("text_corpora/{name}")
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.filter_text --settings {params.settings:q} --tables {input.tables} {params.folder}"
+        " --out {output.documents} --rejected-out {output.rejected} --report {output.report} --log-file {log}"

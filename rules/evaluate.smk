@@ -451,3 +451,24 @@ rule report_samples:
     shell:
         "python -m workflow_scripts.report_samples --manifest {input.audio} --count {params.samples}"
         " --out-dir {output} --log-file {log}"
+
+
+# An interleaved run and the speech-only run it is compared with at equal compute (interleaving.compare_with).
+rule equal_compute_table:
+    input:
+        metrics=lambda wc: [paths.metrics_file(PLAN.run(wc.run)["interleaving"]["compare_with"]), paths.metrics_file(wc.run)],
+        tables=lambda wc: PLAN.equal_compute_tables(wc.run),
+    output:
+        csv=report(paths.run_file("{run}", "equal_compute.csv"), caption="../report/equal_compute.rst", category="Metrics"),
+        markdown=paths.run_file("{run}", "equal_compute.md"),
+    wildcard_constraints:
+        run=one_of(PLAN.compared_interleaved_runs),
+    params:
+        code=STAGE_CODE.digest("equal_compute_table"),
+    log:
+        "logs/{run}/equal_compute.log",
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.equal_compute_table --metrics {input.metrics} --tables {input.tables}"
+        " --out {output.csv} --markdown {output.markdown} --log-file {log}"

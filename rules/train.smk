@@ -31,7 +31,7 @@ rule train_demo_text_lm:
 rule init_speech_lm:
     input:
         base=lambda wc: PLAN.text_lm_files(PLAN.run(wc.run)["pretrain"]["base_model"]),
-        vocabulary=lambda wc: paths.vocabulary(PLAN.run_tokeniser(wc.run)),
+        vocabulary=lambda wc: PLAN.run_vocabulary(wc.run),  # an interleaved run's keeps its text LM's ids
     output:
         config=paths.model_config(paths.model_dir("{run}", "init")),
         weights=paths.weights(paths.model_dir("{run}", "init")),
@@ -54,6 +54,7 @@ rule pretrain:
         init=rules.init_speech_lm.output.weights,
         packing=lambda wc: PLAN.run_packing_report(wc.run),
         arrays=lambda wc: PLAN.run_packed_files(wc.run),  # declared: Snakemake then sees one missing or changed
+        flops_of=lambda wc: PLAN.flops_budget_summary(wc.run),  # pretrain.budget.flops_of: that run trains first
     output:
         config=paths.model_config(paths.model_dir("{run}", "pretrained")),
         weights=paths.weights(paths.model_dir("{run}", "pretrained")),
@@ -68,6 +69,7 @@ rule pretrain:
         seed=lambda wc: PLAN.run(wc.run)["seed"],
         data=lambda wc: PLAN.run_packed_dir(wc.run),
         launcher=lambda wc: PLAN.launcher(PLAN.run(wc.run)["pretrain"]["gpus"]),
+        flops_of=lambda wc, input: f"--flops-of {input.flops_of[0]}" if input.flops_of else "",
         init=lambda wc, input: Path(input.init).parent,
         out=lambda wc, output: Path(output.weights).parent,
     log:
@@ -84,7 +86,7 @@ rule pretrain:
     shell:
         "{params.launcher} workflow_scripts.pretrain --init {params.init}"
         " --data {params.data} --settings {params.stage_settings:q} --seed {params.seed} --threads {threads}"
-        " --out {params.out} --log-file {log}"
+        " {params.flops_of} --out {params.out} --log-file {log}"
 
 
 rule dpo:

@@ -109,12 +109,32 @@ rule merge_units:
         " --rejected-out {output.rejected} --log-file {log}"
 
 
+# An interleaved model's vocabulary: its text LM's ids, then the tokeniser's units and the two markers.
+rule interleaved_vocabulary:
+    input:
+        speech=paths.vocabulary("{tokeniser}"),
+        text_lm=lambda wc: PLAN.text_lm_files(wc.text_lm),
+    output:
+        paths.interleaved_vocabulary("{tokeniser}", "{text_lm}"),
+    params:
+        code=STAGE_CODE.digest("interleaved_vocabulary"),
+        text_lm=lambda wc: PLAN.text_lm_dir(wc.text_lm),
+    log:
+        "logs/units/{tokeniser}/interleaved/{text_lm}.log",
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.interleaved_vocabulary --speech {input.speech} --text-lm {params.text_lm}"
+        " --out {output} --log-file {log}"
+
+
 # A mix is packed by its run's pretrain.packing: into full windows (pack_windows) or into the official
 # code's chunks (pack_chunks); the packing is part of the mix's key, so each mix has one rule.
 rule pack_windows:
     input:
         units=lambda wc: PLAN.mix_unit_tables(wc.tokeniser, wc.mix),
-        vocabulary=paths.vocabulary("{tokeniser}"),
+        vocabulary=lambda wc: PLAN.mix_vocabulary(wc.mix),
+        interleaving=lambda wc: PLAN.mix_interleaving_inputs(wc.mix),  # an interleaved mix's words, units, text
     output:
         report=paths.packing_report("{tokeniser}", "{mix}"),
         windows=paths.packed_files("{tokeniser}", "{mix}", array_names("windows")),
@@ -125,6 +145,7 @@ rule pack_windows:
         mix=lambda wc: as_json(PLAN.mix_units(wc.tokeniser, wc.mix)),
         context=lambda wc: PLAN.mixes[wc.mix]["context"],
         seed=lambda wc: PLAN.mixes[wc.mix]["seed"],
+        interleaving=lambda wc: PLAN.mix_interleaving(wc.mix),
         out=lambda wc, output: Path(output.report).parent,
     log:
         "logs/packed/{tokeniser}/{mix}.log",
@@ -134,14 +155,15 @@ rule pack_windows:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.pack_windows --mix {params.mix:q} --vocabulary {input.vocabulary}"
-        " --context {params.context} --seed {params.seed} --packing windows"
+        " --context {params.context} --seed {params.seed} --packing windows {params.interleaving}"
         " --out-dir {params.out} --log-file {log}"
 
 
 rule pack_chunks:
     input:
         units=lambda wc: PLAN.mix_unit_tables(wc.tokeniser, wc.mix),
-        vocabulary=paths.vocabulary("{tokeniser}"),
+        vocabulary=lambda wc: PLAN.mix_vocabulary(wc.mix),
+        interleaving=lambda wc: PLAN.mix_interleaving_inputs(wc.mix),  # an interleaved mix's words, units, text
     output:
         report=paths.packing_report("{tokeniser}", "{mix}"),
         chunks=paths.packed_files("{tokeniser}", "{mix}", array_names("official")),
@@ -152,6 +174,7 @@ rule pack_chunks:
         mix=lambda wc: as_json(PLAN.mix_units(wc.tokeniser, wc.mix)),
         context=lambda wc: PLAN.mixes[wc.mix]["context"],
         seed=lambda wc: PLAN.mixes[wc.mix]["seed"],
+        interleaving=lambda wc: PLAN.mix_interleaving(wc.mix),
         out=lambda wc, output: Path(output.report).parent,
     log:
         "logs/packed/{tokeniser}/{mix}.log",
@@ -161,7 +184,7 @@ rule pack_chunks:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.pack_windows --mix {params.mix:q} --vocabulary {input.vocabulary}"
-        " --context {params.context} --seed {params.seed} --packing official"
+        " --context {params.context} --seed {params.seed} --packing official {params.interleaving}"
         " --out-dir {params.out} --log-file {log}"
 
 

@@ -26,7 +26,7 @@ def runs(base_config) -> dict:
 
 def test_every_recipe_is_valid(runs):
     # and each released model of the speech_lms registry is a run of its own, evaluated without training
-    assert set(runs) == {"demo", "slam", "slam_paper_steps", "slam_scaled", "slam_large", "twist_350m",
+    assert set(runs) == {"demo", "demo_interleaved", "slam", "slam_interleaved", "slam_paper_steps", "slam_scaled", "slam_large", "twist_350m",
                          "eval/slprl_slam", "eval/slprl_slam_scaled"}
 
 

@@ -7,7 +7,7 @@ import pytest
 from slamming.data.demo_text import BLIMP_PHENOMENA, SETS, TOPICS, generate, settings_for, vocabulary
 
 SETTINGS = {"seed": 3, "stories": {"train": 60, "valid": 6}, "swag": {"triples": 30, "held_out": 6}, "storycloze": 12, "blimp": 20,
-            "grammar": 40}
+            "grammar": 40, "documents": {"stories_per_document": 3}}
 
 
 def test_same_seed_same_text_and_another_seed_other_text():

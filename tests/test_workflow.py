@@ -493,7 +493,7 @@ def test_a_synthesised_corpus_has_its_words_timed_by_its_tts(demo):
     shards the demo already made; nothing is spoken again."""
     workdir, config = demo
     target = "results/alignments/tts/demo_stories.parquet"
-    assert planned(workdir, [config], target) == {"merge_tts_alignments": 1}
+    assert planned(workdir, [config], target) == {"merge_word_alignments": 1}
     snakemake(workdir, "--cores", "1", target, configfiles=[config])
     rows = pq.read_table(workdir / target).to_pylist()
     texts = {r["id"]: r["text"] for r in pq.read_table(workdir / "results/corpora/demo_stories/manifest.parquet").to_pylist()}

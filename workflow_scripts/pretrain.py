@@ -28,6 +28,15 @@ from slamming.training.pretraining import train_on_windows
 log = logging.getLogger("pretrain")
 
 
+def equal_compute(summary_path: str) -> float:
+    """The training FLOPs another run's pretraining spent (its training_summary.json)."""
+    flops = json.loads(Path(summary_path).read_text()).get("training_flops")
+    if not flops:
+        raise ValueError(f"{summary_path}: no training_flops (trained before the FLOPs were recorded); train that run again "
+                         "(snakemake --forcerun pretrain) or set pretrain.budget.max_flops")
+    return float(flops)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = stage_parser(__doc__)
     parser.add_argument("--init", required=True, help="the model to start from (save_pretrained folder)")
@@ -39,11 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--checkpoint-every-steps", type=int, help="checkpoint by steps instead of minutes")
     parser.add_argument("--log-every-steps", type=int, help="a log row every N steps instead of every 10 s")
+    parser.add_argument("--flops-of", help="the training summary of the run whose pretraining FLOPs are this budget's "
+                        "max_flops (pretrain.budget.flops_of)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     work = Path(args.work) if args.work else out.with_name(out.name + ".work")
     setup_stage(args.log_file, args.threads, history=work / "attempts.log")
-    summary = train_on_windows(Path(args.init), Path(args.data), json.loads(args.settings), args.seed, out, work, log,
+    settings = json.loads(args.settings)
+    if args.flops_of:
+        settings["budget"]["max_flops"] = equal_compute(args.flops_of)
+        log.info("budget: %.4g training FLOPs, as %s spent", settings["budget"]["max_flops"], args.flops_of)
+    summary = train_on_windows(Path(args.init), Path(args.data), settings, args.seed, out, work, log,
                                checkpoint_every_steps=args.checkpoint_every_steps, log_every_steps=args.log_every_steps)
     log.info("done: %s", json.dumps(summary))
     return 0

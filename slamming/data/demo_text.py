@@ -17,6 +17,10 @@ speaks, so that what the benchmarks ask can be learned from the stories:
 * ``swag``: SWAG-like preference triples from the stories' own world - a prompt (someone went to a
   topic's place), a continuation with that topic's activity (chosen) and one with another topic's
   (rejected); a share of them is held out to measure DPO.
+* ``documents``: text-only documents for speech-text interleaving - the stories, a few to a document
+  (one story is shorter than the Gopher rules' 50 words), and one document of each kind of web debris
+  the Gopher rules are there to reject (a line repeated, a list of bullets, a lone sentence, words
+  without a sentence, a run of symbols), written from the same words, so that the filter is seen to work.
 
 Each set is one Parquet table plus an ``<set>_utterances`` table (id, text, split) that synthesis
 reads. The same seed gives the same text, byte for byte.
@@ -232,7 +236,9 @@ def generate_swag(rng: random.Random, n: int, held_out: int) -> list[dict]:
 # What each set depends on in the demo_text config (besides the seed): the workflow passes each
 # set's rule only these, so changing the number of SWAG triples does not re-make the stories.
 SETS = {"stories": ("stories",), "grammar": ("grammar",), "swag": ("swag",), "storycloze": ("stories", "storycloze"),
-        "blimp": ("stories", "grammar", "blimp")}
+        "blimp": ("stories", "grammar", "blimp"), "documents": ("stories", "documents")}
+# The debris of the documents set: documents a quality filter must reject (kind -> how it is written).
+DEBRIS = ("repeated_line", "bullet_list", "lone_sentence", "word_salad", "symbols")
 CLOZE_PARTS = ("prefix", "ending", "contradiction", "other_topic_ending")
 
 
@@ -247,6 +253,33 @@ def _story_rows(settings: dict) -> list[dict]:
     valid = _stories(_stream(seed, "valid"), settings["stories"]["valid"], {s["text"] for s in train})
     return ([{"id": f"story_train_{i:05d}", "split": "train", "topic": s["topic"], "text": s["text"]} for i, s in enumerate(train)]
             + [{"id": f"story_valid_{i:05d}", "split": "valid", "topic": s["topic"], "text": s["text"]} for i, s in enumerate(valid)])
+
+
+def generate_debris(rng: random.Random, stories: list[dict]) -> list[dict]:
+    """One document of each ``DEBRIS`` kind, from the stories' own sentences and words."""
+    sentences = [sentence for story in stories for sentence in _sentences(story["text"])]
+    words = sorted({w.strip(".,") for s in sentences for w in s.split()} - {"a", "the", "to", "and", "of", "is", "in", "at"})
+    pick = lambda n: [rng.choice(words) for _ in range(n)]  # noqa: E731
+    texts = {
+        "repeated_line": "\n".join([rng.choice(sentences)] * 30),
+        "bullet_list": "\n".join(f"\u2022 {' '.join(pick(4))}" for _ in range(30)),
+        "lone_sentence": rng.choice(sentences),
+        "word_salad": " ".join(pick(120)),
+        "symbols": " ".join(f"#{w} ..." for w in pick(60)),
+    }
+    return [{"id": f"debris_{kind}", "split": "train", "kind": kind, "text": texts[kind]} for kind in DEBRIS]
+
+
+def generate_documents(settings: dict) -> list[dict]:
+    """The stories ``stories_per_document`` to a document, in their order and split, then the debris."""
+    stories, size = _story_rows(settings), settings["documents"]["stories_per_document"]
+    rows = []
+    for split in ("train", "valid"):
+        mine = [s for s in stories if s["split"] == split]
+        for number, first in enumerate(range(0, len(mine), size)):
+            rows.append({"id": f"document_{split}_{number:05d}", "split": split, "kind": "stories",
+                         "text": "\n\n".join(s["text"] for s in mine[first:first + size])})
+    return rows + generate_debris(_stream(settings["seed"], "debris"), stories)
 
 
 def generate(name: str, settings: dict) -> tuple[list[dict], list[dict]]:
@@ -271,6 +304,9 @@ def generate(name: str, settings: dict) -> tuple[list[dict], list[dict]]:
         pretraining |= {r["text"] for r in generate_grammar(_stream(seed, "grammar"), settings["grammar"])}
         table = generate_blimp(_stream(seed, "blimp"), settings["blimp"], pretraining)
         return table, [{"id": f"{r['id']}_{side}", "text": r[side], "split": "test"} for r in table for side in ("good", "bad")]
+    if name == "documents":
+        table = generate_documents(settings)
+        return table, [{"id": r["id"], "text": r["text"], "split": r["split"]} for r in table]
     raise ValueError(f"unknown demo text set {name!r}; expected one of {', '.join(SETS)}")
 
 

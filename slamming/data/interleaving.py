@@ -17,8 +17,10 @@
   (``sources``: a word, a unit, or a marker). For a byte-level BPE whose pre-tokeniser splits before a
   space (GPT-2's, Qwen2's) the ids are the same; the tests check it.
 
-* The mixture (``mixture_probabilities``): text-only, speech-only and interleaved documents drawn with
-  probabilities that balance their tokens, derived from the measured counts.
+* The mixture (``mixture_scales``, ``mixture_probabilities``): text-only, speech-only and interleaved
+  documents in proportions that balance their tokens, derived from the measured counts. Packing uses each
+  source's documents a share of times (``mixture_scales``); the equivalent per-document probabilities of
+  the official code's sampler (``mixture_probabilities``) are recorded beside them.
 
 Pure functions over alignments and units: the stage that writes the documents (and its vocabulary: the text
 LM's ids, then the units, then the two markers) builds on them.
@@ -108,6 +110,15 @@ def mixture_probabilities(tokens: dict[str, int], documents: dict[str, int],
     weights = {name: shares[name] * documents[name] / tokens[name] for name in tokens if documents[name] and tokens[name]}
     total = sum(weights.values())
     return {name: weight / total for name, weight in weights.items()}
+
+
+def mixture_scales(tokens: dict[str, int], shares: dict[str, float]) -> dict[str, float]:
+    """How many times each source's documents are used so that the sources get ``shares`` of the tokens
+    (normalised), the total the same as the sources' own: source s with T_s tokens is used
+    share_s x sum(T) / T_s times (0.5: a seeded half of it; 2: twice)."""
+    present = {name: shares[name] for name in tokens if tokens[name] and shares[name] > 0}
+    total_share, total_tokens = sum(present.values()), sum(tokens[name] for name in present)
+    return {name: share / total_share * total_tokens / tokens[name] for name, share in present.items()}
 
 
 def token_shares(probabilities: dict[str, float], tokens: dict[str, int], documents: dict[str, int]) -> dict[str, float]:

@@ -51,6 +51,13 @@ class FasterWhisperASR:
             texts.append(text.strip() if self.strip else text)
         return texts
 
+    def words(self, waves: list[np.ndarray]) -> list[list[tuple[str, float, float]]]:
+        """Each waveform's words with their start and end seconds (Whisper's word timestamps, from its
+        cross-attention), as ``transcribe`` decodes them."""
+        from slamming.data.alignment import whisper_words
+
+        return [whisper_words(self.model, wave, self.language) for wave in waves]
+
 
 class TransformersWhisperASR:
     def __init__(self, folder: str | Path, language: str | None = None, beam_size: int = 1, strip: bool = False,
@@ -78,6 +85,29 @@ class TransformersWhisperASR:
             for i, text in zip(batch, self.processor.batch_decode(ids, skip_special_tokens=True)):
                 texts[i] = text.strip() if self.strip else text
         return texts
+
+
+    def words(self, waves: list[np.ndarray]) -> list[list[tuple[str, float, float]]]:
+        """Each waveform's words with their start and end seconds: transformers' speech-recognition pipeline with
+        ``return_timestamps="word"`` (the cross-attention of the model's alignment heads, dynamic time warping), in
+        30-second chunks for longer audio."""
+        from transformers import pipeline
+
+        if not hasattr(self, "pipeline"):
+            self.pipeline = pipeline("automatic-speech-recognition", model=self.model, tokenizer=self.processor.tokenizer,
+                                     feature_extractor=self.processor.feature_extractor, dtype=self.dtype, device=self.device)
+        found = []
+        for wave in waves:
+            if not len(wave):
+                found.append([])
+                continue
+            out = self.pipeline(np.asarray(wave, dtype=np.float32), return_timestamps="word", chunk_length_s=30,
+                                batch_size=self.batch_size, generate_kwargs={"language": self.language, "task": "transcribe",
+                                                                            "num_beams": self.beam_size})
+            found.append([(chunk["text"], float(chunk["timestamp"][0]),
+                           float(chunk["timestamp"][1] if chunk["timestamp"][1] is not None else len(wave) / 16000))
+                          for chunk in out["chunks"]])
+        return found
 
 
 BACKENDS = {"faster_whisper": FasterWhisperASR, "transformers": TransformersWhisperASR}

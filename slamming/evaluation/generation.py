@@ -41,6 +41,24 @@ def prompt_units(paths: list[str], seconds: float, encoder, assign) -> tuple[lis
     return waves, units
 
 
+def speech_only(vocabulary) -> list:
+    """For an interleaved model, a speech prompt's continuation is speech: every token but the units and EOS
+    is masked before sampling (the model could otherwise switch to text, which has no sound). Nothing for a
+    speech-only vocabulary."""
+    if not vocabulary.interleaved:
+        return []
+    from transformers import LogitsProcessor
+
+    class UnitsOnly(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            allowed = torch.full_like(scores, float("-inf"))
+            allowed[:, vocabulary.unit_offset:vocabulary.unit_offset + vocabulary.num_units] = 0.0
+            allowed[:, vocabulary.eos_id] = 0.0
+            return scores + allowed
+
+    return [UnitsOnly()]
+
+
 @torch.no_grad()
 def sample_continuations(model, vocabulary, prompts: list[np.ndarray], settings: dict, batch_size: int, seed: int, device) -> list[np.ndarray]:
     """Unit ids sampled after each prompt (``BOS prompt``), EOS and anything after it dropped."""
@@ -54,6 +72,7 @@ def sample_continuations(model, vocabulary, prompts: list[np.ndarray], settings:
         for i, row in enumerate(batch):  # left padding: every prompt ends where generation starts
             input_ids[i, length - len(row):], mask[i, length - len(row):] = torch.tensor(row), 1
         generated = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), do_sample=True,
+                                   logits_processor=speech_only(vocabulary),
                                    temperature=settings["temperature"], top_k=settings["top_k"],
                                    repetition_penalty=settings["repetition_penalty"], max_new_tokens=settings["max_new_tokens"],
                                    pad_token_id=vocabulary.pad_id, eos_token_id=vocabulary.eos_id)

@@ -94,7 +94,7 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
     for path in training_files:
         summary = read_json(path)
         stage = {k: summary.get(k) for k in ("steps", "tokens", "training_seconds", "valid_loss", "parameters", "epochs",
-                                             "device", "processes", "precision", "budget", "tokens_per_step")
+                                             "device", "processes", "precision", "budget", "tokens_per_step", "training_flops")
                  if summary.get(k) is not None}
         if "training_seconds" in stage:  # beside steps and tokens: what a budget in hours or in steps gave
             stage["training_hours"] = round(stage["training_seconds"] / 3600, 4)
@@ -122,7 +122,13 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
             "pretraining_tokens": data["packing"]["train"]["tokens"],
             "fill_ratio": data["packing"]["train"]["fill_ratio"],
             "packed": data["packed_dir"],
+            # an interleaved run's mixture: each source's share of the tokens, the units' share, the probabilities
+            **({"mixture": {k: data["packing"]["train"]["mixture"][k] for k in
+                            ("token_shares", "speech_token_share", "sampling_probabilities", "scales")}}
+               if "mixture" in data["packing"]["train"] else {}),
         },
+        # the model's parameters (an interleaved model's text vocabulary makes it larger than a speech-only one)
+        "parameters": next((t["parameters"] for t in training.values() if t.get("parameters")), None),
         "likelihood": likelihood,
         "generation": generation and {
             **generation_scores(generation),
@@ -185,6 +191,41 @@ def table(files: list[str], out: str) -> None:
         writer = csv.writer(f)
         writer.writerow(columns)
         writer.writerows(rows)
+
+
+# The equal-compute comparison of a speech-only and an interleaved run (the paper's section 4.3): per run,
+# (column, where in metrics.json).
+EQUAL_COMPUTE_COLUMNS = [
+    ("parameters", "parameters"), ("steps", "training.pretrained.steps"), ("tokens", "training.pretrained.tokens"),
+    ("training_flops", "training.pretrained.training_flops"), ("speech_token_share", "data.mixture.speech_token_share"),
+    ("valid_loss", "training.pretrained.valid_loss"),
+    ("sblimp", "likelihood.sblimp.accuracy"), ("sblimp_ci95", "likelihood.sblimp.accuracy_ci95"),
+    ("sstorycloze", "likelihood.sstorycloze.accuracy"), ("sstorycloze_ci95", "likelihood.sstorycloze.accuracy_ci95"),
+    ("tstorycloze", "likelihood.tstorycloze.accuracy"), ("tstorycloze_ci95", "likelihood.tstorycloze.accuracy_ci95"),
+    ("cross_modal_s2t", "cross_modal.speech_to_text.accuracy"), ("cross_modal_t2s", "cross_modal.text_to_speech.accuracy"),
+    ("cross_modal_t2t", "cross_modal.text_to_text.accuracy"),
+    ("genppl", "generation.genppl"), ("genppl_ci95", "generation.genppl_ci95"),
+]
+
+
+def metric_at(metrics: dict, where: str):
+    """The value at a dotted path of metrics.json, None where a run has none."""
+    value = metrics
+    for key in where.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def equal_compute_rows(metrics: dict[str, dict]) -> list[dict]:
+    """A row per run of ``EQUAL_COMPUTE_COLUMNS`` (``metrics``: run -> its metrics.json), and the share of the
+    compared run's FLOPs each spent."""
+    rows = [{"run": run, **{name: metric_at(m, where) for name, where in EQUAL_COMPUTE_COLUMNS}} for run, m in metrics.items()]
+    first = rows[0]["training_flops"]
+    for row in rows:
+        row["flops_vs_first"] = row["training_flops"] / first if first and row["training_flops"] else None
+    return rows
 
 
 def comparisons(tables: list[tuple[str, str]]) -> list[dict]:

@@ -65,16 +65,22 @@ class Budget:
     max_tokens: int | None = None
     epochs: float | None = None
     max_steps: int | None = None
+    # Training FLOPs (6 x parameters x tokens plus attention, as the step's ``flops`` counts them): what
+    # makes two models of different sizes equal in compute (the paper's section 4.3 comparison).
+    max_flops: float | None = None
 
     @classmethod
     def from_config(cls, section: dict) -> "Budget":
-        budget = cls(section.get("hours"), section.get("max_tokens"), section.get("epochs"), section.get("max_steps"))
-        if all(limit is None for limit in (budget.hours, budget.max_tokens, budget.epochs, budget.max_steps)):
-            raise ValueError("budget: set at least one of hours, max_tokens, epochs, max_steps")
+        budget = cls(section.get("hours"), section.get("max_tokens"), section.get("epochs"), section.get("max_steps"),
+                     section.get("max_flops"))
+        if all(limit is None for limit in (budget.hours, budget.max_tokens, budget.epochs, budget.max_steps, budget.max_flops)):
+            raise ValueError("budget: set at least one of hours, max_tokens, epochs, max_steps, max_flops")
         return budget
 
-    def progress(self, seconds: float, tokens: int, epochs: float, steps: int) -> float:
+    def progress(self, seconds: float, tokens: int, epochs: float, steps: int, flops: float = 0.0) -> float:
         shares = [0.0]
+        if self.max_flops is not None:
+            shares.append(flops / self.max_flops)
         if self.hours is not None:
             shares.append(seconds / (self.hours * 3600))
         if self.max_tokens is not None:
@@ -557,7 +563,7 @@ class Engine:
         optimizer = make_optimizer(model, settings, device)
         state, found = load_checkpoint(self.work / "checkpoint", model, optimizer, self.key)
         if state is None:
-            state = {"step": 0, "tokens": 0, "seconds": 0.0, "epoch": 0, "cursor": 0, "last_step_seconds": 0.0}
+            state = {"step": 0, "tokens": 0, "seconds": 0.0, "epoch": 0, "cursor": 0, "last_step_seconds": 0.0, "flops": 0.0}
             self.log.info("starting from step 0: %s", found)
         else:
             self.log.info("resumed from step %d (the %s): %.1f training seconds already spent", state["step"], found,
@@ -576,9 +582,12 @@ class Engine:
             first = (micro * processes.world + processes.rank) * micro_batch
             return items[first:first + micro_batch]
 
-        def progress(extra_seconds=0.0, extra_tokens=0, extra_items=0, extra_steps=0) -> float:
+        state.setdefault("flops", 0.0)  # a checkpoint from before the FLOPs budget
+
+        def progress(extra_seconds=0.0, extra_tokens=0, extra_items=0, extra_steps=0, extra_flops=0.0) -> float:
             return budget.progress(state["seconds"] + extra_seconds, state["tokens"] + extra_tokens,
-                                   order.epochs_done + extra_items / task.items, state["step"] + extra_steps)
+                                   order.epochs_done + extra_items / task.items, state["step"] + extra_steps,
+                                   state["flops"] + extra_flops)
 
         last = {"log": -math.inf, "validation": state["seconds"], "checkpoint": state["seconds"],
                 "checkpoint_progress": progress()}
@@ -587,9 +596,10 @@ class Engine:
             started = self.clock()
             step_items = order.take(global_batch)
             weight, step_tokens = task.step_size(step_items)
+            step_flops = flops(step_items) if flops else 0.0
             # 1. The learning rate for where this step will end (its items are taken already; the last
             #    step's length estimates its time), so the schedule ends exactly when the budget does.
-            lr = learning_rate(settings, state["step"], min(1.0, progress(state["last_step_seconds"], step_tokens, 0, 1)))
+            lr = learning_rate(settings, state["step"], min(1.0, progress(state["last_step_seconds"], step_tokens, 0, 1, step_flops)))
             for group in optimizer.param_groups:
                 group["lr"] = lr
             # 2.-3. Micro-steps; the next one's data loads meanwhile. Gradients sync on the last one only.
@@ -611,9 +621,9 @@ class Engine:
             # 5. Book-keeping.
             step_seconds = slowest(self.clock() - started, processes, device)
             state.update(step=state["step"] + 1, tokens=state["tokens"] + step_tokens, seconds=state["seconds"] + step_seconds,
-                         last_step_seconds=step_seconds, **order.state_dict())
+                         last_step_seconds=step_seconds, flops=state["flops"] + step_flops, **order.state_dict())
             window.weight, window.tokens = window.weight + weight, window.tokens + step_tokens
-            window.seconds, window.flops = window.seconds + step_seconds, window.flops + (flops(step_items) if flops else 0.0)
+            window.seconds, window.flops = window.seconds + step_seconds, window.flops + step_flops
             finished = progress() >= 1.0
             if finished or (state["step"] % timing.log_every_steps == 0 if timing.log_every_steps
                             else state["seconds"] - last["log"] >= timing.log_every_seconds):
@@ -638,7 +648,7 @@ class Engine:
                            else self._last_validation)
         trackers.close()
         result = {"steps": state["step"], "tokens": state["tokens"], "training_seconds": state["seconds"],
-                  "epochs": order.epochs_done, "valid_loss": final_valid, "parameters": count_parameters(model),
+                  "epochs": order.epochs_done, "training_flops": state["flops"], "valid_loss": final_valid, "parameters": count_parameters(model),
                   "processes": processes.world, "gradient_accumulation": self.accumulation,
                   "precision": self.precision.describe(), "budget": settings["budget"],
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", **(summary or {})}

@@ -85,6 +85,14 @@ def read_documents(units_path: str | Path, split: str, vocabulary: SpeechVocabul
     return Documents(tokens, offsets)
 
 
+def token_documents(rows, vocabulary: SpeechVocabulary) -> Documents:
+    """Documents already in tokens (lists of ids), as one flat array."""
+    lengths = np.array([len(row) for row in rows], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    tokens = np.fromiter((t for row in rows for t in row), dtype=token_dtype(vocabulary.vocab_size), count=int(offsets[-1]))
+    return Documents(tokens, offsets)
+
+
 def mix_order(sizes: list[int], weights: list[float], seed: int) -> np.ndarray:
     """Rows of (corpus, document) for a weighted mix, shuffled: weight w takes floor(w) full passes
     over a corpus plus a seeded (w - floor(w)) share of it."""
@@ -178,11 +186,15 @@ def mixed_documents(corpora: dict[str, dict], split: str, vocabulary: SpeechVoca
     return documents, order
 
 
-def pack_split(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabulary, context: int, seed: int,
+def order_tokens(documents: list[Documents], order: np.ndarray) -> list[int]:
+    """Tokens of each set of documents in a mix order."""
+    return [int(d.lengths[order[order[:, 0] == c, 1]].sum()) for c, d in enumerate(documents)]
+
+
+def pack_split(documents: list[Documents], order: np.ndarray, split: str, vocabulary: SpeechVocabulary, context: int,
                out_dir: Path) -> dict:
     """``windows``: the split's mix packed into full windows (see the module's docstring)."""
-    documents, order = mixed_documents(corpora, split, vocabulary, seed)
-    total = sum(int(d.lengths[order[order[:, 0] == c, 1]].sum()) for c, d in enumerate(documents))
+    total = sum(order_tokens(documents, order))
     windows = max(1, -(-total // context))
     tokens = np.lib.format.open_memmap(out_dir / f"{split}_tokens.npy.tmp", mode="w+", dtype=token_dtype(vocabulary.vocab_size),
                                        shape=(windows, context))
@@ -196,15 +208,13 @@ def pack_split(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabular
     (out_dir / f"{split}_continued.npy.tmp.npy").replace(out_dir / f"{split}_continued.npy")
     for name in ("tokens", "segments"):
         (out_dir / f"{split}_{name}.npy.tmp").replace(out_dir / f"{split}_{name}.npy")
-    per_corpus = {name: len(d) for name, d in zip(corpora, documents)}
-    return {**stats, "documents_per_corpus": per_corpus}
+    return stats
 
 
-def chunk_split(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabulary, context: int, seed: int,
+def chunk_split(documents: list[Documents], order: np.ndarray, split: str, vocabulary: SpeechVocabulary, context: int,
                 out_dir: Path) -> dict:
     """``official``: the split's mix cut into the official code's chunks (see the module's docstring)."""
-    documents, order = mixed_documents(corpora, split, vocabulary, seed)
-    total = sum(int(d.lengths[order[order[:, 0] == c, 1]].sum()) for c, d in enumerate(documents))
+    total = sum(order_tokens(documents, order))
     tokens = np.lib.format.open_memmap(out_dir / f"{split}_chunk_tokens.npy.tmp", mode="w+", dtype=token_dtype(vocabulary.vocab_size),
                                        shape=(total,))
     offsets, stats = chunk(documents, order, context, tokens)
@@ -213,5 +223,4 @@ def chunk_split(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabula
     np.save(out_dir / f"{split}_chunk_offsets.npy.tmp.npy", offsets)
     (out_dir / f"{split}_chunk_offsets.npy.tmp.npy").replace(out_dir / f"{split}_chunk_offsets.npy")
     (out_dir / f"{split}_chunk_tokens.npy.tmp").replace(out_dir / f"{split}_chunk_tokens.npy")
-    per_corpus = {name: len(d) for name, d in zip(corpora, documents)}
-    return {**stats, "documents_per_corpus": per_corpus}
+    return stats

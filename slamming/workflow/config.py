@@ -244,6 +244,18 @@ def unresolved_run_references(document: dict) -> list[str]:
     if data.get("dpo") in corpora and not corpora[data["dpo"]].get("pairs"):
         problems.append(f"data.dpo: corpus {data['dpo']!r} has no `pairs` (its table of preference triples), so it cannot "
                         "train DPO; name a corpus with pairs (as spokenswag) or set data.dpo: null")
+    interleaving = document["run"].get("interleaving")
+    if interleaving:
+        for corpus, aligner in interleaving["corpora"].items():
+            if corpus not in corpora:
+                problems.append(f"interleaving.corpora.{corpus}: no corpora entry named {corpus!r}")
+            elif aligner == "tts" and "synthesise" not in corpora[corpus]:
+                problems.append(f"interleaving.corpora.{corpus}: tts alignments are made only for a corpus the workflow "
+                                "synthesises; align it with an asr_models entry (e.g. whisper_large_v3_turbo)")
+            elif aligner != "tts" and aligner not in document.get("asr_models", {}):
+                problems.append(f"interleaving.corpora.{corpus}: {aligner!r} is neither tts nor an asr_models entry")
+        problems += [f"interleaving.text.{name}: no text_corpora entry named {name!r}"
+                     for name in interleaving["text"] if name not in document.get("text_corpora", {})]
     for benchmark, name in data.get("benchmarks", {}).items():
         if name in corpora and benchmark not in corpora[name].get("benchmark_pairs", {}):
             problems.append(f"data.benchmarks.{benchmark}: corpus {name!r} has no benchmark_pairs.{benchmark} (how its "
@@ -264,12 +276,33 @@ def check_run(run: dict) -> list[str]:
             problems.append(f"{stage}.global_batch_size: {section['global_batch_size']} is not a multiple of per_device_batch_size "
                             f"{section['per_device_batch_size']} x gpus {section['gpus']} = {per_step}; make it "
                             f"{per_step * max(1, round(section['global_batch_size'] / per_step))}")
-        if all(section["budget"].get(limit) is None for limit in ("hours", "max_tokens", "epochs", "max_steps")):
-            problems.append(f"{stage}.budget: every limit is null; set at least one of hours, max_tokens, epochs, max_steps")
+        if all(section["budget"].get(limit) is None for limit in ("hours", "max_tokens", "epochs", "max_steps", "max_flops", "flops_of")):
+            problems.append(f"{stage}.budget: every limit is null; set at least one of hours, max_tokens, epochs, max_steps, "
+                            "max_flops, flops_of")
         if section["lr_scheduler"] == "inverse_sqrt" and section.get("warmup_ratio"):
             problems.append(f"{stage}.warmup_ratio: inverse_sqrt warms up by steps (as Hugging Face's); set warmup_steps "
                             "and warmup_ratio: 0")
+    if run["dpo"]["budget"].get("flops_of"):
+        problems.append("dpo.budget.flops_of: only pretraining's budget can be another run's FLOPs; set max_flops or steps")
     return problems
+
+
+def check_equal_compute(runs: dict[str, dict]) -> None:
+    """A budget's flops_of and an interleaving's compare_with name runs that train, and never the run itself."""
+    for name, document in runs.items():
+        run = document["run"]
+        other = run["pretrain"]["budget"].get("flops_of")
+        if other and (other == name or other not in runs or document.get("evaluated_model")):
+            raise ConfigError(f"config error: config/recipes/{name}.yaml: pretrain.budget.flops_of: {other!r} is "
+                              f"{'the run itself' if other == name else 'not a run'}; name the run whose pretraining's FLOPs "
+                              f"this one spends (one of: {', '.join(sorted(n for n in runs if n != name))})")
+        if other and runs[other]["run"]["pretrain"]["budget"].get("flops_of"):
+            raise ConfigError(f"config error: config/recipes/{name}.yaml: pretrain.budget.flops_of: {other!r} takes its own "
+                              "budget from another run; name a run with a budget of its own")
+        compared = (run.get("interleaving") or {}).get("compare_with")
+        if compared and (compared == name or compared not in runs):
+            raise ConfigError(f"config error: config/recipes/{name}.yaml: interleaving.compare_with: {compared!r} is not "
+                              "another run; name the speech-only run to compare with")
 
 
 EVALUATED = "eval"  # results/eval/<name>/: the speech LMs of the speech_lms registry, evaluated without training
@@ -371,6 +404,7 @@ def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None
         runs[name] = document
     runs.update(seeded_runs(runs))
     runs.update(evaluation_runs(config, runs))
+    check_equal_compute(runs)
     unknown = [name for name in config["default_runs"] if name not in runs]
     if unknown:
         raise ConfigError(f"config error: default_runs: {unknown[0]!r} is not a run (no {unknown[0]}.yaml in "

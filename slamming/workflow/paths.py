@@ -26,6 +26,16 @@ def text_file(table: str) -> str:
     return f"results/text/{text_set}/{name}.parquet"
 
 
+def text_corpus(name: str, suffix: str = ".parquet") -> str:
+    """A text corpus after its quality filter (``_rejected.parquet``: what the filter took out; ``.json``: the counts)."""
+    return f"results/text_corpora/{name}{suffix}"
+
+
+def interleaved_vocabulary(tokeniser: str, text_lm: str) -> str:
+    """The vocabulary of an interleaved model: a text LM's ids, then a tokeniser's units and the two markers."""
+    return f"{units_dir(tokeniser)}/interleaved/{text_lm}/vocabulary.json"
+
+
 def corpus_dir(corpus: str) -> str:
     return f"results/corpora/{corpus}"
 
@@ -74,6 +84,11 @@ def corpus_shard_words(corpus: str, shard: str | int) -> str:
 def word_alignments(aligner: str, corpus: str) -> str:
     """A corpus's words with their times, by one aligner (tts: the voice's own timing; whisper)."""
     return f"results/alignments/{aligner}/{corpus}.parquet"
+
+
+def word_alignment_shard(aligner: str, corpus: str, shard: str | int) -> str:
+    """A shard of a corpus's words timed by an ASR model (rule align_words)."""
+    return f"results/alignments/{aligner}/{corpus}/shards/{shard}.parquet"
 
 
 def corpus_shard_triples(corpus: str, shard: str | int) -> str:

@@ -14,18 +14,19 @@ import json
 import math
 import os
 import re
+import shlex
 from pathlib import Path
 
 from slamming.training import what_it_computes
 from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind, seeded_run
 from slamming.workflow.paths import (IN_DOMAIN, OUT_OF_DOMAIN, corpus_audio, corpus_shard, corpus_shard_triples,
-                                     corpus_shard_words, generation_file, judge_summary, likelihood_summary, manifest,
+                                     corpus_shard_words, generation_file, interleaved_vocabulary, judge_summary, likelihood_summary, manifest,
                                      metrics_file, model_config, model_dir, packed_dir, packed_files, packing_report,
                                      pairs_file, recordings_rejected, resynthesis_report, run_file, run_of, seeds_pairs,
-                                     seeds_summary, source_dir, source_record, text_file, timings, tokenizer, topline_summary,
+                                     seeds_summary, source_dir, source_record, text_corpus, text_file, timings, tokenizer, topline_summary,
                                      training_log, training_summary, units_shard, units_table, vocabulary, vocoder_config,
-                                     vocoder_weights, weights)
+                                     vocoder_weights, weights, word_alignment_shard, word_alignments)
 
 # --- the plan of a configuration --------------------------------------------------------------
 
@@ -282,7 +283,78 @@ class Plan:
             "context": recipe["pretrain"]["context_length"],
             "seed": recipe["seed"],
             "packing": recipe["pretrain"]["packing"],  # official (pack_chunks) or windows (pack_windows)
+            "interleaving": self.interleaving_settings(run),
         }
+
+    def interleaving_settings(self, run: str) -> dict | None:
+        """What decides an interleaved run's mixture besides its speech mix (None for a speech-only run)."""
+        recipe = self.run(run)
+        interleaving = recipe.get("interleaving")
+        if not interleaving:
+            return None
+        return {"text_lm": recipe["pretrain"]["base_model"], "corpora": dict(sorted(interleaving["corpora"].items())),
+                "text": dict(sorted(interleaving["text"].items())), "speech_share": interleaving["speech_share"],
+                "span_mean": interleaving["span_mean"], "shares": interleaving["shares"]}
+
+    def mix_vocabulary(self, mix: str) -> str:
+        """The vocabulary a mix is packed in: its tokeniser's, or for an interleaved mix its text LM's with the units."""
+        settings = self.mixes[mix]
+        if settings["interleaving"]:
+            return interleaved_vocabulary(settings["tokeniser"], settings["interleaving"]["text_lm"])
+        return vocabulary(settings["tokeniser"])
+
+    def run_vocabulary(self, run: str) -> str:
+        return self.mix_vocabulary(self.mix_key(self.mix_settings(run)))
+
+    def interleaved_vocabularies(self) -> list[str]:
+        return sorted({self.mix_vocabulary(key) for key, mix in self.mixes.items() if mix["interleaving"]})
+
+    def mix_interleaving_inputs(self, mix: str) -> list[str]:
+        """The files an interleaved mix reads besides its speech mix's units: word alignments, the interleaved
+        corpora's units, the filtered text corpora and the text LM (its tokenizer)."""
+        settings = self.mixes[mix]
+        interleaving = settings["interleaving"]
+        if not interleaving:
+            return []
+        files = [word_alignments(aligner, corpus) for corpus, aligner in interleaving["corpora"].items()]
+        files += [units_table(settings["tokeniser"], corpus) for corpus in interleaving["corpora"]]
+        files += [text_corpus(name) for name in interleaving["text"]]
+        return files + self.text_lm_files(interleaving["text_lm"])
+
+    def mix_interleaving(self, mix: str) -> str:
+        """The --interleaving argument of the packing: the mixture's files and settings (its speech is --mix)."""
+        settings = self.mixes[mix]
+        interleaving = settings["interleaving"]
+        if not interleaving:
+            return ""
+        spec = {"interleaved": {corpus: {"words": word_alignments(aligner, corpus), "units": units_table(settings["tokeniser"], corpus)}
+                                for corpus, aligner in interleaving["corpora"].items()},
+                "text": {name: {"documents": text_corpus(name), "weight": weight} for name, weight in interleaving["text"].items()},
+                "text_lm": self.text_lm_dir(interleaving["text_lm"]),
+                **{key: interleaving[key] for key in ("speech_share", "span_mean", "shares")}}
+        return "--interleaving " + shlex.quote(as_json(spec))
+
+    def flops_budget_summary(self, run: str) -> list[str]:
+        """The training summary of the run whose pretraining FLOPs are this run's budget (pretrain.budget.flops_of)."""
+        other = self.run(run)["pretrain"]["budget"]["flops_of"]
+        return [training_summary(model_dir(other, "pretrained"))] if other else []
+
+    @property
+    def compared_interleaved_runs(self) -> list[str]:
+        """Interleaved runs compared with a speech-only run at equal compute (interleaving.compare_with)."""
+        return sorted(run for run in self.runs if (self.run(run).get("interleaving") or {}).get("compare_with"))
+
+    def equal_compute_tables(self, run: str) -> list[str]:
+        """Both runs' per-pair tables of the benchmarks they share."""
+        other = self.run(run)["interleaving"]["compare_with"]
+        shared = sorted(set(self.run(run)["data"]["benchmarks"]) & set(self.run(other)["data"]["benchmarks"]))
+        return [run_file(name, f"eval/{benchmark}.parquet") for benchmark in shared for name in (other, run)]
+
+    def word_alignment_shards(self, aligner: str, corpus: str) -> list[str]:
+        """The shards a corpus's word alignments are merged from: its synthesis shards' (tts), or align_words'."""
+        if aligner == "tts":
+            return self.corpus_shard_words(corpus)
+        return [word_alignment_shard(aligner, corpus, shard) for shard in range(self.units_shards(corpus))]
 
     @staticmethod
     def mix_key(settings: dict) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from slamming.workflow.config import WORKFLOW_TEXT_LM
 
 # Folders under results/ that hold artifacts shared by runs, not a run's own results.
-SHARED_RESULTS = {"text", "corpora", "units", "alignments", "packed", "models", "benchmarks", "vocoders", "metrics.csv",
+SHARED_RESULTS = {"text", "text_corpora", "corpora", "units", "alignments", "packed", "models", "benchmarks", "vocoders", "metrics.csv",
                   "comparisons.csv"}
 SHARED_MODELS = {WORKFLOW_TEXT_LM}
 

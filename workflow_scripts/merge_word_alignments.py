@@ -1,10 +1,11 @@
-"""Rule merge_tts_alignments: a synthesised corpus's word alignments by its TTS (``slamming.data.alignment``), one
-table from its shards' (results/alignments/tts/<corpus>.parquet): per utterance its words with their start and
-end in seconds, or why it has none.
+"""Rule merge_word_alignments: a corpus's word alignments by one aligner (``slamming.data.alignment``) - its TTS,
+for a synthesised corpus, or an ASR model's word timestamps (rule align_words) - one table from its shards'
+(results/alignments/<aligner>/<corpus>.parquet): per utterance its words with their start and end in seconds,
+or why it has none.
 
 Command line::
 
-    python -m workflow_scripts.merge_tts_alignments --shards results/corpora/demo_stories/shards/*.words.parquet \\
+    python -m workflow_scripts.merge_word_alignments --shards results/corpora/demo_stories/shards/*.words.parquet \\
         --out results/alignments/tts/demo_stories.parquet
 """
 
@@ -20,7 +21,7 @@ from slamming.data.alignment import WORDS_SCHEMA
 from slamming.data.manifests import write_arrow
 from slamming.logs import run_stage, setup_logging, stage_parser
 
-log = logging.getLogger("merge_tts_alignments")
+log = logging.getLogger("merge_word_alignments")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     write_arrow(table, args.out)
     rows = table.to_pylist()
     aligned = sum(1 for r in rows if r["words"] is not None)
-    log.info("%d utterances, %d with their words timed by the TTS (%d words)", len(rows), aligned,
+    log.info("%d utterances, %d with their words timed (%d words)", len(rows), aligned,
              sum(len(r["words"]) for r in rows if r["words"] is not None))
     for reason, count in Counter(r["reason"] for r in rows if r["words"] is None).most_common():
         log.warning("%d utterances without words: %s", count, reason)
