@@ -73,6 +73,37 @@ rule score_likelihood:
         " --out-json {output.summary} --out-submission {output.submission} --log-file {log}"
 
 
+# An interleaved run's cross-modal StoryCloze (evaluation.cross_modal): each story speech to text, text to
+# speech, text to text and speech to speech.
+rule score_cross_modal:
+    input:
+        model=lambda wc: paths.weights(PLAN.final_model(wc.run)),
+        folder=lambda wc: paths.source_record(PLAN.corpus_section(PLAN.run(wc.run)["evaluation"]["cross_modal"], "audio_folder")["source"]),
+        manifest=lambda wc: paths.manifest(PLAN.run(wc.run)["evaluation"]["cross_modal"]),
+        units=lambda wc: paths.units_table(PLAN.run_tokeniser(wc.run), PLAN.run(wc.run)["evaluation"]["cross_modal"]),
+        text_lm=lambda wc: PLAN.text_lm_files(PLAN.run(wc.run)["pretrain"]["base_model"]),
+    output:
+        table=paths.run_file("{run}", "eval/cross_modal.parquet"),
+        summary=paths.run_file("{run}", "eval/cross_modal.json"),
+    params:
+        code=STAGE_CODE.digest("score_cross_modal"),
+        model=lambda wc: PLAN.final_model(wc.run),
+        folder=lambda wc, input: input.folder.removesuffix(".json"),
+        text_lm=lambda wc: PLAN.text_lm_dir(PLAN.run(wc.run)["pretrain"]["base_model"]),
+    log:
+        "logs/{run}/eval/cross_modal.log",
+    benchmark:
+        paths.timings("{run}/eval_cross_modal")
+    resources:
+        gpu=PLAN.gpu_slot(),
+        gres=PLAN.gpu_gres(),
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.score_cross_modal --model {params.model} --folder {params.folder} --manifest {input.manifest}"
+        " --units {input.units} --text-lm {params.text_lm} --out-table {output.table} --out-json {output.summary} --log-file {log}"
+
+
 rule text_topline:
     input:
         pairs=lambda wc: PLAN.run_pairs(wc.run, wc.benchmark),
@@ -323,6 +354,7 @@ rule collect_metrics:
         generation=paths.generation_file("{run}", paths.IN_DOMAIN, "scores.json"),
         out_of_domain=lambda wc: PLAN.out_of_domain_outputs(wc.run),
         mos=lambda wc: PLAN.mos_outputs(wc.run),
+        cross_modal=lambda wc: PLAN.cross_modal_outputs(wc.run),
         judge=lambda wc: PLAN.judge_outputs(wc.run),
         toplines=lambda wc: PLAN.topline_outputs(wc.run),
         training=lambda wc: PLAN.training_summaries(wc.run),
@@ -342,7 +374,7 @@ rule collect_metrics:
     shell:
         "python -m workflow_scripts.collect_metrics --run {wildcards.run} --description {params.description:q}"
         " {params.evaluated} --protocol {params.protocol} --data {input.data} --likelihood {input.likelihood} --text-topline {input.toplines} --generation {input.generation}"
-        " --out-of-domain-generation {input.out_of_domain} --mos {input.mos}"
+        " --out-of-domain-generation {input.out_of_domain} --mos {input.mos} --cross-modal {input.cross_modal}"
         " --vocoder {input.vocoder} --judge {input.judge}"
         " --training {input.training} --timings {input.timings} --out {output} --log-file {log}"
 

@@ -173,3 +173,42 @@ def test_equal_compute_reads_the_other_runs_flops_and_refuses_a_summary_without_
     assert equal_compute(str(tmp_path / "a.json")) == 3.5e15
     with pytest.raises(ValueError, match="b.json: no training_flops"):
         equal_compute(str(tmp_path / "b.json"))
+
+
+# --- cross-modal StoryCloze ----------------------------------------------------------------------
+
+def test_a_cross_modal_story_is_tokenised_as_the_interleaved_model_was_trained(tmp_path):
+    from slamming.evaluation.cross_modal import story_sequence
+
+    vocabulary = SpeechVocabulary.with_text(SpeechVocabulary(tokeniser="t", num_units=10, frame_rate=25.0), 100, 1, 0)
+    words = lambda text: [50 + len(w) for w in text.split(" ")]  # noqa: E731 - a stand-in tokenizer that sees the space
+    speech, text = ("wav", np.array([3, 4])), ("txt", "a cat")
+    unit_ids = vocabulary.tokens(np.array([3, 4])).tolist()
+    s, t = vocabulary.speech_marker, vocabulary.text_marker
+    assert story_sequence(speech, speech, vocabulary, words) == [1, *unit_ids, *unit_ids]          # no marker, as speech alone
+    assert story_sequence(speech, text, vocabulary, words) == [1, s, *unit_ids, t, 50, 51, 53]    # " a cat": the space kept
+    assert story_sequence(text, speech, vocabulary, words) == [1, t, 51, 53, s, *unit_ids]
+    assert story_sequence(text, text, vocabulary, words) == [1, t, 51, 53, 50, 51, 53]            # one run of text: one marker
+
+
+def test_every_direction_of_cross_modal_storycloze_is_scored(tmp_path):
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from slamming.evaluation.cross_modal import DIRECTIONS, cross_modal_items, score_cross_modal
+
+    for n in (1, 2, 3):
+        for part in ("mutual", "correct", "incorrect"):
+            (tmp_path / f"{n}_{part}.wav").write_bytes(b"")
+            (tmp_path / f"{n}_{part}.txt").write_text(f"the {part} part\n")
+    items, missing = cross_modal_items(tmp_path)
+    assert len(items) == 3 and not missing
+    units = {item[f"{part}_wav"]: np.arange(5) + k for item in items for k, part in enumerate(("mutual", "correct", "incorrect"))}
+    vocabulary = SpeechVocabulary.with_text(SpeechVocabulary(tokeniser="t", num_units=10, frame_rate=25.0), 64, 1, 0)
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=vocabulary.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=1)).eval()
+    rows, summary = score_cross_modal(model, vocabulary, lambda text: [2 + ord(c) % 60 for c in text], items, units, 4096, "cpu")
+    assert set(summary) == set(DIRECTIONS) and all(s["pairs"] == 3 for s in summary.values())
+    assert len(rows) == 12 and {r["direction"] for r in rows} == set(DIRECTIONS)
+    assert all(0.0 <= s["accuracy"] <= 1.0 and s["accuracy_ci95"] for s in summary.values())

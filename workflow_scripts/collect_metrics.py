@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-of-domain-generation", nargs="?",
                         help="the out-of-domain generation's scores.json, when the recipe has one (evaluation.out_of_domain_prompts)")
     parser.add_argument("--mos", nargs="?", help="the MOS proxy's mos.json, when the recipe names a predictor")
+    parser.add_argument("--cross-modal", nargs="?", help="an interleaved run's cross-modal StoryCloze (cross_modal.json)")
     parser.add_argument("--judge", nargs="?", help="the judge's judge.json, when the recipe sets one")
     parser.add_argument("--vocoder", nargs="?", help="the vocoder's resynthesis.json, when the workflow trained it")
     parser.add_argument("--training", nargs="*", default=[])
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_file)
     metrics = collect(args.run, args.description, args.data, args.likelihood, args.generation, args.judge, args.vocoder,
                       args.training, args.timings, args.text_topline, args.evaluated_model, args.protocol,
-                      args.out_of_domain_generation, args.mos)
+                      args.out_of_domain_generation, args.mos, args.cross_modal)
     Path(args.out).write_text(json.dumps(metrics, indent=2) + "\n")
     log.info("%s:\n%s", args.out, Path(args.out).read_text().rstrip())
     return 0

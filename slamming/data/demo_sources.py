@@ -14,7 +14,9 @@ recordings, hub Parquet with audio, benchmarks paired from their official files:
   ``gold.csv`` (filename, id, voice, type, subtype, correct, transcription);
 * ``storycloze``: spoken StoryCloze's layout: ``<n>_correct.wav`` and ``<n>_incorrect.wav``, each the
   story's spoken prefix, a short pause and an ending (spoken once and reused: each benchmark speaks
-  only what it needs), with the text beside each file.
+  only what it needs), with the text beside each file;
+* ``cross_modal``: cross-modal StoryCloze's layout: ``<n>_mutual``, ``<n>_correct`` and ``<n>_incorrect``,
+  each as ``.wav`` and ``.txt`` - the story's beginning and its two endings apart.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from slamming.artifacts import read_parquet
 from slamming.data.audio import read_audio
 
 SAMPLE_RATE = 16000
-LAYOUTS = ("librilight", "hub_audio", "slm21", "storycloze")
+LAYOUTS = ("librilight", "hub_audio", "slm21", "storycloze", "cross_modal")
 # The speaker named in the demo's gold.csv (its voice column): the demo's one Piper voice.
 SLM21_VOICE = "Joe"
 
@@ -148,6 +150,26 @@ def storycloze(manifest: str | Path, table: str | Path, out: Path, settings: dic
     return {"files": written, "without_audio": sorted(set(missing))}
 
 
+def cross_modal(manifest: str | Path, table: str | Path, out: Path, settings: dict) -> dict:
+    """Cross-modal StoryCloze's layout: <n>_mutual (the prefix), <n>_correct (the ending) and <n>_incorrect (the
+    ``negative`` ending), each spoken (.wav, the part as synthesised) and written (.txt). A story missing a part's
+    audio is not written, and is counted."""
+    audio = {r["id"]: r["path"] for r in read_parquet(manifest).to_pylist()}
+    out.mkdir(parents=True, exist_ok=True)
+    written, missing = 0, []
+    for n, item in enumerate(read_parquet(table).to_pylist(), 1):
+        parts = {"mutual": "prefix", "correct": "ending", "incorrect": settings["negative"]}
+        lost = [f"{item['id']}_{part}" for part in parts.values() if f"{item['id']}_{part}" not in audio]
+        if lost:
+            missing += lost
+            continue
+        for name, part in parts.items():
+            sf.write(out / f"{n}_{name}.wav", read_audio(audio[f"{item['id']}_{part}"], SAMPLE_RATE), SAMPLE_RATE, subtype="PCM_16")
+            (out / f"{n}_{name}.txt").write_text(f"{item[part]}\n")
+        written += 1
+    return {"stories": written, "without_audio": sorted(set(missing))}
+
+
 def build(layout: str, manifest: str | Path, table: str | Path | None, out: Path, settings: dict) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if layout == "librilight":
@@ -158,4 +180,6 @@ def build(layout: str, manifest: str | Path, table: str | Path | None, out: Path
         return slm21(manifest, table, out, settings)
     if layout == "storycloze":
         return storycloze(manifest, table, out, settings)
+    if layout == "cross_modal":
+        return cross_modal(manifest, table, out, settings)
     raise ValueError(f"unknown demo layout {layout!r}; expected one of {', '.join(LAYOUTS)}")

@@ -67,7 +67,7 @@ def generation_scores(scores: dict) -> dict:
 def collect(run: str, description: str, data: str | None, likelihood_files: list[str], generation: str | None,
             judge: str | None, vocoder: str | None, training_files: list[str], timing_files: list[str],
             topline_files: list[str] = (), evaluated_model: str | None = None, protocol: str = "official",
-            out_of_domain: str | None = None, mos: str | None = None) -> dict:
+            out_of_domain: str | None = None, mos: str | None = None, cross_modal: str | None = None) -> dict:
     """metrics.json of a run from the summaries its jobs wrote; ``evaluated_model`` names the speech_lms entry
     of a model evaluated without training (its run is eval/<name>); ``out_of_domain`` the scores of the
     generation from an out-of-domain corpus's prompts (the paper's appendix D.3)."""
@@ -140,6 +140,8 @@ def collect(run: str, description: str, data: str | None, likelihood_files: list
         "generation_out_of_domain": out_of_domain,
         # the MOS proxy (appendix D.2): generated, resynthesised and real speech, each a mean with its interval
         "mos": mos and {kind: mos[kind] for kind in ("generated", "resynthesised", "ground_truth", "predictor", "difference")},
+        # an interleaved run's cross-modal StoryCloze: each direction's accuracy with its interval
+        "cross_modal": read_json(cross_modal)["directions"] if cross_modal else None,
         "vocoder": vocoder and {"resynthesis_wer": vocoder.get("resynthesis_wer"), "held_out": vocoder.get("held_out_utterances")},
         "training": training,
         "tokens_seen": {stage: t.get("tokens") for stage, t in training.items()},

@@ -245,6 +245,12 @@ def unresolved_run_references(document: dict) -> list[str]:
         problems.append(f"data.dpo: corpus {data['dpo']!r} has no `pairs` (its table of preference triples), so it cannot "
                         "train DPO; name a corpus with pairs (as spokenswag) or set data.dpo: null")
     interleaving = document["run"].get("interleaving")
+    if evaluation.get("cross_modal"):
+        if not interleaving:
+            problems.append("evaluation.cross_modal: only an interleaved run (interleaving) has text to score; set it to null")
+        elif "audio_folder" not in corpora.get(evaluation["cross_modal"], {}):
+            problems.append(f"evaluation.cross_modal: {evaluation['cross_modal']!r} is not an audio_folder corpus "
+                            "(cross-modal StoryCloze's <n>_mutual / _correct / _incorrect .wav and .txt files)")
     if interleaving:
         for corpus, aligner in interleaving["corpora"].items():
             if corpus not in corpora:

@@ -531,6 +531,9 @@ class Plan:
         """The out-of-domain generation's GenPPL and auto-BLEU, when the recipe has one."""
         return [generation_file(run, OUT_OF_DOMAIN, "scores.json")] if OUT_OF_DOMAIN in self.generations(run) else []
 
+    def cross_modal_outputs(self, run: str) -> list[str]:
+        return [run_file(run, "eval/cross_modal.json")] if self.run(run)["evaluation"]["cross_modal"] else []
+
     def asr_model(self, name: str) -> dict:
         return self.config["asr_models"][name]
 
