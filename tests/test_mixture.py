@@ -212,3 +212,33 @@ def test_every_direction_of_cross_modal_storycloze_is_scored(tmp_path):
     assert set(summary) == set(DIRECTIONS) and all(s["pairs"] == 3 for s in summary.values())
     assert len(rows) == 12 and {r["direction"] for r in rows} == set(DIRECTIONS)
     assert all(0.0 <= s["accuracy"] <= 1.0 and s["accuracy_ci95"] for s in summary.values())
+
+
+# --- the large vocabulary's loss -------------------------------------------------------------------
+
+def test_the_loss_from_hidden_states_and_the_output_layer_is_the_loss_over_the_logits():
+    """What Liger's fused kernel computes on a GPU, by a plain stand-in with its signature: the same summed loss,
+    so that the fused path changes memory, not training. On a CPU, or without liger-kernel, the plain loss is used."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from slamming.training.attention import IGNORE
+    from slamming.training.pretraining import fused_loss_kernel, fused_token_losses, token_losses
+
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=False))
+    input_ids = torch.randint(0, 300, (2, 12))
+    labels = input_ids.clone()
+    labels[1, :3] = IGNORE
+    inputs = {"input_ids": input_ids}
+    plain, _ = token_losses(model(**inputs, use_cache=False).logits, labels)
+
+    def stand_in(weight, hidden, targets):
+        return torch.nn.functional.cross_entropy(hidden @ weight.T, targets, ignore_index=IGNORE, reduction="sum")
+
+    fused = fused_token_losses(model, inputs, labels, stand_in)
+    assert fused.item() == pytest.approx(plain.item(), rel=1e-5)
+    fused.backward()
+    assert model.get_output_embeddings().weight.grad is not None and model.model.embed_tokens.weight.grad is not None
+    assert fused_loss_kernel("auto", "cpu") is None and fused_loss_kernel("off", "cuda") is None

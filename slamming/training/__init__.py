@@ -4,7 +4,7 @@
 # reports, and whether torch.compile or which attention kernel computes the same model. The workflow re-runs
 # nothing for a change to one of them (a day's training is not redone for a checkpoint interval), and a
 # killed training resumes its checkpoint across such a change.
-HOW_NOT_WHAT = ("checkpoint_every_minutes", "report_to", "compile", "attention")
+HOW_NOT_WHAT = ("checkpoint_every_minutes", "report_to", "compile", "attention", "fused_loss")
 
 
 def what_it_computes(settings: dict) -> dict:

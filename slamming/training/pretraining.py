@@ -141,13 +141,37 @@ def attended_pairs(segments: np.ndarray) -> int:
     return int((lengths * (lengths + 1) // 2).sum())
 
 
+def fused_loss_kernel(setting: str, device):
+    """Liger's fused output layer and cross-entropy (summed, IGNORE left out) where ``setting`` is auto, the device
+    a GPU and liger-kernel installed; else None, and the plain loss over the logits is used."""
+    if setting == "off" or torch.device(device).type != "cuda":
+        return None
+    try:
+        from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
+    except ImportError:
+        return None
+    return LigerFusedLinearCrossEntropyLoss(ignore_index=IGNORE, reduction="sum")
+
+
+def fused_token_losses(model, inputs: dict, labels: torch.Tensor, fused) -> torch.Tensor:
+    """The summed next-token cross-entropy from the last hidden states and the output layer's weight, by
+    ``fused(weight, hidden, targets)``: the model is run for its hidden states (its logits for one position
+    only), through any DDP wrapper, so that gradients still synchronise."""
+    from slamming.training.engine import unwrap
+
+    out = model(**inputs, use_cache=False, output_hidden_states=True, logits_to_keep=1)
+    hidden = out.hidden_states[-1][:, :-1]
+    weight = unwrap(model).get_output_embeddings().weight
+    return fused(weight, hidden.reshape(-1, hidden.shape[-1]).to(weight.dtype), labels[:, 1:].reshape(-1))
+
+
 class PackedTask:
     """Next-token prediction on packed windows or chunks, for the engine (pretraining and the demo's text LM)."""
 
     log_columns: ClassVar[list[str]] = []
 
-    def __init__(self, data: PackedWindows | PackedChunks, attention: DocumentAttention):
-        self.data, self.attention = data, attention
+    def __init__(self, data: PackedWindows | PackedChunks, attention: DocumentAttention, fused=None):
+        self.data, self.attention, self.fused = data, attention, fused
         self.items = len(data)
 
     def load(self, indices: np.ndarray) -> dict:
@@ -158,6 +182,8 @@ class PackedTask:
         return self.data.step_size(indices)
 
     def loss(self, model, batch: dict):
+        if self.fused is not None:
+            return fused_token_losses(model, self.attention.inputs(batch), batch["labels"], self.fused), {}
         loss, _ = token_losses(model(**self.attention.inputs(batch), use_cache=False).logits, batch["labels"])
         return loss, {}
 
@@ -235,7 +261,9 @@ def train_on_windows(init: Path, data: Path, settings: dict, seed: int, out: Pat
     log.info("attention inside documents: %s", path)
     train, valid = packed_data(data, "train", settings, path), packed_data(data, "valid", settings, path)
     attention = DocumentAttention(path, engine.precision.compute)
-    task = PackedTask(train, attention)
+    fused = fused_loss_kernel(settings["fused_loss"], engine.device)
+    log.info("loss: %s", "Liger's fused output layer and cross-entropy" if fused else "cross-entropy over the logits")
+    task = PackedTask(train, attention, fused)
     micro_batch, global_batch = settings["per_device_batch_size"], settings["global_batch_size"]
     if isinstance(train, PackedChunks):  # real tokens: the mean over an epoch (each step's are in the budget)
         packing, tokens_per_step = "official", round(global_batch * train.real_tokens() / max(len(train), 1))

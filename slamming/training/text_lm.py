@@ -95,7 +95,8 @@ def train_text_lm(texts: dict[str, list[str]], settings: dict, seed: int, out: P
     tokenizer.save_pretrained(init)
     pack_texts(texts, tokenizer, settings["context_length"], seed, work / "windows")
     # Its documents are packed into full windows here (pack_texts), and attention is the engine's choice.
-    training = {**settings["train"], "context_length": settings["context_length"], "packing": "windows", "attention": "auto"}
+    training = {**settings["train"], "context_length": settings["context_length"], "packing": "windows", "attention": "auto",
+                "fused_loss": "off"}
     summary = train_on_windows(init, work / "windows", training, seed, out, work, log, **engine_options)
     shutil.rmtree(work / "windows")
     return summary
