@@ -353,6 +353,18 @@ def test_runs_share_what_they_have_in_common(tmp_path):
     assert with_twist["pack_chunks"] == 2 and with_twist["extract_units_shard"] == one["extract_units_shard"]
 
 
+@pytest.mark.slow
+def test_the_interleaved_comparison_at_paper_size_is_one_target_sharing_slams_speech(tmp_path):
+    one = jobs_of(snakemake(tmp_path, "-n", "results/slam/metrics.json"))
+    both = jobs_of(snakemake(tmp_path, "-n", "results/slam_interleaved/equal_compute.md"))
+    for shared in ("vad_chunk_shard", "extract_units_shard", "merge_units"):
+        assert both[shared] == one[shared], shared  # the same units: interleaving adds words, not speech
+    # two mixes, two trainings, one table; words by Whisper per units shard of the three interleaved corpora, merged
+    assert both["pack_chunks"] == 2 and both["pretrain"] == 2 and both["equal_compute_table"] == 1
+    assert both["filter_text"] == 1 and both["interleaved_vocabulary"] == 1 and both["merge_word_alignments"] == 3
+    assert both["align_words"] == 1024 + 32 + 128  # Libri-Light's, LibriSpeech's and sTinyStories' units shards
+
+
 def test_offline_the_full_recipe_stops_at_once_with_one_line_per_missing_source(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     started = time.monotonic()

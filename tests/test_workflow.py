@@ -502,3 +502,34 @@ def test_a_synthesised_corpus_has_its_words_timed_by_its_tts(demo):
     for row in timed:
         if row["id"] in texts:
             assert [w["word"].strip() for w in row["words"]] == texts[row["id"]].split()
+
+
+def test_an_interleaved_run_trains_at_the_speech_runs_flops_and_is_compared_with_it(demo, tmp_path):
+    """Interleaving end to end on the tiny demo: the stories' text through the Gopher rules (the debris
+    rejected), Piper's word timings, a mixture a third each, a model with the text LM's vocabulary trained to
+    the tiny run's FLOPs, its cross-modal StoryCloze, and the table beside the tiny run. The speech is the tiny
+    run's: nothing is spoken or extracted again but the cross-modal stories' layout."""
+    workdir, config = demo
+    recipes = copy_recipes(tmp_path)
+    (recipes / "mixed.yaml").write_text(
+        "base: tiny\ndescription: Tiny interleaved\n"
+        "interleaving: {corpora: {demo_stories: tts}, text: {demo_text_documents: 1.0}, compare_with: tiny}\n"
+        "pretrain: {budget: {max_steps: null, flops_of: tiny}}\nevaluation: {cross_modal: demo_cross_modal}\n")
+    extra = override(workdir, "mixed.yaml", f"recipes_dir: {recipes}\ndemo_text:\n  documents: {{stories_per_document: 2}}\n")
+    target = "results/mixed/equal_compute.md"
+    jobs = planned(workdir, [config, extra], target)
+    assert "synthesise_shard" not in jobs and jobs["pretrain"] == 1 and jobs["filter_text"] == 1 and jobs["pack_chunks"] == 1
+    snakemake(workdir, "--cores", "2", target, configfiles=[config, extra])
+    rejected = pq.read_table(workdir / "results/text_corpora/demo_text_documents_rejected.parquet").to_pylist()
+    assert {r["id"] for r in rejected} >= {f"debris_{kind}" for kind in ("repeated_line", "bullet_list", "lone_sentence",
+                                                                         "word_salad", "symbols")}
+    metrics = json.loads((workdir / "results/mixed/metrics.json").read_text())
+    tiny = json.loads((workdir / METRICS).read_text())
+    mixture = metrics["data"]["mixture"]
+    assert all(abs(share - 1 / 3) < 0.1 for share in mixture["token_shares"].values()), mixture
+    assert metrics["parameters"] > tiny["parameters"]  # the text vocabulary is kept
+    flops = metrics["training"]["pretrained"]["training_flops"], tiny["training"]["pretrained"]["training_flops"]
+    assert flops[1] <= flops[0] < flops[1] * 1.2  # stopped at the first step past the tiny run's FLOPs
+    assert set(metrics["cross_modal"]) == {"speech_to_text", "text_to_speech", "text_to_text", "speech_to_speech"}
+    table = (workdir / "results/mixed/equal_compute.md").read_text()
+    assert "| tiny | mixed |" in table and "sstorycloze" in table and "cross_modal_t2t" in table

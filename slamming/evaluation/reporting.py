@@ -205,7 +205,7 @@ EQUAL_COMPUTE_COLUMNS = [
     ("sstorycloze", "likelihood.sstorycloze.accuracy"), ("sstorycloze_ci95", "likelihood.sstorycloze.accuracy_ci95"),
     ("tstorycloze", "likelihood.tstorycloze.accuracy"), ("tstorycloze_ci95", "likelihood.tstorycloze.accuracy_ci95"),
     ("cross_modal_s2t", "cross_modal.speech_to_text.accuracy"), ("cross_modal_t2s", "cross_modal.text_to_speech.accuracy"),
-    ("cross_modal_t2t", "cross_modal.text_to_text.accuracy"),
+    ("cross_modal_t2t", "cross_modal.text_to_text.accuracy"), ("cross_modal_s2s", "cross_modal.speech_to_speech.accuracy"),
     ("genppl", "generation.genppl"), ("genppl_ci95", "generation.genppl_ci95"),
 ]
 
