@@ -15,7 +15,8 @@ from slamming.workflow.conda_env import render
 REPO = Path(__file__).resolve().parent.parent
 # Imported only where an optional extra or package is installed, each behind its own setting.
 OPTIONAL = {"kokoro": "the [kokoro] extra", "wandb": "the [tracking] extra", "tensorboard": "the [tracking] extra",
-            "flash_attn": "flash-attn, built by hand on a CUDA machine"}
+            "flash_attn": "flash-attn, built by hand on a CUDA machine",
+            "liger_kernel": "liger-kernel, installed by hand on a CUDA machine (its Triton kernels need a GPU)"}
 # Imported by Snakemake's own process when it reads the Snakefile, never by a job.
 SNAKEMAKE_PROCESS_ONLY = {("slamming/workflow/preflight.py", "snakemake")}
 
