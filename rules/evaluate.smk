@@ -192,6 +192,8 @@ rule generate:
         prompts=lambda wc: PLAN.prompt_pairs(wc.run, wc.generation),
         encoder=lambda wc: PLAN.encoder_files(PLAN.run_tokeniser(wc.run)),
         centroids=lambda wc: paths.centroids(PLAN.run_tokeniser(wc.run)),
+        text_lm=lambda wc: PLAN.text_lm_files(PLAN.run(wc.run)["pretrain"]["base_model"])
+        if PLAN.run(wc.run)["generation"]["prompt_modality"] == "text" else [],
     output:
         units=paths.generation_file("{run}", "{generation}", "units.parquet"),
         prompts=paths.generation_file("{run}", "{generation}", "prompts.parquet"),
@@ -203,6 +205,7 @@ rule generate:
         settings=lambda wc: as_json(PLAN.run(wc.run)["generation"]),
         seed=lambda wc: PLAN.run(wc.run)["seed"],
         batch_size=lambda wc: PLAN.run(wc.run)["evaluation"]["batch_size"],
+        text_lm=lambda wc: PLAN.text_prompt_lm(wc.run),
     log:
         "logs/{run}/{generation}/generate.log",
     benchmark:
@@ -216,7 +219,7 @@ rule generate:
         "python -m workflow_scripts.generate --model {params.model} --prompts {input.prompts} --encoder {params.encoder:q}"
         " --centroids {input.centroids} --settings {params.settings:q} --seed {params.seed}"
         " --batch-size {params.batch_size} --out {output.units} --prompt-dir {output.prompt_audio}"
-        " --prompt-manifest {output.prompts} --log-file {log}"
+        " --prompt-manifest {output.prompts} {params.text_lm} --log-file {log}"
 
 
 rule vocode_generations:

@@ -93,6 +93,7 @@ def small_world(tmp_path_factory):
     pq.write_table(pa.Table.from_pylist(texts), folder / "text.parquet")
     speech = SpeechVocabulary(tokeniser="t", num_units=50, frame_rate=25.0)
     speech.save(folder / "speech_vocabulary.json")
+    SpeechVocabulary.with_text(speech, 320, 1, 0).save(folder / "vocabulary.json")  # as rule interleaved_vocabulary makes it
     return folder
 
 
@@ -100,8 +101,9 @@ def test_the_interleaved_vocabulary_puts_the_units_after_every_row_of_the_text_l
     from workflow_scripts.interleaved_vocabulary import main
 
     assert main(["--speech", str(small_world / "speech_vocabulary.json"), "--text-lm", str(small_world / "text_lm"),
-                 "--out", str(small_world / "vocabulary.json")]) == 0
-    vocabulary = SpeechVocabulary.load(small_world / "vocabulary.json")
+                 "--out", str(small_world / "made" / "vocabulary.json")]) == 0
+    vocabulary = SpeechVocabulary.load(small_world / "made" / "vocabulary.json")
+    assert vocabulary == SpeechVocabulary.load(small_world / "vocabulary.json")
     assert vocabulary.unit_offset == 320 and vocabulary.vocab_size == 320 + 50 + 2
     assert (vocabulary.speech_marker, vocabulary.text_marker) == (370, 371)
     assert vocabulary.bos_id == vocabulary.eos_id == 1 and vocabulary.pad_id == 0  # the text LM's own boundary and pad
@@ -242,3 +244,36 @@ def test_the_loss_from_hidden_states_and_the_output_layer_is_the_loss_over_the_l
     fused.backward()
     assert model.get_output_embeddings().weight.grad is not None and model.model.embed_tokens.weight.grad is not None
     assert fused_loss_kernel("auto", "cpu") is None and fused_loss_kernel("off", "cuda") is None
+
+
+# --- generation from text ------------------------------------------------------------------------
+
+def test_a_text_prompt_is_continued_in_speech_only(small_world):
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from slamming.evaluation.generation import sample_continuations
+    from slamming.logs import StageError
+    from workflow_scripts.generate import text_prompts
+
+    vocabulary = SpeechVocabulary.load(small_world / "vocabulary.json")
+    pairs = [{"positive_id": "a", "positive_text": "Tom is a kind goat who hides near the pond."},
+             {"positive_id": "b", "positive_text": "Mia went to the school."}]
+    texts, prefixes = text_prompts(pairs, vocabulary, 4, str(small_world / "text_lm"), "pairs.parquet")
+    assert texts == ["Tom is a kind", "Mia went to the"]
+    for prefix in prefixes:
+        assert prefix[:2] == [vocabulary.bos_id, vocabulary.text_marker] and prefix[-1] == vocabulary.speech_marker
+        assert all(t < vocabulary.unit_offset for t in prefix[2:-1])  # the words in the text LM's own ids
+    with pytest.raises(StageError, match="pairs.parquet: 1 prompts have no text"):
+        text_prompts([*pairs, {"positive_id": "c", "positive_text": None}], vocabulary, 4, str(small_world / "text_lm"), "pairs.parquet")
+    with pytest.raises(StageError, match="only an interleaved model"):
+        text_prompts(pairs, SpeechVocabulary(tokeniser="t", num_units=50, frame_rate=25.0), 4, str(small_world / "text_lm"), "p")
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=vocabulary.vocab_size, hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1)).eval()
+    settings = {"temperature": 1.0, "top_k": 1000, "repetition_penalty": 1.0, "max_new_tokens": 30}
+    continuations = sample_continuations(model, vocabulary, prefixes, settings, 2, 0, "cpu")
+    # an untrained model would write text and markers too: only units (and EOS, which ends one) are sampled
+    assert all(len(c) > 0 and ((c >= 0) & (c < vocabulary.num_units)).all() for c in continuations)
+    # none was dropped: unmasked, about 50 of the 372 tokens are units, and most of the 30 sampled would be text
+    assert sum(len(c) for c in continuations) > 24, [len(c) for c in continuations]

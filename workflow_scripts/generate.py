@@ -29,13 +29,28 @@ import torch
 from slamming.artifacts import load_causal_lm, load_npy, read_parquet
 from slamming.data.audio import write_flac
 from slamming.units.encoder import SAMPLE_RATE, add_encoder_arguments, encoder_from_arguments
-from slamming.evaluation.generation import prompt_files, prompt_units, sample_continuations
+from slamming.evaluation.generation import prompt_files, prompt_units, sample_continuations, speech_prefix, text_prefix
 from slamming.units.kmeans import NearestCentroid
-from slamming.logs import run_stage, setup_stage, stage_parser
+from slamming.logs import StageError, run_stage, setup_stage, stage_parser
 from slamming.data.manifests import MANIFEST_SCHEMA, write_table
 from slamming.training.speech_lm import load_vocabulary
 
 log = logging.getLogger("generate")
+
+
+def text_prompts(pairs: list[dict], vocabulary, words: int, text_lm: str | None, source: str) -> tuple[list[str], list[list[int]]]:
+    """The first ``words`` words of each prompt's text, and the tokens an interleaved model continues in speech."""
+    from transformers import AutoTokenizer
+
+    if not vocabulary.interleaved or not text_lm:
+        raise StageError("generation.prompt_modality text: only an interleaved model (interleaving) has text to be prompted with")
+    unwritten = [p["positive_id"] for p in pairs if not p.get("positive_text")]
+    if unwritten:
+        raise StageError(f"{source}: {len(unwritten)} prompts have no text (e.g. {unwritten[0]}); text prompts need the "
+                         "prompt files' text, or set generation.prompt_modality: speech")
+    tokenizer = AutoTokenizer.from_pretrained(text_lm)
+    texts = [" ".join(p["positive_text"].split()[:words]) for p in pairs]
+    return texts, [text_prefix(vocabulary, tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--prompt-dir", required=True, help="where the cut prompts are written as FLAC")
     parser.add_argument("--prompt-manifest", required=True)
+    parser.add_argument("--text-lm", help="generation.prompt_modality text: the text LM whose tokenizer writes the prompts")
     args = parser.parse_args(argv)
     setup_stage(args.log_file)
 
@@ -70,9 +86,14 @@ def main(argv: list[str] | None = None) -> int:
                   "text": None, "source": p["positive_path"]} for p, w in zip(pairs, waves)], MANIFEST_SCHEMA, args.prompt_manifest)
     vocabulary = load_vocabulary(args.model)
     model = load_causal_lm(args.model, dtype=torch.float32).to(device).eval()
-    continuations = sample_continuations(model, vocabulary, prompts, settings, args.batch_size, args.seed, device)
-    rows = [{"id": p["positive_id"], "prompt_units": prompt.tolist(), "continuation_units": c.tolist(),
-             "full_units": prompt.tolist() + c.tolist()} for p, prompt, c in zip(pairs, prompts, continuations)]
+    if settings["prompt_modality"] == "text":
+        texts, prefixes = text_prompts(pairs, vocabulary, settings["text_prompt_words"], args.text_lm, args.prompts)
+        prompts = [np.zeros(0, dtype=np.int64)] * len(pairs)  # nothing spoken: the audio is the continuation's alone
+    else:
+        texts, prefixes = [None] * len(pairs), [speech_prefix(vocabulary, p) for p in prompts]
+    continuations = sample_continuations(model, vocabulary, prefixes, settings, args.batch_size, args.seed, device)
+    rows = [{"id": p["positive_id"], "prompt_units": prompt.tolist(), "prompt_text": text, "continuation_units": c.tolist(),
+             "full_units": prompt.tolist() + c.tolist()} for p, prompt, text, c in zip(pairs, prompts, texts, continuations)]
     pq.write_table(pa.Table.from_pylist(rows), args.out)
     log.info("%d continuations, %.1f units on average after prompts of %.1f units", len(rows),
              np.mean([len(c) for c in continuations]) if rows else 0, np.mean([len(p) for p in prompts]) if rows else 0)

@@ -59,13 +59,26 @@ def speech_only(vocabulary) -> list:
     return [UnitsOnly()]
 
 
+def speech_prefix(vocabulary, units: np.ndarray) -> list[int]:
+    """A speech prompt as the model continues it: ``BOS units``."""
+    return [vocabulary.bos_id, *vocabulary.tokens(units).tolist()]
+
+
+def text_prefix(vocabulary, text_ids: list[int]) -> list[int]:
+    """A text prompt for an interleaved model to continue in speech: ``BOS <text> words <speech>``, as an interleaved
+    document switches from text to speech."""
+    return [vocabulary.bos_id, vocabulary.text_marker, *text_ids, vocabulary.speech_marker]
+
+
 @torch.no_grad()
-def sample_continuations(model, vocabulary, prompts: list[np.ndarray], settings: dict, batch_size: int, seed: int, device) -> list[np.ndarray]:
-    """Unit ids sampled after each prompt (``BOS prompt``), EOS and anything after it dropped."""
+def sample_continuations(model, vocabulary, prefixes: list[list[int]], settings: dict, batch_size: int, seed: int,
+                         device) -> list[np.ndarray]:
+    """Unit ids sampled after each prompt's tokens (``speech_prefix`` or ``text_prefix``), EOS and anything after
+    it dropped."""
     torch.manual_seed(seed)
     out = []
-    for first in range(0, len(prompts), batch_size):
-        batch = [[vocabulary.bos_id, *vocabulary.tokens(p).tolist()] for p in prompts[first:first + batch_size]]
+    for first in range(0, len(prefixes), batch_size):
+        batch = prefixes[first:first + batch_size]
         length = max(len(b) for b in batch)
         input_ids = torch.full((len(batch), length), vocabulary.pad_id, dtype=torch.long)
         mask = torch.zeros_like(input_ids)

@@ -245,6 +245,11 @@ def unresolved_run_references(document: dict) -> list[str]:
         problems.append(f"data.dpo: corpus {data['dpo']!r} has no `pairs` (its table of preference triples), so it cannot "
                         "train DPO; name a corpus with pairs (as spokenswag) or set data.dpo: null")
     interleaving = document["run"].get("interleaving")
+    if document["run"]["generation"].get("prompt_modality") == "text" and not interleaving:
+        problems.append("generation.prompt_modality: text prompts need an interleaved run (interleaving); set it to speech")
+    if document["run"]["generation"].get("prompt_modality") == "text" and evaluation.get("mos"):
+        problems.append("evaluation.mos: text prompts have no spoken prompt to resynthesise and rate; set evaluation.mos: null "
+                        "or generation.prompt_modality: speech")
     if evaluation.get("cross_modal"):
         if not interleaving:
             problems.append("evaluation.cross_modal: only an interleaved run (interleaving) has text to score; set it to null")

@@ -531,6 +531,12 @@ class Plan:
         """The out-of-domain generation's GenPPL and auto-BLEU, when the recipe has one."""
         return [generation_file(run, OUT_OF_DOMAIN, "scores.json")] if OUT_OF_DOMAIN in self.generations(run) else []
 
+    def text_prompt_lm(self, run: str) -> str:
+        """The generate job's --text-lm argument: the base LM's folder, for text prompts (generation.prompt_modality)."""
+        if self.run(run)["generation"]["prompt_modality"] != "text":
+            return ""
+        return f"--text-lm {self.text_lm_dir(self.run(run)['pretrain']['base_model'])}"
+
     def cross_modal_outputs(self, run: str) -> list[str]:
         return [run_file(run, "eval/cross_modal.json")] if self.run(run)["evaluation"]["cross_modal"] else []
 
