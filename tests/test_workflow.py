@@ -508,13 +508,15 @@ def test_an_interleaved_run_trains_at_the_speech_runs_flops_and_is_compared_with
     """Interleaving end to end on the tiny demo: the stories' text through the Gopher rules (the debris
     rejected), Piper's word timings, a mixture a third each, a model with the text LM's vocabulary trained to
     the tiny run's FLOPs, its cross-modal StoryCloze, and the table beside the tiny run. The speech is the tiny
-    run's: nothing is spoken or extracted again but the cross-modal stories' layout."""
+    run's: nothing is spoken or extracted again but the cross-modal stories' layout. Its generation is prompted
+    with text."""
     workdir, config = demo
     recipes = copy_recipes(tmp_path)
     (recipes / "mixed.yaml").write_text(
         "base: tiny\ndescription: Tiny interleaved\n"
         "interleaving: {corpora: {demo_stories: tts}, text: {demo_text_documents: 1.0}, compare_with: tiny}\n"
-        "pretrain: {budget: {max_steps: null, flops_of: tiny}}\nevaluation: {cross_modal: demo_cross_modal}\n")
+        "pretrain: {budget: {max_steps: null, flops_of: tiny}}\nevaluation: {cross_modal: demo_cross_modal}\n"
+        "generation: {prompt_modality: text, text_prompt_words: 6}\n")
     extra = override(workdir, "mixed.yaml", f"recipes_dir: {recipes}\ndemo_text:\n  documents: {{stories_per_document: 2}}\n")
     target = "results/mixed/equal_compute.md"
     jobs = planned(workdir, [config, extra], target)
@@ -531,5 +533,9 @@ def test_an_interleaved_run_trains_at_the_speech_runs_flops_and_is_compared_with
     flops = metrics["training"]["pretrained"]["training_flops"], tiny["training"]["pretrained"]["training_flops"]
     assert flops[1] <= flops[0] < flops[1] * 1.2  # stopped at the first step past the tiny run's FLOPs
     assert set(metrics["cross_modal"]) == {"speech_to_text", "text_to_speech", "text_to_text", "speech_to_speech"}
+    # prompted by the stories' first six words, continued in speech: vocoded, transcribed and scored
+    generated = pq.read_table(workdir / "results/mixed/generation/units.parquet").to_pylist()
+    assert all(len(r["prompt_text"].split()) == 6 and not r["prompt_units"] and r["continuation_units"] for r in generated)
+    assert metrics["generation"]["samples"] == 2
     table = (workdir / "results/mixed/equal_compute.md").read_text()
     assert "| tiny | mixed |" in table and "sstorycloze" in table and "cross_modal_t2t" in table
