@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         writer.writeheader()
         writer.writerows({k: json.dumps(v) if isinstance(v, list) else v for k, v in row.items()} for row in rows)
     tests = comparisons([(compared_name(table), table) for table in args.tables])
-    lines = [f"# {' vs '.join(metrics)} at equal training FLOPs", "",
+    ratio = rows[-1]["flops_vs_first"]
+    title = "at equal training FLOPs" if ratio and abs(ratio - 1) < 0.05 else (
+        f"at {ratio:.2f} times the training FLOPs" if ratio else "(training FLOPs unknown)")
+    lines = [f"# {' vs '.join(metrics)} {title}", "",
              "| | " + " | ".join(rows_run["run"] for rows_run in rows) + " |", "|---|" + "---|" * len(rows)]
     lines += [f"| {name} | " + " | ".join(cell(row[name]) for row in rows) + " |" for name in columns[1:]]
     lines += ["", "Paired bootstrap over the pairs both runs scored (difference = a - b):", "",
