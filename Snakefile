@@ -42,6 +42,7 @@ include: "rules/corpus.smk"
 include: "rules/units.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/studies.smk"
 
 
 report: "report/workflow.rst"

@@ -33,6 +33,9 @@ if workflow.is_main_process:  # not in the jobs that a cluster runs
         sys.exit(error)
     if note:
         print(note, file=sys.stderr)
+    for study in PLAN.studies:  # what a study asked for will cost, before it starts
+        if any(target.startswith(f"results/studies/{study}/") for target in TARGETS):
+            print("\n".join(PLAN.study_cost(study)), file=sys.stderr)
 
 
 # What the data sources hold now (slamming/workflow/contents.py): a param of the first job reading them.

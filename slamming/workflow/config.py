@@ -414,10 +414,56 @@ def load_runs(config: dict, workflow_dir: str | Path, schema: dict | None = None
             raise ConfigError(f"config error in {path}: run.{problems[0]}")
         runs[name] = document
     runs.update(seeded_runs(runs))
+    studies = study_runs(config, runs, recipes, workflow_dir, schema, globals_)
     runs.update(evaluation_runs(config, runs))
     check_equal_compute(runs)
     unknown = [name for name in config["default_runs"] if name not in runs]
     if unknown:
         raise ConfigError(f"config error: default_runs: {unknown[0]!r} is not a run (no {unknown[0]}.yaml in "
                           f"{recipes_dir}); name one of {', '.join(sorted(runs))}")
-    return runs
+    return Runs(runs, studies)
+
+
+class Runs(dict):
+    """``{run: full config}``, and ``studies``: each study's variants (``slamming.workflow.studies.expand``)."""
+
+    def __init__(self, runs: dict, studies: dict | None = None):
+        super().__init__(runs)
+        self.studies = studies or {}
+
+
+def study_runs(config: dict, runs: dict, recipes: dict, workflow_dir, schema: dict, globals_: dict) -> dict:
+    """Add to ``runs`` every study's variants and their seeds' runs (config/studies/<name>.yaml); return the
+    studies. A variant that changes nothing is its base recipe's run; one whose name a recipe has must be it."""
+    from slamming.workflow.studies import expand, load_studies
+
+    studies_dir = Path(config["studies_dir"])
+    if not studies_dir.is_absolute():
+        studies_dir = Path(workflow_dir) / studies_dir
+    studies = {}
+    for name, (study, path) in load_studies(studies_dir, schema).items():
+        expanded = expand(name, study, path, {recipe: runs[recipe]["run"] for recipe in recipes})
+        for variant in expanded["variants"]:
+            base_seed = variant["document"]["seed"]
+            for seed, member in variant["members"].items():
+                run = copy.deepcopy(variant["document"])
+                run.update(seed=seed, seeds=None)
+                changed = {**variant["changed"], **({"seed": seed} if seed != base_seed else {})}
+                if changed:
+                    run["description"] += f" - study {name}: " + ", ".join(f"{k} {v}" for k, v in changed.items())
+                if member in runs:
+                    same = [{k: v for k, v in r.items() if k not in ("description", "seeds")} for r in (runs[member]["run"], run)]
+                    if same[0] != same[1]:
+                        raise ConfigError(f"config error in {path}: variant {member} is also a recipe's run with other "
+                                          f"settings; rename config/recipes/{member}.yaml")
+                    continue
+                document = {**globals_, "run": run}
+                validate(document, schema, f"{path} (variant {member})")
+                fill_defaults(run, schema, schema["properties"]["run"])
+                problems = unresolved_run_references(document) + check_run(run)
+                if problems:
+                    raise ConfigError(f"config error in {path} (variant {member}): run.{problems[0]}")
+                runs[member] = {**document, "study": name}
+            variant.pop("document")
+        studies[name] = expanded
+    return studies

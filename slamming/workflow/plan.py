@@ -531,6 +531,52 @@ class Plan:
         """The out-of-domain generation's GenPPL and auto-BLEU, when the recipe has one."""
         return [generation_file(run, OUT_OF_DOMAIN, "scores.json")] if OUT_OF_DOMAIN in self.generations(run) else []
 
+    # --- studies -----------------------------------------------------------------------------
+
+    @property
+    def studies(self) -> dict[str, dict]:
+        """Each study's variants (config/studies/<name>.yaml, expanded by ``slamming.workflow.studies``)."""
+        return getattr(self.runs, "studies", {})
+
+    def study_members(self, name: str) -> list[str]:
+        return [run for variant in self.studies[name]["variants"] for run in variant["members"].values()]
+
+    def study_inputs(self, name: str) -> list[str]:
+        """What a study's table reads: each member run's metrics.json, its per-pair tables of the study's
+        benchmarks, and its pretraining log."""
+        from slamming.workflow.studies import PAIRED
+
+        files = []
+        for run in self.study_members(name):
+            files.append(metrics_file(run))
+            files += [run_file(run, f"eval/{b}.parquet") for b in self.studies[name]["metrics"]
+                      if b in PAIRED and b in self.run(run)["data"]["benchmarks"]]
+            files.append(training_log(model_dir(run, "pretrained")))
+        return files
+
+    def study_json(self, name: str) -> str:
+        study = self.studies[name]
+        return as_json({"name": name, "description": study["description"], "metrics": study["metrics"],
+                        "variants": [{"run": v["run"], "settings": v["settings"], "members": {str(k): r for k, r in v["members"].items()}}
+                                     for v in study["variants"]]})
+
+    def study_cost(self, name: str) -> list[str]:
+        """A line per variant: its runs and what their training budgets add up to (GPU-hours where the budget is
+        hours, else its steps or FLOPs), said before a study starts."""
+        lines = []
+        for variant in self.studies[name]["variants"]:
+            runs = list(variant["members"].values())
+            budgets = {stage: self.run(runs[0])[stage]["budget"] for stage in ("pretrain", "dpo")
+                       if stage == "pretrain" or self.run(runs[0])["data"]["dpo"]}
+            hours = sum(b["hours"] for b in budgets.values() if b.get("hours"))
+            other = ", ".join(f"{stage} {k} {b[k]}" for stage, b in budgets.items()
+                              for k in ("max_steps", "epochs", "max_tokens", "max_flops", "flops_of")
+                              if b.get(k) is not None and not b.get("hours"))
+            cost = f"{hours * len(runs):.1f} GPU-hours of training" if hours else "a budget of " + other
+            lines.append(f"study {name}: {variant['run']} x {len(runs)} seed(s): {cost}"
+                         + (f" ({', '.join(f'{k} {v}' for k, v in variant['changed'].items())})" if variant["changed"] else " (the base)"))
+        return lines
+
     def text_prompt_lm(self, run: str) -> str:
         """The generate job's --text-lm argument: the base LM's folder, for text prompts (generation.prompt_modality)."""
         if self.run(run)["generation"]["prompt_modality"] != "text":

@@ -15,7 +15,7 @@ from pathlib import Path
 from slamming.workflow.config import WORKFLOW_TEXT_LM
 
 # Folders under results/ that hold artifacts shared by runs, not a run's own results.
-SHARED_RESULTS = {"text", "text_corpora", "corpora", "units", "alignments", "packed", "models", "benchmarks", "vocoders", "metrics.csv",
+SHARED_RESULTS = {"text", "text_corpora", "studies", "corpora", "units", "alignments", "packed", "models", "benchmarks", "vocoders", "metrics.csv",
                   "comparisons.csv"}
 SHARED_MODELS = {WORKFLOW_TEXT_LM}
 
@@ -32,11 +32,13 @@ def unknown_run(targets, runs) -> str | None:
         run = f"eval/{rest[1]}" if rest[0] == "eval" and len(rest) > 1 else rest[0]
         if run in SHARED_RESULTS or run in runs or (parts[1] == "models" and run in SHARED_MODELS):
             continue
-        trained = sorted(r for r in runs if not r.startswith("eval/"))
+        trained = sorted(r for r in runs if not r.startswith("eval/") and "study" not in runs[r])
         evaluated = sorted(r for r in runs if r.startswith("eval/"))
+        studied = sorted({runs[r]["study"] for r in runs if "study" in runs[r]})
         return (f"error: {target}: there is no run {run!r}; the runs are {', '.join(trained)} "
                 f"(a run is a recipe, config/recipes/<run>.yaml)"
-                + (f", and the evaluated models {', '.join(evaluated)} (config speech_lms)" if evaluated else ""))
+                + (f", and the evaluated models {', '.join(evaluated)} (config speech_lms)" if evaluated else "")
+                + (f", and the variants of the studies {', '.join(studied)} (config/studies/<name>.yaml)" if studied else ""))
     return None
 
 
