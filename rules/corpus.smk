@@ -60,7 +60,7 @@ rule merge_word_alignments:
     output:
         paths.word_alignments("{aligner}", "{corpus}"),
     wildcard_constraints:
-        aligner="tts|" + one_of(config["asr_models"]),
+        aligner=one_of(["tts", *config["asr_models"]]),
     params:
         code=STAGE_CODE.digest("merge_word_alignments"),
     log:
