@@ -133,3 +133,17 @@ def test_a_study_shares_its_variants_upstream_work(tmp_path):
         assert jobs[shared] == demo[shared], shared
     assert jobs["pack_chunks"] == 2 and jobs["pretrain"] == 4 and jobs["dpo"] == 4 and jobs["study_table"] == 1
     assert "study demo_init: demo--pretrain_init_random x 2 seed(s)" in result.stderr
+
+
+@pytest.mark.slow
+def test_every_paper_study_is_planned_at_paper_size(tmp_path):
+    """The paper's studies on one GPU: each variant a full training, sharing the speech and units of Slam."""
+    targets = [f"results/studies/{name}/table.csv" for name in ("paper_init", "paper_context_batch", "paper_dpo_share")]
+    result = snakemake(tmp_path, "-n", *targets)
+    jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", result.stdout.split("Job stats:")[1], re.M)
+            if m.group(1) != "total"}
+    # section 4.1's base and its 4 + 1 other variants, Slam and its 3 other DPO shares
+    assert jobs["pretrain"] == 1 + 3 + 1 + 1 + 3 and jobs["study_table"] == 3
+    assert jobs["dpo"] == 3  # the DPO-share variants that keep DPO; section 4.1 has none
+    assert jobs["vad_chunk_shard"] == 1024  # Libri-Light cut once for all of them
+    assert "study paper_dpo_share: slam--pretrain_hours_22.0--dpo_hours_2.0 x 1 seed(s): 24.0 GPU-hours" in result.stderr
