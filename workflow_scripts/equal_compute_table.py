@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", required=True)
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
-    metrics = {json.loads(Path(p).read_text())["run"]: json.loads(Path(p).read_text()) for p in args.metrics}
+    metrics = {m["run"]: m for m in (json.loads(Path(p).read_text()) for p in args.metrics)}
     rows = equal_compute_rows(metrics)
     columns = ["run", *(name for name, _ in EQUAL_COMPUTE_COLUMNS), "flops_vs_first"]
     with open(args.out, "w", newline="") as f:

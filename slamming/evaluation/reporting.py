@@ -211,7 +211,7 @@ EQUAL_COMPUTE_COLUMNS = [
 
 
 def metric_at(metrics: dict, where: str):
-    """The value at a dotted path of metrics.json, None where a run has none."""
+    """The value at a dotted path of a nested mapping (metrics.json, a run's settings), None where it has none."""
     value = metrics
     for key in where.split("."):
         if not isinstance(value, dict) or key not in value:

@@ -9,18 +9,11 @@ Pure functions over the runs' metrics.json, per-pair tables and training logs: n
 from __future__ import annotations
 
 from slamming.evaluation.likelihood import accuracies
+from slamming.evaluation.reporting import metric_at
 from slamming.evaluation.seeds import OUTCOME, averaged_pairs, spread
 from slamming.evaluation.statistics import paired_difference
 
 SIGNIFICANCE = 0.05  # a variant "differs" from the reference when the paired test's p-value is below this
-
-
-def metric_value(metrics: dict, where: str):
-    for key in where.split("."):
-        if not isinstance(metrics, dict) or metrics.get(key) is None:
-            return None
-        metrics = metrics[key]
-    return metrics
 
 
 def study_rows(study: dict, metrics: dict[str, dict], pairs: dict[str, dict[str, list[dict]]], where: dict[str, str],
@@ -41,7 +34,7 @@ def study_rows(study: dict, metrics: dict[str, dict], pairs: dict[str, dict[str,
         row = {"variant": variant["run"], "reference": variant["run"] == reference, "seeds": len(members),
                **{f"setting:{key}": value for key, value in variant["settings"].items()}}
         for metric in study["metrics"]:
-            values = {seed: metric_value(metrics[run], where[metric]) for seed, run in members.items()}
+            values = {seed: metric_at(metrics[run], where[metric]) for seed, run in members.items()}
             if any(v is None for v in values.values()):
                 row[metric] = None
                 continue

@@ -16,6 +16,7 @@ import itertools
 import re
 from pathlib import Path
 
+from slamming.evaluation.reporting import metric_at  # a dotted path into a nested mapping
 from slamming.workflow.schema import ConfigError, deep_merge, fill_defaults, load_yaml, validate
 
 # What a study can compare: a name to where it is in a run's metrics.json.
@@ -83,15 +84,6 @@ def variant_name(base: str, changed: dict) -> str:
     return base + "--" + "--".join(f"{label(key)}_{_slug(value)}" for key, value in changed.items())
 
 
-def _at(document: dict, dotted: str):
-    node = document
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def load_studies(studies_dir: str | Path, schema: dict) -> dict[str, tuple[dict, Path]]:
     """Every study file of ``studies_dir``, validated (an unknown setting or metric refused in one line)."""
     studies = {}
@@ -124,7 +116,7 @@ def expand(name: str, study: dict, path: Path, recipes: dict[str, dict]) -> dict
     variants = []
     for settings in variant_settings(study):
         run = deep_merge(recipes[base], nested(settings))
-        changed = {k: v for k, v in settings.items() if _at(recipes[base], k) != v}
+        changed = {k: v for k, v in settings.items() if metric_at(recipes[base], k) != v}
         run_name = variant_name(base, changed)
         seeds = study["seeds"] or [run["seed"]]
         variants.append({"settings": settings, "changed": changed, "run": run_name, "document": run,
