@@ -331,3 +331,93 @@ def test_a_job_killed_before_its_first_checkpoint_says_so_and_keeps_the_killed_a
     assert log.count("starting from step 0: no checkpoint") == 2  # the killed attempt, then the new one
     assert log.index("the attempts above ended before finishing") > log.index("step 3:")
     assert not (tmp_path / "out.work" / "attempts.log").exists()  # done: no history left to tell again
+
+
+# --- the optimisers of the paper's Figure 4 -------------------------------------------------
+
+def test_ademamix_without_its_slow_momentum_is_adamw_and_its_warmup_is_the_whole_budget(tmp_path):
+    """AdEMAMix is AdamW plus alpha x a slow momentum: at alpha 0 the two trainings end with the same
+    weights (so betas, epsilon and learning rate reach it as they reach AdamW); and its alpha and beta3
+    warm up over exactly the steps the budget allows."""
+    from slamming.training.engine import schedule_step
+
+    init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows")
+    budget = {"hours": None, "max_steps": 6}
+    adamw = train_on_windows(init, data, {**SETTINGS, "budget": budget}, 0, tmp_path / "adamw", tmp_path / "adamw.work", LOG)
+    plain = train_on_windows(init, data, {**SETTINGS, "optimizer": "ademamix", "ademamix_alpha": 0.0, "budget": budget}, 0,
+                             tmp_path / "plain", tmp_path / "plain.work", LOG)
+    assert adamw["steps"] == plain["steps"] == 6
+    expected, actual = weights(tmp_path / "adamw"), weights(tmp_path / "plain")
+    for name in expected:
+        torch.testing.assert_close(actual[name], expected[name], rtol=1e-4, atol=1e-5)
+    # With its slow momentum it trains otherwise, and it learns.
+    mixed = train_on_windows(init, data, {**SETTINGS, "optimizer": "ademamix", "budget": budget}, 0, tmp_path / "mix",
+                             tmp_path / "mix.work", LOG, log_every_steps=1)
+    assert any(not torch.allclose(weights(tmp_path / "mix")[n], expected[n]) for n in expected)
+    rows = [r for r in csv.DictReader(open(tmp_path / "mix" / "training_log.csv")) if r["split"] == "train"]
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+
+    # The warm-up's length: steps done over the share of the budget they spend, so 400 for a budget of 400.
+    from pytorch_optimizer import AdEMAMix
+
+    optimizer = AdEMAMix([torch.nn.Parameter(torch.zeros(2))], t_alpha_beta3=1.0)
+    for step in (0, 9, 399):
+        schedule_step(optimizer, 1e-3, step, (step + 1) / 400)
+        assert optimizer.param_groups[0]["t_alpha_beta3"] == pytest.approx(400)
+        assert optimizer.param_groups[0]["lr"] == 1e-3
+    assert AdEMAMix.schedule_alpha(400.0, 400, 8.0) == 8.0 and AdEMAMix.schedule_alpha(400.0, 200, 8.0) == 4.0
+
+
+def test_adalomo_updates_inside_backward_keeps_no_gradients_and_learns(tmp_path, monkeypatch):
+    from slamming.training import engine
+
+    seen = {"grads": []}
+    init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows")
+    settings = {**SETTINGS, "optimizer": "adalomo", "learning_rate": 1e-2, "budget": {"hours": None, "max_steps": 12}}
+    made = engine.make_optimizer
+
+    def recording(model, settings, device):
+        optimizer = made(model, settings, device)
+        backward = optimizer.fused_backward
+
+        def fused_backward(loss, lr):
+            backward(loss, lr)
+            seen["grads"].append(any(p.grad is not None for p in model.parameters()))
+        optimizer.fused_backward = fused_backward
+        return optimizer
+
+    monkeypatch.setattr(engine, "make_optimizer", recording)
+    summary = train_on_windows(init, data, settings, 0, tmp_path / "out", tmp_path / "work", LOG, log_every_steps=1)
+    assert summary["steps"] == 12
+    assert len(seen["grads"]) == 12 * 4 and not any(seen["grads"])  # every micro-batch an update, no gradient kept
+    rows = [r for r in csv.DictReader(open(tmp_path / "out" / "training_log.csv")) if r["split"] == "train"]
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert any(not torch.equal(weights(tmp_path / "out")[n], t) for n, t in load_file(init / "model.safetensors").items())
+
+
+@pytest.mark.parametrize("optimizer", ["ademamix", "adalomo"])
+def test_a_killed_run_resumes_each_optimisers_state(tmp_path, caplog, optimizer):
+    """AdEMAMix's slow momentum and AdaLomo's factored moments are in the checkpoint: killed and resumed,
+    the run ends with the weights of an unbroken one."""
+    init, data = make_speech_lm(tmp_path), make_windows(tmp_path / "windows")
+    settings = {**SETTINGS, "optimizer": optimizer, "budget": {"hours": None, "max_steps": 8}}
+    train_on_windows(init, data, settings, 0, tmp_path / "unbroken", tmp_path / "unbroken.work", LOG)
+    with pytest.raises(Killed):
+        train_on_windows(init, data, settings, 0, tmp_path / "killed", tmp_path / "killed.work", LOG,
+                         clock=clock_that_dies_at(11), checkpoint_every_steps=1)
+    assert (tmp_path / "killed.work" / "checkpoint" / "trainer_state.pt").exists()
+    caplog.set_level(logging.INFO)
+    train_on_windows(init, data, settings, 0, tmp_path / "killed", tmp_path / "killed.work", LOG, checkpoint_every_steps=1)
+    assert re.search(r"resumed from step [1-7]\b", caplog.text)
+    expected, actual = weights(tmp_path / "unbroken"), weights(tmp_path / "killed")
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
+
+
+def test_adalomo_refuses_more_than_one_process(monkeypatch):
+    from slamming.training.engine import make_optimizer
+
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_world_size", lambda group=None: 2)
+    with pytest.raises(ValueError, match="optimizer adalomo .* one GPU"):
+        make_optimizer(torch.nn.Linear(2, 2), {**SETTINGS, "optimizer": "adalomo"}, torch.device("cpu"))

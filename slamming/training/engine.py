@@ -267,16 +267,58 @@ def peak_flops(device: torch.device) -> float | None:
 
 
 def make_optimizer(model: torch.nn.Module, settings: dict, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW, fused on CUDA; no weight decay on biases and norms (as Hugging Face's Trainer). Its
-    states take the dtype of the weights."""
+    """The recipe's ``optimizer`` over ``model``'s trainable weights; its states take their dtype.
+
+    * ``adamw``: torch's, fused on CUDA; no weight decay on biases and norms (as Hugging Face's Trainer).
+    * ``ademamix``: AdEMAMix (Pagliardini et al. 2024), pytorch-optimizer's: AdamW plus a slow
+      momentum (``ademamix_beta3``) weighted ``ademamix_alpha``. Both warm up over the whole budget,
+      the paper's setting; ``schedule_step`` re-estimates its length every step (a budget may be hours).
+    * ``adalomo``: AdaLomo (Lv et al. 2023), pytorch-optimizer's: a factored second moment and no
+      momentum, each weight updated inside backward as its gradient arrives (``fused_backward``), so no
+      gradient is kept. Each micro-batch therefore updates the weights (as Hugging Face's Trainer runs
+      it), and ``max_grad_norm`` does not apply: AdaLomo bounds each update's RMS by 1 instead.
+    """
+    name = settings["optimizer"]
+    if name == "adalomo":
+        from pytorch_optimizer import AdaLOMO
+
+        if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+            raise ValueError("optimizer adalomo updates the weights inside backward, before the GPUs' gradients are "
+                             "averaged: train it on one GPU (gpus: 1)")
+        return AdaLOMO(model, lr=settings["learning_rate"], weight_decay=settings["weight_decay"])
     decay, no_decay = [], []
     for parameter in model.parameters():
         if parameter.requires_grad:
             (no_decay if parameter.ndim < 2 else decay).append(parameter)
     groups = [{"params": decay, "weight_decay": settings["weight_decay"]},
               {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=settings["learning_rate"], betas=(settings["adam_beta1"], settings["adam_beta2"]),
-                             eps=settings["adam_epsilon"], fused=device.type == "cuda")
+    betas = (settings["adam_beta1"], settings["adam_beta2"])
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=settings["learning_rate"], betas=betas, eps=settings["adam_epsilon"],
+                                 fused=device.type == "cuda")
+    if name == "ademamix":
+        from pytorch_optimizer import AdEMAMix
+
+        return AdEMAMix(groups, lr=settings["learning_rate"], betas=(*betas, settings["ademamix_beta3"]),
+                        alpha=settings["ademamix_alpha"], t_alpha_beta3=1.0, weight_decouple=True,
+                        eps=settings["adam_epsilon"])
+    raise ValueError(f"unknown optimizer {name!r}: adamw, ademamix or adalomo")
+
+
+def updates_in_backward(optimizer) -> bool:
+    """Whether ``optimizer`` updates the weights inside backward (AdaLomo) rather than in ``step``."""
+    return hasattr(optimizer, "fused_backward")
+
+
+def schedule_step(optimizer, lr: float, step: int, progress_after: float) -> None:
+    """Set optimiser step ``step``'s (0-based) learning rate; for AdEMAMix also the length of the
+    warm-up of its alpha and beta3, the whole budget: the steps it will take, estimated from the
+    share of it (``progress_after``) that this step will have spent."""
+    total_steps = (step + 1) / max(progress_after, 1e-9)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        if "t_alpha_beta3" in group:
+            group["t_alpha_beta3"] = max(total_steps, step + 1.0)
 
 
 def gradient_accumulation(settings: dict, world: int) -> int:
@@ -561,6 +603,7 @@ class Engine:
         what ``finish`` measures of the trained model, such as DPO's held-out preference)."""
         settings, processes, device, budget, timing = self.settings, self.processes, self.device, self.budget, self.timing
         optimizer = make_optimizer(model, settings, device)
+        in_backward = updates_in_backward(optimizer)
         state, found = load_checkpoint(self.work / "checkpoint", model, optimizer, self.key)
         if state is None:
             state = {"step": 0, "tokens": 0, "seconds": 0.0, "epoch": 0, "cursor": 0, "last_step_seconds": 0.0, "flops": 0.0}
@@ -599,9 +642,9 @@ class Engine:
             step_flops = flops(step_items) if flops else 0.0
             # 1. The learning rate for where this step will end (its items are taken already; the last
             #    step's length estimates its time), so the schedule ends exactly when the budget does.
-            lr = learning_rate(settings, state["step"], min(1.0, progress(state["last_step_seconds"], step_tokens, 0, 1, step_flops)))
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            progress_after = min(1.0, progress(state["last_step_seconds"], step_tokens, 0, 1, step_flops))
+            lr = learning_rate(settings, state["step"], progress_after)
+            schedule_step(optimizer, lr, state["step"], progress_after)
             # 2.-3. Micro-steps; the next one's data loads meanwhile. Gradients sync on the last one only.
             following = order.peek(global_batch)
             for micro in range(self.accumulation):
@@ -610,12 +653,17 @@ class Engine:
                 sync = micro == self.accumulation - 1 or processes.world == 1
                 with (nullcontext() if sync else wrapped.no_sync()), self.precision.context(device):
                     loss, figures = task.loss(wrapped, batch)
-                    (loss * processes.world / weight).backward()
+                    if in_backward:
+                        optimizer.fused_backward(loss * processes.world / weight, lr)
+                    else:
+                        (loss * processes.world / weight).backward()
                 window.add({"loss": loss, **figures})
-            # 4. Clip and step; on a GPU, wait for the step to finish, so that the clock measures it.
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings["max_grad_norm"])
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            # 4. Clip and step (AdaLomo stepped inside backward); on a GPU, wait for the step to finish,
+            #    so that the clock measures it.
+            if not in_backward:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings["max_grad_norm"])
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             # 5. Book-keeping.
