@@ -5,9 +5,12 @@ rule study_table:
     input:
         lambda wc: PLAN.study_inputs(wc.study),
     output:
-        table=report("results/studies/{study}/table.csv", caption="../report/study.rst", category="Studies"),
+        # each study a page of the report: its table and its plot
+        table=report("results/studies/{study}/table.csv", caption="../report/study.rst", category="Studies",
+                     subcategory="{study}", labels={"study": "{study}", "item": "table"}),
         markdown="results/studies/{study}/table.md",
-        plot=report("results/studies/{study}/plot.svg", caption="../report/study.rst", category="Studies"),
+        plot=report("results/studies/{study}/plot.svg", caption="../report/study.rst", category="Studies",
+                    subcategory="{study}", labels={"study": "{study}", "item": "plot"}),
     wildcard_constraints:
         study=one_of(PLAN.studies),
     params:

@@ -69,7 +69,10 @@ def test_the_papers_demo_studies_are_valid_and_say_what_they_cost(base_config):
 
     runs = load_runs(base_config, REPO)
     plan = Plan(base_config, runs)
-    assert {"demo_init", "demo_dpo_share"} <= set(plan.studies)
+    assert {"demo_init", "demo_dpo_share", "demo_optimiser", "demo_context_batch", "demo_data"} <= set(plan.studies)
+    assert len(plan.study_cost("demo_optimiser")) == 6 and all("pretrain max_steps 200" in line
+                                                              for line in plan.study_cost("demo_optimiser"))
+    assert plan.study_members("demo_data") == ["demo_4_1", "demo_4_1--data_demo_tinystories_0.0"]
     cost = plan.study_cost("demo_init")
     assert cost == ["study demo_init: demo x 2 seed(s): a budget of pretrain max_steps 200, dpo epochs 3 (the base)",
                     "study demo_init: demo--pretrain_init_random x 2 seed(s): a budget of pretrain max_steps 200, dpo epochs 3 "
@@ -137,13 +140,23 @@ def test_a_study_shares_its_variants_upstream_work(tmp_path):
 
 @pytest.mark.slow
 def test_every_paper_study_is_planned_at_paper_size(tmp_path):
-    """The paper's studies on one GPU: each variant a full training, sharing the speech and units of Slam."""
-    targets = [f"results/studies/{name}/table.csv" for name in ("paper_init", "paper_context_batch", "paper_dpo_share")]
-    result = snakemake(tmp_path, "-n", *targets)
+    """The paper's studies on one GPU: each variant a full training, sharing the speech and units of Slam, and
+    a variant two studies have in common (section 4.1's base; OPT-350M, SmolLM2-360M and Pythia-410M under
+    TWIST) trained once."""
+    names = sorted(p.stem for p in (REPO / "config" / "studies").glob("paper_*.yaml"))
+    assert {"paper_init", "paper_family", "paper_optimiser", "paper_context_batch", "paper_dpo_share"} <= set(names)
+    result = snakemake(tmp_path, "-n", *[f"results/studies/{name}/table.csv" for name in names])
     jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", result.stdout.split("Job stats:")[1], re.M)
             if m.group(1) != "total"}
-    # section 4.1's base and its 4 + 1 other variants, Slam and its 3 other DPO shares
-    assert jobs["pretrain"] == 1 + 3 + 1 + 1 + 3 and jobs["study_table"] == 3
+    studies = load_runs(load_yaml(REPO / "config" / "config.yaml"), REPO).studies
+    runs = {v["run"] for name in names for v in studies[name]["variants"]}
+    # Figure 2: 4 families x 2 inits; Figure 3: 3 more models; Figure 4: 5 more; Table 9: 3 more; Figure 5: Slam and 3
+    assert len(runs) == jobs["pretrain"] == 8 + 3 + 5 + 3 + 4
+    assert jobs["study_table"] == len(names)
     assert jobs["dpo"] == 3  # the DPO-share variants that keep DPO; section 4.1 has none
     assert jobs["vad_chunk_shard"] == 1024  # Libri-Light cut once for all of them
+    for source in ("opt_125m", "smollm2_135m", "smollm2_360m", "pythia_160m", "pythia_410m"):
+        assert f"study paper_family: slam_4_1--pretrain_base_model_{source} x 1 seed(s): 23.5 GPU-hours" in result.stderr
+    assert "study paper_optimiser: slam_4_1--pretrain_lr_scheduler_cosine--pretrain_optimizer_ademamix" in result.stderr
     assert "study paper_dpo_share: slam--pretrain_hours_22.0--dpo_hours_2.0 x 1 seed(s): 24.0 GPU-hours" in result.stderr
+

@@ -351,7 +351,7 @@ def test_ademamix_without_its_slow_momentum_is_adamw_and_its_warmup_is_the_whole
     for name in expected:
         torch.testing.assert_close(actual[name], expected[name], rtol=1e-4, atol=1e-5)
     # With its slow momentum it trains otherwise, and it learns.
-    mixed = train_on_windows(init, data, {**SETTINGS, "optimizer": "ademamix", "budget": budget}, 0, tmp_path / "mix",
+    train_on_windows(init, data, {**SETTINGS, "optimizer": "ademamix", "budget": budget}, 0, tmp_path / "mix",
                              tmp_path / "mix.work", LOG, log_every_steps=1)
     assert any(not torch.allclose(weights(tmp_path / "mix")[n], expected[n]) for n in expected)
     rows = [r for r in csv.DictReader(open(tmp_path / "mix" / "training_log.csv")) if r["split"] == "train"]

@@ -539,3 +539,36 @@ def test_an_interleaved_run_trains_at_the_speech_runs_flops_and_is_compared_with
     assert metrics["generation"]["samples"] == 2
     table = (workdir / "results/mixed/equal_compute.md").read_text()
     assert "| tiny | mixed |" in table and "sstorycloze" in table and "cross_modal_t2t" in table
+
+
+def test_a_study_runs_end_to_end_and_a_changed_variant_re_runs_only_itself(demo, tmp_path):
+    """A study over the tiny run: its reference is the tiny run itself (nothing of it is made again), the
+    other variant is trained, and the table, plot and report page are written. Then one variant changes: the
+    plan holds that variant's jobs and the table, and nothing of the other."""
+    workdir, config = demo
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    study = studies / "tiny_init.yaml"
+    study.write_text("description: Tiny init\nbase: tiny\n"
+                     "variants:\n  - {pretrain.init: twist}\n  - {pretrain.init: random}\n"
+                     "metrics: [sblimp, sstorycloze, valid_loss]\n")
+    extra = override(workdir, "tiny_studies.yaml", f"studies_dir: {studies}\n")
+    target = "results/studies/tiny_init/table.csv"
+    jobs = planned(workdir, [config, extra], target)
+    assert jobs["pretrain"] == 1 and jobs["dpo"] == 1 and jobs["study_table"] == 1  # the random variant only
+    assert "synthesise_shard" not in jobs and "extract_units_shard" not in jobs and "pack_chunks" not in jobs
+    snakemake(workdir, "--cores", "2", target, configfiles=[config, extra])
+    rows = list(csv.DictReader(open(workdir / target)))
+    assert [r["variant"] for r in rows] == ["tiny", "tiny--pretrain_init_random"]
+    assert all(r["sblimp"] and r["valid_loss"] for r in rows) and rows[1]["sblimp_p"]
+    assert (workdir / "results/studies/tiny_init/plot.svg").read_text().startswith("<?xml")
+    snakemake(workdir, "--report", str(tmp_path / "report.html"), target, configfiles=[config, extra])
+    assert "tiny_init" in (tmp_path / "report.html").read_text(errors="replace")
+
+    # One variant changed (its DPO's beta): its own jobs and the table, nothing of the tiny run.
+    study.write_text(study.read_text().replace("{pretrain.init: random}", "{pretrain.init: random, dpo.beta: 0.2}"))
+    dry = snakemake(workdir, "-n", "--cores", "2", target, configfiles=[config, extra])
+    runs = set(re.findall(r"\brun=([\w.\-]+)", dry.stdout + dry.stderr))
+    assert runs == {"tiny--pretrain_init_random--dpo_beta_0.2"}, runs
+    jobs = planned(workdir, [config, extra], target)
+    assert jobs["study_table"] == 1 and jobs["dpo"] == 1 and "pack_chunks" not in jobs
