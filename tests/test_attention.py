@@ -6,16 +6,26 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, OPTConfig, Qwen2Config
+from transformers import AutoModelForCausalLM, GPTNeoXConfig, LlamaConfig, OPTConfig, Qwen2Config
 
 from slamming.training.attention import DocumentAttention, available, choose, implementation
 from slamming.training.pretraining import token_losses
+
+
+# The families of the paper's studies: Qwen2.5, OPT, SmolLM2 (llama) and Pythia (gpt_neox).
+MODEL_TYPES = ["qwen2", "opt", "llama", "gpt_neox"]
 
 
 def tiny_model(model_type: str, attention: str):
     if model_type == "qwen2":  # grouped-query attention: 4 query heads share 2 key/value heads
         config = Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                              num_key_value_heads=2, tie_word_embeddings=True)
+    elif model_type == "llama":  # SmolLM2's architecture
+        config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                             num_key_value_heads=2, tie_word_embeddings=True)
+    elif model_type == "gpt_neox":  # Pythia's: parallel attention and MLP, rotary on a quarter of each head
+        config = GPTNeoXConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                               rotary_pct=0.25, max_position_embeddings=256, attention_dropout=0.0, hidden_dropout=0.0)
     else:
         config = OPTConfig(vocab_size=64, hidden_size=32, ffn_dim=64, num_hidden_layers=2, num_attention_heads=4,
                            word_embed_proj_dim=32, max_position_embeddings=256, dropout=0.0, attention_dropout=0.0)
@@ -52,7 +62,7 @@ def loss_on(path: str, model_type: str, tokens, segments) -> tuple[float, torch.
     return float(loss / count), logits
 
 
-@pytest.mark.parametrize("model_type", ["qwen2", "opt"])
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
 @pytest.mark.parametrize("path", ["sdpa_documents", "flex", "varlen", "flash_attention_2"])
 def test_every_path_gives_the_reference_loss(path, model_type):
     if not available(path, torch.device("cuda" if torch.cuda.is_available() else "cpu"), model_type):
@@ -66,7 +76,7 @@ def test_every_path_gives_the_reference_loss(path, model_type):
     torch.testing.assert_close(logits[real], reference_logits[real], atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("model_type", ["qwen2", "opt"])
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
 def test_a_packed_window_gives_each_document_what_it_gets_alone(model_type):
     model = tiny_model(model_type, "sdpa")
     a, b = torch.tensor([[1, 5, 6, 7, 8, 1]]), torch.tensor([[1, 9, 10, 1]])
@@ -105,7 +115,7 @@ def loss_and_gradients(path: str, model_type: str, tokens, segments) -> tuple[fl
     return mean.item(), {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("model_type", ["qwen2", "opt"])
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
 @pytest.mark.parametrize("rows", [1, 3])  # one row: a micro-batch of the official packing's chunks; several: windows
 def test_the_cpu_path_trains_as_the_reference(rows, model_type):
     """``sdpa_documents`` (auto's choice on a CPU) gives the dense mask's loss and gradients on a packed batch."""
