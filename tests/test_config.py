@@ -28,7 +28,7 @@ def test_every_recipe_is_valid(runs):
     # and each released model of the speech_lms registry is a run of its own, evaluated without training
     # (the studies' variants are runs too: tests/test_studies.py)
     assert {name for name, document in runs.items() if "study" not in document} == {
-        "demo", "demo_4_1", "demo_interleaved", "slam", "slam_4_1", "slam_interleaved", "slam_paper_steps", "slam_scaled", "slam_large", "twist_350m",
+        "demo", "demo_4_1", "demo_interleaved", "slam", "slam_4_1", "slam_4_2", "slam_interleaved", "slam_paper_steps", "slam_scaled", "slam_large", "twist_350m",
         "eval/slprl_slam", "eval/slprl_slam_scaled"}
 
 

@@ -283,3 +283,29 @@ def test_windows_packing_and_the_text_lms_are_full_windows(tmp_path):
     packed = write_chunks(tmp_path / "data", context=32)[0]
     assert packed_data(packed, "train", SETTINGS, "sdpa_mask").row_multiple == ROW_MULTIPLE
     assert packed_data(packed, "train", SETTINGS, "flex").row_multiple == 2 * 32
+
+
+def test_a_corpus_of_weight_zero_is_validated_on_and_not_trained_on(tmp_path):
+    """A data study (the paper's Table 1 without sTinyStories) compares validation losses: the runs must be
+    validated on the same documents whatever their training weights."""
+    from slamming.units.packing import mixed_documents
+
+    vocabulary = SpeechVocabulary(tokeniser="t", num_units=30, frame_rate=25.0)
+    rng = np.random.default_rng(0)
+    for name in ("real", "synthetic"):
+        rows = [{"id": f"{name}_{k}", "split": "valid" if k % 5 == 0 else "train", "units": rng.integers(0, 30, 12).tolist(),
+                 "durations": [1] * 12, "num_frames": 12} for k in range(20)]
+        pq.write_table(pa.Table.from_pylist(rows, schema=UNITS_SCHEMA), tmp_path / f"{name}.parquet")
+
+    def mix(synthetic_weight: float) -> dict:
+        return {"real": {"units": str(tmp_path / "real.parquet"), "weight": 2.0},
+                "synthetic": {"units": str(tmp_path / "synthetic.parquet"), "weight": synthetic_weight}}
+
+    def corpora_of(order):
+        return np.bincount(order[:, 0], minlength=2).tolist()
+
+    assert corpora_of(mixed_documents(mix(1.0), "train", vocabulary, 0)[1]) == [32, 16]
+    assert corpora_of(mixed_documents(mix(0.0), "train", vocabulary, 0)[1]) == [32, 0]
+    with_it, without = mixed_documents(mix(1.0), "valid", vocabulary, 0)[1], mixed_documents(mix(0.0), "valid", vocabulary, 0)[1]
+    assert corpora_of(with_it) == corpora_of(without) == [4, 4]  # each corpus once, whatever its weight
+    assert np.array_equal(with_it, without)

@@ -180,9 +180,12 @@ def reference_fill_ratio(lengths: np.ndarray, context: int, batch_size: int) -> 
 
 
 def mixed_documents(corpora: dict[str, dict], split: str, vocabulary: SpeechVocabulary, seed: int):
-    """The documents of each corpus of the mix and the seeded mix order over them."""
+    """The documents of each corpus of the mix and the seeded mix order over them. The weights are the
+    training split's; the validation split takes each corpus once, a weight of 0 included, so that runs
+    whose data differ only in weights (a data study) are validated on the same documents."""
     documents = [read_documents(spec["units"], split, vocabulary) for spec in corpora.values()]
-    order = mix_order([len(d) for d in documents], [spec["weight"] for spec in corpora.values()], seed)
+    weights = [spec["weight"] if split == "train" else 1.0 for spec in corpora.values()]
+    order = mix_order([len(d) for d in documents], weights, seed)
     return documents, order
 
 

@@ -128,7 +128,7 @@ class Plan:
     def run_corpora(self, run: str) -> list[str]:
         """Every corpus a run reads: its pretraining mix, its DPO set and its benchmarks."""
         data = self.run(run)["data"]
-        names = [name for name, weight in data["pretrain"].items() if weight > 0]
+        names = list(data["pretrain"])  # a weight of 0 too: it is validated on
         names += [data["dpo"]] if data["dpo"] else []
         names += list(data["benchmarks"].values())
         return sorted(set(names))
@@ -279,7 +279,8 @@ class Plan:
         recipe = self.run(run)
         return {
             "tokeniser": self.tokeniser_key(recipe["tokeniser"]),
-            "corpora": {c: w for c, w in sorted(recipe["data"]["pretrain"].items()) if w > 0},
+            # a corpus of weight 0 is not trained on, but validated on (packing.mixed_documents)
+            "corpora": dict(sorted(recipe["data"]["pretrain"].items())),
             "context": recipe["pretrain"]["context_length"],
             "seed": recipe["seed"],
             "packing": recipe["pretrain"]["packing"],  # official (pack_chunks) or windows (pack_windows)
