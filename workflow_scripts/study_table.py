@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 
 from slamming.artifacts import read_parquet
+from slamming.evaluation.statistics import RESAMPLES
 from slamming.evaluation.studies import loss_curves, study_rows
 from slamming.logs import run_stage, setup_logging, stage_parser
 from slamming.workflow.paths import metrics_file, model_dir, run_file, training_log
@@ -26,9 +27,13 @@ from slamming.workflow.studies import METRICS, PAIRED
 log = logging.getLogger("study_table")
 
 
-def cell(value) -> str:
+def cell(value, column: str = "") -> str:
+    """A table.md cell: a setting a variant sets to null reads "null"; a p-value below the bootstrap's
+    resolution "< 0.0001"."""
     if value is None:
-        return ""
+        return "null" if column.startswith("setting:") else ""
+    if column.endswith("_p") and isinstance(value, float) and value < 1 / RESAMPLES:
+        return f"< {1 / RESAMPLES:g}"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -94,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
              f"Reference: {study['variants'][0]['run']}; means over the seeds with their min and max; accuracies with the 95 % "
              "interval of the outcomes averaged over the seeds, and a paired bootstrap against the reference (differs: p < 0.05).",
              "", "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
-    lines += ["| " + " | ".join(cell(row.get(c)) for c in shown) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(row[c], c) if c in row else "" for c in shown) + " |" for row in rows]
     (out / "table.md").write_text("\n".join(lines) + "\n")
     curves = {}
     for variant in study["variants"]:
