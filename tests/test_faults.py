@@ -37,7 +37,7 @@ def one_error_line(result) -> str:
 
 def test_a_target_that_names_no_run_lists_the_runs(tmp_path):
     line = one_error_line(snakemake(tmp_path, "-n", "results/nope/metrics.json", check=False))
-    assert "there is no run 'nope'" in line and "demo, demo_interleaved, slam, slam_4_1, slam_interleaved, slam_large, slam_paper_steps, slam_scaled, twist_350m" in line
+    assert "there is no run 'nope'" in line and "demo, demo_4_1, demo_interleaved, slam, slam_4_1, slam_4_2, slam_interleaved, slam_large, slam_paper_steps, slam_scaled, twist_350m" in line
 
 
 def test_a_yaml_error_in_the_workflow_config_names_its_file_and_line(tmp_path):
