@@ -259,13 +259,14 @@ rule librilight_recordings:
         roots=lambda wc: [paths.source_dir(s) for s in PLAN.corpus_section(wc.corpus, "librilight")["sources"]],
         valid_fraction=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["valid_fraction"],
         seed=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["seed"],
+        glob=lambda wc: PLAN.corpus_section(wc.corpus, "librilight")["glob"],
     log:
         "logs/corpora/{corpus}_recordings.log",
     conda:
         "../envs/slamming.yaml"
     shell:
         "python -m workflow_scripts.librilight_recordings --roots {params.roots}"
-        " --valid-fraction {params.valid_fraction} --seed {params.seed}"
+        " --valid-fraction {params.valid_fraction} --seed {params.seed} --glob {params.glob:q}"
         " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 
@@ -320,6 +321,78 @@ rule hub_audio_shard:
     shell:
         "python -m workflow_scripts.hub_audio_shard --folder {params.folder} --settings {params.settings:q}"
         " --shard {wildcards.shard} --shards {params.shards} --audio-dir {output.audio} --corpus {wildcards.corpus}"
+        " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
+
+
+# A corpus of a lhotse recipe: lhotse's download (unless it names a source of its own), its prepare once,
+# then its segments cut into FLAC files in shards (slamming/data/lhotse_corpora.py).
+rule lhotse_download:
+    output:
+        record=paths.lhotse_download_record("{corpus}"),
+    wildcard_constraints:
+        corpus=one_of(PLAN.lhotse_downloads),
+    params:
+        code=STAGE_CODE.digest("lhotse_download"),
+        settings=lambda wc: PLAN.lhotse_settings(wc.corpus, "download"),
+        folder=lambda wc: paths.lhotse_download_dir(wc.corpus),
+    log:
+        "logs/corpora/{corpus}_lhotse_download.log",
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.lhotse_download --settings {params.settings:q} --folder {params.folder}"
+        " --record {output.record} --log-file {log}"
+
+
+rule lhotse_prepare:
+    input:
+        lambda wc: PLAN.lhotse_input(wc.corpus),
+    output:
+        recordings=paths.lhotse_manifest("{corpus}", "recordings"),
+        supervisions=paths.lhotse_manifest("{corpus}", "supervisions"),
+    wildcard_constraints:
+        corpus=one_of(PLAN.corpora_of_kind("lhotse")),
+    params:
+        code=STAGE_CODE.digest("lhotse_prepare"),
+        contents=source_contents,  # not passed to the job: what its source or download holds now
+        settings=lambda wc: PLAN.lhotse_settings(wc.corpus, "prepare"),
+        folder=lambda wc: PLAN.lhotse_folder(wc.corpus),
+        prepared=lambda wc: paths.lhotse_prepared_dir(wc.corpus),
+    log:
+        "logs/corpora/{corpus}_lhotse_prepare.log",
+    benchmark:
+        paths.timings("corpora/{corpus}_lhotse_prepare")
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.lhotse_prepare --record {input} --folder {params.folder} --settings {params.settings:q}"
+        " --prepared {params.prepared} --recordings-out {output.recordings} --supervisions-out {output.supervisions}"
+        " --log-file {log}"
+
+
+rule lhotse_shard:
+    input:
+        recordings=paths.lhotse_manifest("{corpus}", "recordings"),
+        supervisions=paths.lhotse_manifest("{corpus}", "supervisions"),
+    output:
+        manifest=paths.corpus_shard("{corpus}", "{shard}"),
+        rejected=paths.corpus_shard_rejected("{corpus}", "{shard}"),
+        audio=directory(paths.corpus_shard_audio("{corpus}", "{shard}")),
+    wildcard_constraints:
+        corpus=one_of(PLAN.corpora_of_kind("lhotse")),
+    params:
+        code=STAGE_CODE.digest("lhotse_shard"),
+        settings=lambda wc: PLAN.lhotse_settings(wc.corpus, "shard"),
+        shards=lambda wc: PLAN.shard_count(wc.corpus),
+    log:
+        "logs/corpora/{corpus}/lhotse_{shard}.log",
+    benchmark:
+        paths.timings("corpora/{corpus}/lhotse_{shard}")
+    conda:
+        "../envs/slamming.yaml"
+    shell:
+        "python -m workflow_scripts.lhotse_shard --recordings {input.recordings} --supervisions {input.supervisions}"
+        " --settings {params.settings:q} --shard {wildcards.shard} --shards {params.shards} --audio-dir {output.audio}"
         " --out {output.manifest} --rejected-out {output.rejected} --log-file {log}"
 
 

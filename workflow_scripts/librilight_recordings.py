@@ -4,7 +4,7 @@ whatever its length (the audio checks apply to its VAD chunks); a seeded 1 % goe
 Command line::
 
     python -m workflow_scripts.librilight_recordings --roots resources/sources/librilight_small ... \\
-        --valid-fraction 0.01 --seed 0 --out results/corpora/librilight/recordings.parquet \\
+        --valid-fraction 0.01 --seed 0 --glob '**/*.flac' --out results/corpora/librilight/recordings.parquet \\
         --rejected-out results/corpora/librilight/recordings.rejected.parquet
 """
 
@@ -25,11 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--roots", nargs="+", required=True, help="unpacked subsets (small, medium, large)")
     parser.add_argument("--valid-fraction", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--glob", default="**/*.flac", help="which recordings, relative to each root")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
     args = parser.parse_args(argv)
     setup_logging(args.log_file)
-    rows, rejected = librilight([Path(p) for p in args.roots], args.valid_fraction, args.seed)
+    rows, rejected = librilight([Path(p) for p in args.roots], args.valid_fraction, args.seed, args.glob)
     write_manifest(rows, rejected, args.out, args.rejected_out, log)
     return 0
 

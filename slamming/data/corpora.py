@@ -66,15 +66,15 @@ def librispeech(folders: dict[str, list[Path]], decode: bool = False):
     return rows, rejected + bad
 
 
-def librilight(roots: list[Path], valid_fraction: float, seed: int):
-    """One row per readable recording of the unpacked Libri-Light subsets, whatever its length; a seeded
-    share goes to valid."""
+def librilight(roots: list[Path], valid_fraction: float, seed: int, pattern: str = "**/*.flac"):
+    """One row per readable recording of the unpacked Libri-Light subsets (or any long recordings the glob
+    ``pattern`` finds below the roots), whatever its length; a seeded share goes to valid."""
     files = []
     for root in roots:
-        for audio in sorted(Path(root).rglob("*.flac")):
+        for audio in sorted(p for p in Path(root).glob(pattern) if p.is_file()):
             files.append(("__".join(audio.relative_to(root).with_suffix("").parts), audio))
     if not files:
-        raise FileNotFoundError(f"no .flac below {', '.join(map(str, roots))}; are the Libri-Light archives unpacked?")
+        raise FileNotFoundError(f"no {pattern} below {', '.join(map(str, roots))}; are the archives unpacked?")
     ids = sorted(i for i, _ in files)
     valid = set(random.Random(seed).sample(ids, round(valid_fraction * len(ids))))
     # Headers only: the files are long; the VAD stage reads each in full and measures its chunks.

@@ -129,10 +129,12 @@ def check_references(document: dict, origin: str) -> None:
             for i, source in enumerate(corpus["librilight"]["sources"]):
                 need(source, sources, "sources", f"corpora.{name}.librilight.sources[{i}]")
             need(corpus["librilight"]["vad_model"], sources, "sources", f"corpora.{name}.librilight.vad_model")
+        if "source" in corpus.get("lhotse", {}):
+            need(corpus["lhotse"]["source"], sources, "sources", f"corpora.{name}.lhotse.source")
 
 
 # The methods that make a corpus: each corpus has exactly one.
-CORPUS_KINDS = ("synthesise", "audio_folder", "librispeech", "librilight", "hub_audio", "hub_triples", "hub_pairs")
+CORPUS_KINDS = ("synthesise", "audio_folder", "librispeech", "librilight", "hub_audio", "hub_triples", "hub_pairs", "lhotse")
 # Corpus kinds whose manifest reads file headers only (too large to decode twice): their samples are
 # not measured, so a check on the samples cannot run there.
 HEADER_ONLY_KINDS = ("librispeech",)

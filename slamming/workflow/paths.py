@@ -20,6 +20,19 @@ def source_record(name: str) -> str:
     return f"{SOURCES}/{name}.json"
 
 
+LHOTSE_DOWNLOADS = "resources/lhotse"
+
+
+def lhotse_download_dir(corpus: str) -> str:
+    """The folder a corpus of kind lhotse is downloaded into by its recipe's ``download_<recipe>``."""
+    return f"{LHOTSE_DOWNLOADS}/{corpus}"
+
+
+def lhotse_download_record(corpus: str) -> str:
+    """The file that says a lhotse download finished (its recipe, arguments and the corpus folder)."""
+    return f"{LHOTSE_DOWNLOADS}/{corpus}.json"
+
+
 def text_file(table: str) -> str:
     """The file of the text table named ``<set>/<table>``."""
     text_set, name = table.split("/", 1)
@@ -66,6 +79,16 @@ def recordings(corpus: str) -> str:
 
 def recordings_rejected(corpus: str) -> str:
     return f"{corpus_dir(corpus)}/recordings.rejected.parquet"
+
+
+def lhotse_manifest(corpus: str, kind: str) -> str:
+    """A lhotse corpus's kept splits as prepared by its recipe: ``recordings`` or ``supervisions`` (lhotse's jsonl.gz)."""
+    return f"{corpus_dir(corpus)}/lhotse/{kind}.jsonl.gz"
+
+
+def lhotse_prepared_dir(corpus: str) -> str:
+    """Where a lhotse recipe's prepare writes its own files (its output_dir)."""
+    return f"{corpus_dir(corpus)}/lhotse/prepared"
 
 
 def corpus_shard(corpus: str, shard: str | int) -> str:

@@ -21,7 +21,8 @@ from slamming.training import what_it_computes
 from slamming.units.packing import array_names
 from slamming.workflow.config import WORKFLOW_TEXT_LM, ConfigError, corpus_audio_checks, corpus_kind, seeded_run
 from slamming.workflow.paths import (IN_DOMAIN, OUT_OF_DOMAIN, corpus_audio, corpus_shard, corpus_shard_triples,
-                                     corpus_shard_words, generation_file, interleaved_vocabulary, judge_summary, likelihood_summary, manifest,
+                                     corpus_shard_words, generation_file, interleaved_vocabulary, judge_summary,
+                                     lhotse_download_dir, lhotse_download_record, likelihood_summary, manifest,
                                      metrics_file, model_config, model_dir, packed_dir, packed_files, packing_report,
                                      pairs_file, recordings_rejected, resynthesis_report, run_file, run_of, seeds_pairs,
                                      seeds_summary, source_dir, source_record, text_corpus, text_file, timings, tokenizer, topline_summary,
@@ -31,7 +32,7 @@ from slamming.workflow.paths import (IN_DOMAIN, OUT_OF_DOMAIN, corpus_audio, cor
 # --- the plan of a configuration --------------------------------------------------------------
 
 # Corpus kinds made in shards (one job each, merged into one table), and the key of their count.
-SHARDED_KINDS = ("synthesise", "librilight", "hub_audio", "hub_triples")
+SHARDED_KINDS = ("synthesise", "librilight", "hub_audio", "hub_triples", "lhotse")
 
 # A tokeniser's artifacts live under its key: its name, with a suffix when it extracts in another
 # precision than float32 (the reference's), so units of two precisions are never mixed or shared.
@@ -179,6 +180,10 @@ class Plan:
             names = [s for split in ("train", "valid") for s in entry[kind][split]]
         elif kind in ("hub_audio", "hub_triples", "hub_pairs"):
             names = [entry[kind]["source"]]
+        elif kind == "lhotse" and "source" not in entry[kind]:
+            return [(f"lhotse_{corpus}", Path(lhotse_download_dir(corpus)), None)]  # what its recipe downloaded
+        elif kind == "lhotse":
+            names = [entry[kind]["source"]]
         else:
             names = []
         return [(name, self.source_folder(name), None) for name in names]
@@ -207,6 +212,31 @@ class Plan:
         """Rejected tables of what a sharded corpus is cut from (Libri-Light's recordings), so that the
         corpus's rejected table lists every file it did not use."""
         return [recordings_rejected(corpus)] if corpus_kind(self.config["corpora"][corpus]) == "librilight" else []
+
+    # --- corpora of lhotse's recipes (slamming.data.lhotse_corpora) --------------------------------
+
+    @property
+    def lhotse_downloads(self) -> list[str]:
+        """The lhotse corpora that its recipe downloads (those without a source of their own)."""
+        return [name for name in self.corpora_of_kind("lhotse") if "source" not in self.corpus_section(name, "lhotse")]
+
+    def lhotse_input(self, corpus: str) -> str:
+        """What a lhotse corpus's prepare waits for: its source's record, or its download's."""
+        section = self.corpus_section(corpus, "lhotse")
+        return source_record(section["source"]) if "source" in section else lhotse_download_record(corpus)
+
+    def lhotse_folder(self, corpus: str) -> str:
+        """The folder a lhotse corpus's prepare reads when no download record names one: its source's."""
+        section = self.corpus_section(corpus, "lhotse")
+        return source_dir(section["source"]) if "source" in section else lhotse_download_dir(corpus)
+
+    def lhotse_settings(self, corpus: str, step: str) -> str:
+        """What decides a lhotse corpus's download, prepare or shards (and nothing else, so that a new
+        shard count re-runs no download or prepare)."""
+        section = self.corpus_section(corpus, "lhotse")
+        keys = {"download": ("recipe", "download"), "prepare": ("recipe", "prepare", "splits", "audio_backend"),
+                "shard": ("recipe", "audio_backend")}[step]
+        return as_json({key: section[key] for key in keys})
 
     def corpus_shard_words(self, corpus: str) -> list[str]:
         """The word timings of a synthesised corpus's shards, as its TTS spoke them."""
