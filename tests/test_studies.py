@@ -144,19 +144,25 @@ def test_every_paper_study_is_planned_at_paper_size(tmp_path):
     a variant two studies have in common (section 4.1's base; OPT-350M, SmolLM2-360M and Pythia-410M under
     TWIST) trained once."""
     names = sorted(p.stem for p in (REPO / "config" / "studies").glob("paper_*.yaml"))
-    assert {"paper_init", "paper_family", "paper_optimiser", "paper_context_batch", "paper_dpo_share"} <= set(names)
+    assert {"paper_init", "paper_family", "paper_optimiser", "paper_data", "paper_context_batch", "paper_dpo_share"} <= set(names)
     result = snakemake(tmp_path, "-n", *[f"results/studies/{name}/table.csv" for name in names])
     jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", result.stdout.split("Job stats:")[1], re.M)
             if m.group(1) != "total"}
     studies = load_runs(load_yaml(REPO / "config" / "config.yaml"), REPO).studies
     runs = {v["run"] for name in names for v in studies[name]["variants"]}
-    # Figure 2: 4 families x 2 inits; Figure 3: 3 more models; Figure 4: 5 more; Table 9: 3 more; Figure 5: Slam and 3
-    assert len(runs) == jobs["pretrain"] == 8 + 3 + 5 + 3 + 4
+    # Figure 2: 4 families x 2 inits; Figure 3: 3 more models; Figure 4: 5 more; Table 9: 3 more; Figure 5: Slam
+    # and 3; Table 1: 2 models x with and without diverse and synthetic data
+    assert len(runs) == jobs["pretrain"] == 8 + 3 + 5 + 3 + 4 + 8
     assert jobs["study_table"] == len(names)
     assert jobs["dpo"] == 3  # the DPO-share variants that keep DPO; section 4.1 has none
-    assert jobs["vad_chunk_shard"] == 1024  # Libri-Light cut once for all of them
+    assert jobs["vad_chunk_shard"] == 1024 + 16  # Libri-Light cut once for all of them, and SWC's articles
+    assert jobs["lhotse_shard"] == 16 + 32 and jobs["lhotse_prepare"] == 2  # TED-LIUM and VoxPopuli by lhotse's recipes
+    # section 4.1's mix at two contexts, Slam's (Table 1's reference too) and Table 1's three others, each packed
+    # once for both of its models
+    assert jobs["pack_chunks"] == 2 + 1 + 3
     for source in ("opt_125m", "smollm2_135m", "smollm2_360m", "pythia_160m", "pythia_410m"):
         assert f"study paper_family: slam_4_1--pretrain_base_model_{source} x 1 seed(s): 23.5 GPU-hours" in result.stderr
     assert "study paper_optimiser: slam_4_1--pretrain_lr_scheduler_cosine--pretrain_optimizer_ademamix" in result.stderr
     assert "study paper_dpo_share: slam--pretrain_hours_22.0--dpo_hours_2.0 x 1 seed(s): 24.0 GPU-hours" in result.stderr
+    assert "study paper_data: slam_4_2--data_stinystories_0.0 x 1 seed(s): 23.5 GPU-hours" in result.stderr
 
