@@ -74,10 +74,11 @@ def test_the_papers_demo_studies_are_valid_and_say_what_they_cost(base_config):
                                                               for line in plan.study_cost("demo_optimiser"))
     assert plan.study_members("demo_data") == ["demo_4_1", "demo_4_1--data_demo_tinystories_0.0"]
     cost = plan.study_cost("demo_init")
-    assert cost == ["study demo_init: demo x 2 seed(s): a budget of pretrain max_steps 200, dpo epochs 3 (the base)",
-                    "study demo_init: demo--pretrain_init_random x 2 seed(s): a budget of pretrain max_steps 200, dpo epochs 3 "
+    assert cost == ["study demo_init: demo x 3 seed(s): a budget of pretrain max_steps 200, dpo epochs 3 (the base)",
+                    "study demo_init: demo--pretrain_init_random x 3 seed(s): a budget of pretrain max_steps 200, dpo epochs 3 "
                     "(pretrain.init random)"]
-    assert plan.study_members("demo_init") == ["demo", "demo_seed1", "demo--pretrain_init_random", "demo--pretrain_init_random_seed1"]
+    assert plan.study_members("demo_init") == ["demo", "demo_seed1", "demo_seed2", "demo--pretrain_init_random",
+                                               "demo--pretrain_init_random_seed1", "demo--pretrain_init_random_seed2"]
 
 
 # --- the table ---------------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def test_the_table_gives_means_min_max_intervals_and_whether_a_variant_differs(t
 @pytest.mark.slow
 def test_a_study_shares_its_variants_upstream_work(tmp_path):
     """A dry run of the demo's initialisation study: one set of speech and units, one packing per seed (both
-    variants train on the same data), four trainings, one table; its cost said before it starts."""
+    variants train on the same data), six trainings, one table; its cost said before it starts."""
     result = snakemake(tmp_path, "-n", "results/studies/demo_init/table.csv")
     jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", result.stdout.split("Job stats:")[1], re.M)
             if m.group(1) != "total"}
@@ -134,8 +135,8 @@ def test_a_study_shares_its_variants_upstream_work(tmp_path):
             if m.group(1) != "total"}
     for shared in ("synthesise_shard", "extract_units_shard", "fit_kmeans", "train_demo_text_lm", "train_vocoder"):
         assert jobs[shared] == demo[shared], shared
-    assert jobs["pack_chunks"] == 2 and jobs["pretrain"] == 4 and jobs["dpo"] == 4 and jobs["study_table"] == 1
-    assert "study demo_init: demo--pretrain_init_random x 2 seed(s)" in result.stderr
+    assert jobs["pack_chunks"] == 3 and jobs["pretrain"] == 6 and jobs["dpo"] == 6 and jobs["study_table"] == 1
+    assert "study demo_init: demo--pretrain_init_random x 3 seed(s)" in result.stderr
 
 
 @pytest.mark.slow
