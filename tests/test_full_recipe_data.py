@@ -84,10 +84,10 @@ def test_librilight_archive_with_md5_becomes_recordings(tmp_path):
     tarball = archive(tmp_path / "small.tar", files)
     materialise("librilight_small", {"url": tarball.as_uri(), "md5": hashlib.md5(tarball.read_bytes()).hexdigest(),
                                      "extract": True}, tmp_path / "sources")
-    rows, rejected = librilight([tmp_path / "sources" / "librilight_small"], valid_fraction=0.1, seed=0)
+    rows, rejected = librilight([tmp_path / "sources" / "librilight_small"], valid_fraction=0.1, seed=0, pattern="**/*.flac")
     assert len(rows) == 40 and not rejected
     assert rows[0]["id"].startswith("small__100__") and [r["split"] for r in rows].count("valid") == 4
-    again, _ = librilight([tmp_path / "sources" / "librilight_small"], valid_fraction=0.1, seed=0)
+    again, _ = librilight([tmp_path / "sources" / "librilight_small"], valid_fraction=0.1, seed=0, pattern="**/*.flac")
     assert [r["split"] for r in again] == [r["split"] for r in rows]  # seeded
 
 
@@ -250,7 +250,7 @@ def test_a_12_minute_librilight_recording_reaches_vad_and_comes_out_as_chunks(sp
     long = np.concatenate([np.concatenate([wave, np.zeros(32000, np.float32)])] * repeats)
     assert len(long) / 16000 >= 12 * 60
     folder = librilight_layout(tmp_path / "librilight", {"long": long})
-    rows, rejected = librilight([folder], valid_fraction=0.0, seed=0)
+    rows, rejected = librilight([folder], valid_fraction=0.0, seed=0, pattern="**/*.flac")
     assert len(rows) == 1 and not rejected and rows[0]["duration"] >= 720
     settings = VadSettings(method="silero", silero=SileroSettings(min_seconds=1.0, max_seconds=30.0, max_pause_seconds=1.0))
     chunks, rejected, stats = chunk_shard(rows, settings, tmp_path / "chunks", lambda: load_vad(root / "silero_vad"))
@@ -270,7 +270,7 @@ def test_a_clipped_stretch_is_measured_on_its_chunk_alone(speech_with_pauses, tm
     start = int(speech[0][0] * 16000)  # the first sentence, driven into full scale for a tenth of a second
     clipped[start + 4000:start + 5600] = np.sign(clipped[start + 4000:start + 5600] + 1e-6) * 0.999
     folder = librilight_layout(tmp_path / "librilight", {"clipped": clipped})
-    rows, _ = librilight([folder], valid_fraction=0.0, seed=0)
+    rows, _ = librilight([folder], valid_fraction=0.0, seed=0, pattern="**/*.flac")
     settings = VadSettings(method="silero", silero=SileroSettings(min_seconds=1.0, max_seconds=30.0, max_pause_seconds=1.0))
     chunks, rejected, _ = chunk_shard(rows, settings, tmp_path / "chunks", lambda: load_vad(root / "silero_vad"))
     # The VAD stage applies no checks: the clipped chunk is kept with its clipped_fraction, and the
@@ -291,7 +291,7 @@ def test_the_vad_stage_cuts_by_voice_activity_and_falls_back_to_silero(speech_wi
     folder = librilight_layout(tmp_path / "librilight", {"with": wave, "without": wave})
     meta = folder / "small" / "100" / "a_book_64kb_mp3" / "with.json"
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "voice_activity": [list(span) for span in speech]}))
-    rows, _ = librilight([folder], valid_fraction=0.0, seed=0)
+    rows, _ = librilight([folder], valid_fraction=0.0, seed=0, pattern="**/*.flac")
     write_table(rows, MANIFEST_SCHEMA, tmp_path / "recordings.parquet")
     settings = {"method": "official", "target_seconds": 60.0,
                 "silero": {"min_seconds": 1.0, "max_seconds": 30.0, "max_pause_seconds": 1.0, "threshold": 0.5, "speech_pad_ms": 30}}

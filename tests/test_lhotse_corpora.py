@@ -191,7 +191,7 @@ def test_a_download_is_done_once_for_its_recipe_and_arguments(tmp_path, monkeypa
     assert download("fake", {"subset": "a"}, tmp_path / "dl") == tmp_path / "dl" / "corpus_a"
     assert calls == ["a"]
     assert download("fake", {"subset": "b"}, tmp_path / "dl") == tmp_path / "dl" / "corpus_b" and calls == ["a", "b"]
-    lhotse_corpora.write_download_record(tmp_path / "dl.json", "fake", {"subset": "b"}, tmp_path / "dl" / "corpus_b")
+    lhotse_corpora.write_download_record(tmp_path / "dl.json", tmp_path / "dl")
     assert lhotse_corpora.corpus_folder(tmp_path / "dl.json", tmp_path / "elsewhere") == tmp_path / "dl" / "corpus_b"
     with pytest.raises(StageError, match="no recipes.download_peoples_speech"):
         download("peoples_speech", {}, tmp_path / "ps")

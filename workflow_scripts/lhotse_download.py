@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_file)
     settings = args.settings
     corpus_dir = download(settings["recipe"], settings["download"], Path(args.folder))
-    write_download_record(Path(args.record), settings["recipe"], settings["download"], corpus_dir)
+    write_download_record(Path(args.record), Path(args.folder))
     log.info("%s: downloaded; the recipe's prepare reads %s", args.record, corpus_dir)
     return 0
 

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--roots", nargs="+", required=True, help="unpacked subsets (small, medium, large)")
     parser.add_argument("--valid-fraction", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--glob", default="**/*.flac", help="which recordings, relative to each root")
+    parser.add_argument("--glob", required=True, help="which recordings, relative to each root (the corpus's glob)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rejected-out", required=True)
     args = parser.parse_args(argv)

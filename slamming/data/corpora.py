@@ -66,7 +66,7 @@ def librispeech(folders: dict[str, list[Path]], decode: bool = False):
     return rows, rejected + bad
 
 
-def librilight(roots: list[Path], valid_fraction: float, seed: int, pattern: str = "**/*.flac"):
+def librilight(roots: list[Path], valid_fraction: float, seed: int, pattern: str):
     """One row per readable recording of the unpacked Libri-Light subsets (or any long recordings the glob
     ``pattern`` finds below the roots), whatever its length; a seeded share goes to valid."""
     files = []

@@ -122,12 +122,11 @@ def download(recipe: str, arguments: dict, target_dir: Path) -> Path:
     return corpus_dir
 
 
-def write_download_record(record: Path, recipe: str, arguments: dict, corpus_dir: Path) -> None:
-    import lhotse
-
+def write_download_record(record: Path, target_dir: Path) -> None:
+    """The rule's record of a finished download: what ``download`` marked in ``target_dir`` (recipe,
+    arguments, the folder prepare reads, lhotse's version)."""
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"recipe": recipe, "download": arguments, "corpus_dir": str(corpus_dir),
-                                  "lhotse": lhotse.__version__}, indent=1))
+    record.write_text((Path(target_dir) / MARKER).read_text())
 
 
 def corpus_folder(record: Path, folder: Path) -> Path:
